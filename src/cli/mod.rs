@@ -1,0 +1,329 @@
+//! The command line: clap types, command dispatch, and the mapping of failures to exit codes
+//! (0 = ok, 1 = an expectation failed, 2 = bad input or usage, with the reason on stderr).
+
+mod graph;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::model::Scenario;
+use crate::report::{self, Report};
+use crate::runner::{self, RunConfig};
+use crate::scenario::{self, LoadError};
+
+/// Deterministic chaos and recovery simulator: in which order do we bring things back?
+#[derive(Debug, Parser)]
+#[command(name = "aftershock", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do (default: `run` on the built-in default scenario).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario's trials for every plan and write the report.
+    Run(RunArgs),
+    /// Check scenario files and list every problem as FILE:LINE:COL.
+    Validate {
+        /// Scenario files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Re-run one trial with its full event trace (JSON lines).
+    Replay(ReplayArgs),
+    /// Print the dependency graph as Graphviz DOT.
+    Graph {
+        /// Scenario file (default: the built-in default scenario).
+        scenario: Option<PathBuf>,
+    },
+}
+
+/// Arguments of `run`.
+#[derive(Debug, Args, Default)]
+pub struct RunArgs {
+    /// Scenario file (default: the built-in default scenario).
+    pub scenario: Option<PathBuf>,
+    /// Trials per plan (default: the scenario's `trials`).
+    #[arg(long)]
+    pub trials: Option<u64>,
+    /// Master seed (default: the scenario's `seed`).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Worker threads (default: one per core). Results are identical for any value.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Output directory (default: output/<scenario name>/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// No progress bar and no summary table.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Arguments of `replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Scenario file (default: the built-in default scenario).
+    pub scenario: Option<PathBuf>,
+    /// Trial index (0-based, as in trials.csv).
+    #[arg(long)]
+    pub trial: u64,
+    /// Plan name (default: the baseline plan).
+    #[arg(long)]
+    pub plan: Option<String>,
+    /// Master seed (default: the scenario's `seed`).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Write the trace here instead of standard output.
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
+}
+
+/// A failed command: its exit code and what to print on stderr.
+#[derive(Debug)]
+pub struct Failure {
+    /// Exit code (1 or 2).
+    pub code: i32,
+    /// Message for stderr.
+    pub message: String,
+}
+
+impl Failure {
+    fn bad_input(message: impl Into<String>) -> Failure {
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<LoadError> for Failure {
+    fn from(e: LoadError) -> Failure {
+        Failure::bad_input(e.to_string())
+    }
+}
+
+/// Parses the command line and runs it; returns the process exit code.
+pub fn main_exit() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match dispatch(cli) {
+        Ok(()) => 0,
+        Err(f) => {
+            eprintln!("{}", f.message);
+            f.code
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<(), Failure> {
+    match cli.command.unwrap_or(Command::Run(RunArgs::default())) {
+        Command::Run(args) => run(args),
+        Command::Validate { files } => validate(&files),
+        Command::Replay(args) => replay(args),
+        Command::Graph { scenario } => {
+            let s = load(scenario.as_deref())?;
+            print!("{}", graph::dot(&s));
+            Ok(())
+        }
+    }
+}
+
+/// Loads a scenario file, or the built-in default.
+fn load(path: Option<&Path>) -> Result<Scenario, Failure> {
+    match path {
+        Some(p) => Ok(scenario::load_file(p)?),
+        None => scenario::load_str(scenario::DEFAULT_SCENARIO, scenario::DEFAULT_SCENARIO_PATH)
+            .map_err(|e| Failure::bad_input(e.to_string())),
+    }
+}
+
+fn refuse_unsupported(s: &Scenario, file: &str) -> Result<(), Failure> {
+    let missing = runner::unsupported(s);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let mut msg = String::new();
+    for m in &missing {
+        msg.push_str(&format!("{file}: {m}\n"));
+    }
+    msg.push_str("  help: the file is valid, but this version cannot simulate these features faithfully and will not report numbers that ignore them; remove them to run");
+    Err(Failure::bad_input(msg))
+}
+
+fn file_label(path: Option<&Path>) -> String {
+    path.map_or_else(
+        || scenario::DEFAULT_SCENARIO_PATH.to_string(),
+        |p| p.display().to_string(),
+    )
+}
+
+fn run(args: RunArgs) -> Result<(), Failure> {
+    let s = load(args.scenario.as_deref())?;
+    let label = file_label(args.scenario.as_deref());
+    refuse_unsupported(&s, &label)?;
+    let seed = args.seed.unwrap_or(s.seed);
+    let trials = args.trials.unwrap_or(s.trials);
+    if trials == 0 {
+        return Err(Failure::bad_input("--trials must be at least 1"));
+    }
+    if let Err(refusal) = runner::check_budget(&s, trials) {
+        return Err(Failure::bad_input(format!(
+            "{label}: {refusal}\n  help: {}",
+            refusal.hint()
+        )));
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("output").join(&s.name));
+    let cfg = RunConfig {
+        seed,
+        trials,
+        threads: args.threads,
+    };
+
+    let show_bar = !args.quiet && std::io::stderr().is_terminal();
+    let bar = if show_bar {
+        let b = indicatif::ProgressBar::new(trials);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:40}] {pos}/{len} trials ({eta})",
+        ) {
+            b.set_style(style.progress_chars("=> "));
+        }
+        b.set_message(s.name.clone());
+        Some(b)
+    } else {
+        None
+    };
+    let started = Instant::now();
+    let rows = runner::run(&s, &cfg, 0, &|done| {
+        if let Some(b) = &bar {
+            b.set_position(done);
+        }
+    });
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let elapsed = started.elapsed();
+    let report = Report::build(&s, seed, &rows);
+    let json = report::json::render(&report);
+    let io = |what: &str, e: std::io::Error| {
+        Failure::bad_input(format!(
+            "{}: cannot write {what}: {e}\n  help: choose a writable directory with --out",
+            out.display()
+        ))
+    };
+    report::write_atomic(&out.join("report.json"), |w| w.write_all(json.as_bytes()))
+        .map_err(|e| io("report.json", e))?;
+    report::write_atomic(&out.join("trials.csv"), |w| {
+        report::csv::write(w, &s, &rows)
+    })
+    .map_err(|e| io("trials.csv", e))?;
+    if !args.quiet {
+        print!("{}", report::table::render(&report));
+        println!(
+            "\nwrote {} and {}",
+            out.join("report.json").display(),
+            out.join("trials.csv").display()
+        );
+    }
+    let plan_trials = trials * s.plans.len() as u64;
+    eprintln!(
+        "{} plan-trials in {:.2}s ({:.0} plan-trials/s, seed {seed}); replay one with: aftershock replay {}--trial I --plan NAME --seed {seed}",
+        plan_trials,
+        elapsed.as_secs_f64(),
+        plan_trials as f64 / elapsed.as_secs_f64().max(1e-9),
+        args.scenario
+            .as_ref()
+            .map_or_else(String::new, |p| format!("{} ", p.display())),
+    );
+    Ok(())
+}
+
+fn validate(files: &[PathBuf]) -> Result<(), Failure> {
+    let mut failed = 0;
+    for f in files {
+        match scenario::load_file(f) {
+            Ok(s) => {
+                println!(
+                    "{}: ok ({} services, {} dependencies, {} failures, {} plans)",
+                    f.display(),
+                    s.topology.services.len(),
+                    s.topology.deps.len(),
+                    s.failures.len(),
+                    s.plans.len()
+                );
+                for m in runner::unsupported(&s) {
+                    println!("{}: note: {m}", f.display());
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("{e}");
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(Failure::bad_input(format!(
+            "{failed} of {} scenario file(s) have problems",
+            files.len()
+        )));
+    }
+    Ok(())
+}
+
+fn replay(args: ReplayArgs) -> Result<(), Failure> {
+    let s = load(args.scenario.as_deref())?;
+    refuse_unsupported(&s, &file_label(args.scenario.as_deref()))?;
+    let plan = match &args.plan {
+        None => s.baseline,
+        Some(name) => s
+            .plans
+            .iter()
+            .position(|p| &p.name == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = s.plans.iter().map(|p| p.name.as_str()).collect();
+                Failure::bad_input(format!(
+                    "unknown plan `{name}`\n  help: {}",
+                    scenario::suggest::hint(name, names.iter().copied(), "plan")
+                ))
+            })?,
+    };
+    let seed = args.seed.unwrap_or(s.seed);
+    let (row, trace) = runner::replay(&s, seed, args.trial, plan);
+    let mut lines = String::new();
+    for r in &trace {
+        lines.push_str(&serde_json::to_string(r).unwrap_or_default());
+        lines.push('\n');
+    }
+    let csv = format!(
+        "{}\n{}\n",
+        report::csv::header(),
+        report::csv::row(args.trial, &s.plans[plan].name, &row)
+    );
+    match &args.trace {
+        Some(path) => {
+            report::write_atomic(path, |w| w.write_all(lines.as_bytes())).map_err(|e| {
+                Failure::bad_input(format!("{}: cannot write the trace: {e}", path.display()))
+            })?;
+            print!("{csv}");
+        }
+        None => {
+            print!("{lines}");
+            eprint!("{csv}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,80 @@
+//! The event trace of one trial: what happened, when, as JSON lines.
+//!
+//! Recorded only by `aftershock replay` (a `run` records nothing, so tracing costs nothing in
+//! bulk runs). Each record is one JSON object with the simulated time in seconds (`t_s`) and an
+//! `event` tag; fields are stable names users can grep and script against.
+
+use serde::Serialize;
+
+/// One line of the trace.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TraceRecord {
+    /// Simulated seconds since the start of the trial.
+    pub t_s: f64,
+    /// What happened.
+    #[serde(flatten)]
+    pub event: TraceEvent,
+}
+
+/// Things that happen in a trial.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum TraceEvent {
+    /// The trial begins.
+    TrialStart {
+        /// Plan name.
+        plan: String,
+        /// Trial index.
+        trial: u64,
+        /// Master seed.
+        seed: u64,
+    },
+    /// A fault starts.
+    FaultStart {
+        /// Failure name.
+        failure: String,
+        /// Services it affects.
+        services: Vec<String>,
+        /// When the fault itself clears (may exceed the horizon).
+        until_s: f64,
+    },
+    /// Failed components are back up.
+    Restored {
+        /// Failure name.
+        failure: String,
+        /// Services restored.
+        services: Vec<String>,
+    },
+    /// Every failed component is back up (the first time).
+    TechnicalRecovery {
+        /// Seconds since the first failure.
+        mttr_s: f64,
+    },
+    /// A service's health changes.
+    ServiceState {
+        /// Service name.
+        service: String,
+        /// `up`, `degraded` or `down`.
+        state: &'static str,
+        /// Offered load, requests/s.
+        offered_rps: f64,
+        /// Accepted load, requests/s.
+        accepted_rps: f64,
+    },
+    /// External traffic at an entry changes.
+    TrafficChange {
+        /// Entry service.
+        entry: String,
+        /// New rate, requests/s.
+        rate_rps: f64,
+    },
+    /// The trial ends at the horizon.
+    TrialEnd {
+        /// Technical MTTR of the trial.
+        technical_mttr_s: f64,
+        /// Availability of the trial.
+        availability: f64,
+        /// Whether a component was still down at the horizon.
+        never_restored: bool,
+    },
+}

@@ -1,0 +1,164 @@
+//! Metric keys (a contract: CI pipelines and charts read them) and the per-trial summary row.
+//!
+//! Invariant: a metric appears in reports only when the engine computes it for real
+//! ([`Metric::REPORTED`]); no placeholder zeros. A [`TrialRow`] is the only thing a trial
+//! leaves behind, so memory grows by one small row per (trial, plan) and nothing else.
+
+use std::fmt;
+
+/// Every metric key of the domain contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Metric {
+    /// First injected failure -> every failed component back up, seconds.
+    TechnicalMttr,
+    /// First injected failure -> start of the stability window of full restoration, seconds.
+    OperationalMttr,
+    /// Operational minus technical MTTR, seconds.
+    RestorationGap,
+    /// Successful user requests / offered user requests.
+    Availability,
+    /// Share of services degraded or down at any time.
+    BlastRadiusServices,
+    /// Share of user requests that failed.
+    BlastRadiusRequests,
+    /// Peak offered load / capacity on any service after technical recovery.
+    StormPeakRatio,
+    /// Seconds with offered load above capacity after technical recovery.
+    OverloadSeconds,
+    /// Requests above capacity after technical recovery, integrated.
+    ExcessWork,
+    /// Services degraded or down only after technical recovery.
+    CascadeCount,
+    /// Requests accepted under degraded validation.
+    DegradedAuthAccepts,
+    /// Requests rejected for auth after recovery.
+    AuthRejectsPostRecovery,
+    /// Stale reads served.
+    StaleReads,
+    /// Messages replayed out of order.
+    OutOfOrderReplays,
+    /// Messages lost to queue overflow.
+    LostWork,
+    /// Share of recovery stages that passed verification first time.
+    RecoverySuccessRate,
+}
+
+/// Which way is better, for "share of trials in which the plan wins".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Better {
+    /// Smaller values are better.
+    Lower,
+    /// Larger values are better.
+    Higher,
+}
+
+impl Metric {
+    /// Every metric, in report order.
+    pub const ALL: [Metric; 16] = [
+        Metric::TechnicalMttr,
+        Metric::OperationalMttr,
+        Metric::RestorationGap,
+        Metric::Availability,
+        Metric::BlastRadiusServices,
+        Metric::BlastRadiusRequests,
+        Metric::StormPeakRatio,
+        Metric::OverloadSeconds,
+        Metric::ExcessWork,
+        Metric::CascadeCount,
+        Metric::DegradedAuthAccepts,
+        Metric::AuthRejectsPostRecovery,
+        Metric::StaleReads,
+        Metric::OutOfOrderReplays,
+        Metric::LostWork,
+        Metric::RecoverySuccessRate,
+    ];
+
+    /// The metrics the flow engine computes today, in report order.
+    pub const REPORTED: [Metric; 4] = [
+        Metric::TechnicalMttr,
+        Metric::Availability,
+        Metric::BlastRadiusServices,
+        Metric::BlastRadiusRequests,
+    ];
+
+    /// The key used in reports, CSV columns and expectations.
+    pub fn key(self) -> &'static str {
+        match self {
+            Metric::TechnicalMttr => "technical_mttr_s",
+            Metric::OperationalMttr => "operational_mttr_s",
+            Metric::RestorationGap => "restoration_gap_s",
+            Metric::Availability => "availability",
+            Metric::BlastRadiusServices => "blast_radius_services",
+            Metric::BlastRadiusRequests => "blast_radius_requests",
+            Metric::StormPeakRatio => "storm_peak_ratio",
+            Metric::OverloadSeconds => "overload_s",
+            Metric::ExcessWork => "excess_work",
+            Metric::CascadeCount => "cascade_count",
+            Metric::DegradedAuthAccepts => "degraded_auth_accepts",
+            Metric::AuthRejectsPostRecovery => "auth_rejects_post_recovery",
+            Metric::StaleReads => "stale_reads",
+            Metric::OutOfOrderReplays => "out_of_order_replays",
+            Metric::LostWork => "lost_work",
+            Metric::RecoverySuccessRate => "recovery_success_rate",
+        }
+    }
+
+    /// Looks a key up.
+    pub fn from_key(key: &str) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.key() == key)
+    }
+
+    /// Whether the engine computes this metric today.
+    pub fn is_reported(self) -> bool {
+        Metric::REPORTED.contains(&self)
+    }
+
+    /// Which way is better.
+    pub fn better(self) -> Better {
+        match self {
+            Metric::Availability | Metric::RecoverySuccessRate => Better::Higher,
+            _ => Better::Lower,
+        }
+    }
+
+    /// Position in [`Metric::ALL`] (and in [`TrialRow::values`]).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// What one trial of one plan leaves behind.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrialRow {
+    /// Values indexed by [`Metric::index`]; only reported metrics are meaningful.
+    pub values: [f64; 16],
+    /// A failed component was still down at the horizon.
+    pub never_restored: bool,
+}
+
+impl TrialRow {
+    /// The value of `m`.
+    pub fn get(&self, m: Metric) -> f64 {
+        self.values[m.index()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_and_are_unique() {
+        for (i, m) in Metric::ALL.iter().enumerate() {
+            assert_eq!(m.index(), i);
+            assert_eq!(Metric::from_key(m.key()), Some(*m));
+        }
+        assert_eq!(Metric::from_key("nope"), None);
+    }
+}

@@ -1,0 +1,163 @@
+//! The service dependency graph (petgraph) and the orders the engine walks it in.
+//!
+//! Invariants: hard dependencies form a DAG (validation refuses hard cycles and prints them);
+//! [`Topology::order`] lists every service with callers before callees, except across the
+//! soft edges listed in [`Topology::lagged`], which close soft cycles and are evaluated with
+//! the previous solution's values. Edge lists are in file order, so every walk is deterministic.
+
+use petgraph::algo::tarjan_scc;
+use petgraph::graph::{DiGraph, NodeIndex};
+
+use super::{DepKind, Dependency, Service, ServiceId};
+
+/// Services, dependencies and derived orders.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    /// Services, in file order.
+    pub services: Vec<Service>,
+    /// Dependencies, in file order.
+    pub deps: Vec<Dependency>,
+    /// The graph: node weight = service id, edge weight = dependency index.
+    pub graph: DiGraph<ServiceId, usize>,
+    /// Callers before callees.
+    pub order: Vec<ServiceId>,
+    /// For each dependency: true when it closes a (soft) cycle and is evaluated lagged.
+    pub lagged: Vec<bool>,
+    /// For each service: indices of its outgoing dependencies (it is the caller).
+    pub out_edges: Vec<Vec<usize>>,
+    /// For each service: indices of its incoming dependencies (it is the callee).
+    pub in_edges: Vec<Vec<usize>>,
+    /// Longest chain of hard/soft calls below each service (0 for leaves); the topological layer.
+    pub layer: Vec<usize>,
+}
+
+impl Topology {
+    /// Builds the graph and its orders. Call [`hard_cycle`] first: with a hard cycle the order
+    /// would be meaningless.
+    pub fn new(services: Vec<Service>, deps: Vec<Dependency>) -> Topology {
+        let n = services.len();
+        let mut graph = DiGraph::with_capacity(n, deps.len());
+        let nodes: Vec<NodeIndex> = (0..n).map(|i| graph.add_node(i)).collect();
+        let mut out_edges = vec![Vec::new(); n];
+        let mut in_edges = vec![Vec::new(); n];
+        for (i, d) in deps.iter().enumerate() {
+            graph.add_edge(nodes[d.from], nodes[d.to], i);
+            out_edges[d.from].push(i);
+            in_edges[d.to].push(i);
+        }
+        let (order, lagged) = caller_first_order(n, &deps, &in_edges);
+        let mut layer = vec![0usize; n];
+        for &s in order.iter().rev() {
+            for &e in &out_edges[s] {
+                if !lagged[e] {
+                    layer[s] = layer[s].max(layer[deps[e].to] + 1);
+                }
+            }
+        }
+        Topology {
+            services,
+            deps,
+            graph,
+            order,
+            lagged,
+            out_edges,
+            in_edges,
+            layer,
+        }
+    }
+
+    /// Looks a service up by name.
+    pub fn find(&self, name: &str) -> Option<ServiceId> {
+        self.services.iter().position(|s| s.name == name)
+    }
+}
+
+/// Kahn's algorithm over all edges; when only cycles remain, the lowest-numbered remaining
+/// service is released and its remaining incoming (necessarily soft) edges are marked lagged.
+fn caller_first_order(
+    n: usize,
+    deps: &[Dependency],
+    in_edges: &[Vec<usize>],
+) -> (Vec<ServiceId>, Vec<bool>) {
+    let mut indegree: Vec<usize> = in_edges.iter().map(Vec::len).collect();
+    let mut done = vec![false; n];
+    let mut lagged = vec![false; deps.len()];
+    let mut order = Vec::with_capacity(n);
+    let mut out: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, d) in deps.iter().enumerate() {
+        out[d.from].push(i);
+    }
+    while order.len() < n {
+        let next = (0..n).find(|&s| !done[s] && indegree[s] == 0);
+        let s = match next {
+            Some(s) => s,
+            None => {
+                let Some(s) = (0..n).find(|&s| !done[s]) else {
+                    break;
+                };
+                for &e in &in_edges[s] {
+                    if !done[deps[e].from] {
+                        lagged[e] = true;
+                    }
+                }
+                s
+            }
+        };
+        done[s] = true;
+        order.push(s);
+        for &e in &out[s] {
+            let to = deps[e].to;
+            if !done[to] && !lagged[e] {
+                indegree[to] = indegree[to].saturating_sub(1);
+            }
+        }
+        // Lagged edges into `s` no longer count.
+        indegree[s] = 0;
+    }
+    (order, lagged)
+}
+
+/// The first cycle made only of hard dependencies, as service ids in call order
+/// (`[a, b, c]` means a -> b -> c -> a), or `None`.
+pub fn hard_cycle(n: usize, deps: &[Dependency]) -> Option<Vec<ServiceId>> {
+    let mut g: DiGraph<ServiceId, ()> = DiGraph::new();
+    let nodes: Vec<NodeIndex> = (0..n).map(|i| g.add_node(i)).collect();
+    for d in deps.iter().filter(|d| d.kind == DepKind::Hard) {
+        if d.from == d.to {
+            return Some(vec![d.from]);
+        }
+        g.add_edge(nodes[d.from], nodes[d.to], ());
+    }
+    let mut sccs = tarjan_scc(&g);
+    sccs.iter_mut().for_each(|c| c.sort());
+    sccs.sort();
+    let scc = sccs.into_iter().find(|c| c.len() > 1)?;
+    // Walk inside the component from its smallest node until we come back.
+    let in_scc = |x: NodeIndex| scc.contains(&x);
+    let start = scc[0];
+    let mut path = vec![start];
+    let mut seen = vec![start];
+    let mut cur = start;
+    loop {
+        let mut succ: Vec<NodeIndex> = g.neighbors(cur).filter(|&x| in_scc(x)).collect();
+        succ.sort();
+        let Some(&nxt) = succ
+            .iter()
+            .find(|&&x| x == start || !seen.contains(&x))
+            .or(succ.first())
+        else {
+            break;
+        };
+        if nxt == start {
+            break;
+        }
+        if let Some(pos) = path.iter().position(|&p| p == nxt) {
+            path.drain(..pos);
+            break;
+        }
+        path.push(nxt);
+        seen.push(nxt);
+        cur = nxt;
+    }
+    Some(path.into_iter().map(|x| g[x]).collect())
+}

@@ -1,0 +1,149 @@
+//! Reports of a run: one file per format (`json`, `csv`, `table`), all built from the same
+//! [`Report`] so they cannot disagree.
+//!
+//! Invariants: a report contains nothing that varies between runs of the same inputs (no
+//! wall-clock time, host, thread count or path), so it is byte-identical for any thread count
+//! or shard split; every file is written atomically ([`write_atomic`]): a crash or Ctrl-C leaves
+//! the previous file or none, never half a file.
+
+pub mod csv;
+pub mod json;
+pub mod table;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::metrics::Metric;
+use crate::model::Scenario;
+use crate::runner::RunRows;
+use crate::stats::{self, Paired, Summary};
+
+/// Version of the report layout; bumped when a field changes meaning.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Statistics of one plan.
+#[derive(Debug, Clone)]
+pub struct PlanReport {
+    /// Plan name.
+    pub name: String,
+    /// Whether it is the baseline.
+    pub baseline: bool,
+    /// Share of trials in which a component never recovered within the horizon.
+    pub never_restored_share: f64,
+    /// Summary per reported metric, in [`Metric::REPORTED`] order.
+    pub metrics: Vec<(Metric, Summary)>,
+}
+
+/// A plan against the baseline on one metric.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    /// Baseline plan name.
+    pub baseline: String,
+    /// Compared plan name.
+    pub plan: String,
+    /// Metric.
+    pub metric: Metric,
+    /// Paired statistics.
+    pub paired: Paired,
+}
+
+/// Everything a run reports.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// Hash of the scenario file.
+    pub content_hash: String,
+    /// Master seed.
+    pub seed: u64,
+    /// Trials per plan.
+    pub trials: u64,
+    /// Per plan, in file order.
+    pub plans: Vec<PlanReport>,
+    /// Every non-baseline plan against the baseline, per metric.
+    pub comparisons: Vec<Comparison>,
+}
+
+impl Report {
+    /// Computes the report from a run's rows (folded in trial order).
+    pub fn build(s: &Scenario, seed: u64, rows: &RunRows) -> Report {
+        let mut scratch = Vec::new();
+        let plans = s
+            .plans
+            .iter()
+            .enumerate()
+            .map(|(p, plan)| {
+                let n = rows.trials().max(1) as f64;
+                let never = rows.plan_rows(p).filter(|r| r.never_restored).count() as f64 / n;
+                PlanReport {
+                    name: plan.name.clone(),
+                    baseline: p == s.baseline,
+                    never_restored_share: never,
+                    metrics: Metric::REPORTED
+                        .iter()
+                        .map(|&m| (m, stats::summarize(&rows.column(p, m), &mut scratch)))
+                        .collect(),
+                }
+            })
+            .collect();
+        let mut comparisons = Vec::new();
+        for (p, plan) in s.plans.iter().enumerate() {
+            if p == s.baseline {
+                continue;
+            }
+            for &m in &Metric::REPORTED {
+                let base = rows.column(s.baseline, m);
+                let this = rows.column(p, m);
+                comparisons.push(Comparison {
+                    baseline: s.plans[s.baseline].name.clone(),
+                    plan: plan.name.clone(),
+                    metric: m,
+                    paired: stats::paired(
+                        &base,
+                        &this,
+                        m.better() == crate::metrics::Better::Lower,
+                        &mut scratch,
+                    ),
+                });
+            }
+        }
+        Report {
+            scenario: s.name.clone(),
+            content_hash: s.content_hash.clone(),
+            seed,
+            trials: rows.trials(),
+            plans,
+            comparisons,
+        }
+    }
+}
+
+/// Writes `path` atomically: the bytes go to a temporary file in the same directory, which is
+/// flushed and then renamed over `path`.
+pub fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let tmp: PathBuf = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let file = std::fs::File::create(&tmp)?;
+        let mut w = std::io::BufWriter::new(file);
+        write(&mut w)?;
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}

@@ -1,0 +1,253 @@
+//! Runs trials in parallel and returns their rows in trial order.
+//!
+//! Invariants: a trial's rows depend only on `(scenario, seed, trial index)`, so any thread
+//! count, chunking or shard split gives the same rows; rows come back ordered by trial, then
+//! plan (file order); memory holds one [`TrialRow`] per (trial, plan) and nothing else per
+//! trial. Every plan of a trial runs against the same fault windows (drawn once per trial).
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rayon::prelude::*;
+
+use crate::fault::{self, FaultWindow};
+use crate::flow::{self, TraceRecord};
+use crate::metrics::TrialRow;
+use crate::model::{Scenario, Schedule, Strategy};
+use crate::scenario::validate::{MAX_BUCKETS, MAX_BYTES, MAX_CPU_SECONDS};
+
+/// Trials handed to a worker at a time.
+const CHUNK: u64 = 64;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Master seed.
+    pub seed: u64,
+    /// Trials per plan.
+    pub trials: u64,
+    /// Worker threads (`None`: one per core).
+    pub threads: Option<usize>,
+}
+
+/// The rows of a run: `rows[(trial - first) * plans + plan]`.
+#[derive(Debug, Clone)]
+pub struct RunRows {
+    /// First trial index.
+    pub first_trial: u64,
+    /// Number of plans per trial.
+    pub plans: usize,
+    /// Rows, trial-major.
+    pub rows: Vec<TrialRow>,
+}
+
+impl RunRows {
+    /// The values of one plan's metric across trials, in trial order.
+    pub fn column(&self, plan: usize, metric: crate::metrics::Metric) -> Vec<f64> {
+        self.rows
+            .iter()
+            .skip(plan)
+            .step_by(self.plans)
+            .map(|r| r.get(metric))
+            .collect()
+    }
+
+    /// Rows of one plan, in trial order.
+    pub fn plan_rows(&self, plan: usize) -> impl Iterator<Item = &TrialRow> {
+        self.rows.iter().skip(plan).step_by(self.plans)
+    }
+
+    /// Number of trials.
+    pub fn trials(&self) -> u64 {
+        (self.rows.len() / self.plans.max(1)) as u64
+    }
+}
+
+/// Why a run was refused before starting.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BudgetRefusal {
+    /// Too many buckets per trial.
+    Buckets(u64),
+    /// Too much memory.
+    Memory(f64),
+    /// Too much CPU time.
+    Cpu(f64),
+}
+
+impl fmt::Display for BudgetRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BudgetRefusal::Buckets(b) => write!(
+                f,
+                "horizon / resolution gives {b} time buckets per trial (limit {MAX_BUCKETS})"
+            ),
+            BudgetRefusal::Memory(bytes) => write!(
+                f,
+                "this run would need about {:.1} GiB of memory for its trial rows (limit {:.0} GiB)",
+                bytes / 1024f64.powi(3),
+                MAX_BYTES / 1024f64.powi(3)
+            ),
+            BudgetRefusal::Cpu(s) => write!(
+                f,
+                "this run would need about {:.0} CPU-hours (limit {:.0})",
+                s / 3600.0,
+                MAX_CPU_SECONDS / 3600.0
+            ),
+        }
+    }
+}
+
+impl BudgetRefusal {
+    /// How to get under the limit.
+    pub fn hint(&self) -> String {
+        match self {
+            BudgetRefusal::Buckets(_) => "use a coarser `resolution` (e.g. \"10s\") or a shorter `horizon`".into(),
+            BudgetRefusal::Memory(_) => "lower `trials` (or --trials), or split the run with --shard K/N and merge".into(),
+            BudgetRefusal::Cpu(_) => "lower `trials` (or --trials), shorten `horizon`, or redraw traffic noise less often (`noise.every`)".into(),
+        }
+    }
+}
+
+/// Expected events of one trial of one plan (for the budget estimate).
+pub fn expected_events(s: &Scenario) -> f64 {
+    let h = s.horizon.as_secs_f64();
+    let mut events = 4.0;
+    for f in &s.failures {
+        events += 2.0
+            * f.probability
+            * match f.schedule {
+                Schedule::Once { .. } => 1.0,
+                Schedule::Process { mtbf, mttr } => {
+                    h / (fault::mean_secs(&mtbf) + fault::mean_secs(&mttr)).max(1e-9)
+                }
+            };
+    }
+    for t in &s.traffic {
+        if !t.hourly.is_empty() {
+            events += h / 3600.0;
+        }
+        if let Some(n) = t.noise {
+            events += h / n.every.as_secs_f64();
+        }
+    }
+    events
+}
+
+/// Refuses runs that would need absurd memory or time, with the estimate.
+pub fn check_budget(s: &Scenario, trials: u64) -> Result<(), BudgetRefusal> {
+    let buckets = s.horizon.0 / s.resolution.0.max(1);
+    if buckets > MAX_BUCKETS {
+        return Err(BudgetRefusal::Buckets(buckets));
+    }
+    let plans = s.plans.len() as f64;
+    let bytes = trials as f64 * plans * std::mem::size_of::<TrialRow>() as f64;
+    if bytes > MAX_BYTES {
+        return Err(BudgetRefusal::Memory(bytes));
+    }
+    let size = (s.topology.services.len() + s.topology.deps.len()) as f64;
+    // About 10 ns per service or edge per event, measured on the default scenario.
+    let cpu = trials as f64 * plans * expected_events(s) * size * 10e-9;
+    if cpu > MAX_CPU_SECONDS {
+        return Err(BudgetRefusal::Cpu(cpu));
+    }
+    Ok(())
+}
+
+/// Plans the flow engine cannot run yet, by name, with the feature that is missing.
+pub fn unsupported(s: &Scenario) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in &s.plans {
+        if !matches!(p.strategy, Strategy::AllAtOnce) {
+            out.push(format!("plan `{}` uses the `{}` strategy, which the engine does not run yet (only `AllAtOnce`)", p.name, p.strategy.kind_name()));
+        }
+        if !p.actions.is_empty() {
+            out.push(format!(
+                "plan `{}` has recovery actions, which the engine does not run yet",
+                p.name
+            ));
+        }
+    }
+    for svc in &s.topology.services {
+        for r in &svc.roles {
+            out.push(format!(
+                "service `{}` has a `{}` role, which the engine does not model yet",
+                svc.name,
+                r.kind_name()
+            ));
+        }
+        if svc.autoscale.is_some() {
+            out.push(format!(
+                "service `{}` autoscales, which the engine does not model yet",
+                svc.name
+            ));
+        }
+    }
+    for d in &s.topology.deps {
+        let (a, b) = (
+            &s.topology.services[d.from].name,
+            &s.topology.services[d.to].name,
+        );
+        if d.retry.is_some() || d.breaker.is_some() || d.bulkhead.is_some() || d.timeout.is_some() {
+            out.push(format!("dependency `{a}` -> `{b}` sets retry/breaker/bulkhead/timeout, which the engine does not model yet"));
+        }
+    }
+    for f in &s.failures {
+        use crate::model::FailureKind::*;
+        if matches!(f.kind, Latency { .. } | Partition { .. } | KeyRotation(_)) {
+            out.push(format!("failure `{}` is of a kind the engine does not model yet (latency, partition and key rotation arrive with the four planes)", f.name));
+        }
+    }
+    out
+}
+
+/// Runs trials `first..first + cfg.trials` of every plan. `progress` is called with the number
+/// of trials finished so far (from worker threads).
+pub fn run(s: &Scenario, cfg: &RunConfig, first: u64, progress: &(dyn Fn(u64) + Sync)) -> RunRows {
+    let plans = s.plans.len();
+    let end = first + cfg.trials;
+    let chunks: Vec<u64> = (first..end).step_by(CHUNK as usize).collect();
+    let done = AtomicU64::new(0);
+    let work = || -> Vec<TrialRow> {
+        let per_chunk: Vec<Vec<TrialRow>> = chunks
+            .par_iter()
+            .map(|&start| {
+                let stop = (start + CHUNK).min(end);
+                let mut windows: Vec<FaultWindow> = Vec::new();
+                let mut rows = Vec::with_capacity((stop - start) as usize * plans);
+                for trial in start..stop {
+                    fault::draw(s, cfg.seed, trial, &mut windows);
+                    for plan in &s.plans {
+                        rows.push(flow::run_trial(s, plan, &windows, cfg.seed, trial, None));
+                    }
+                }
+                progress(done.fetch_add(stop - start, Ordering::Relaxed) + (stop - start));
+                rows
+            })
+            .collect();
+        per_chunk.into_iter().flatten().collect()
+    };
+    let rows = match cfg.threads {
+        Some(n) => match rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build()
+        {
+            Ok(pool) => pool.install(work),
+            Err(_) => work(),
+        },
+        None => work(),
+    };
+    RunRows {
+        first_trial: first,
+        plans,
+        rows,
+    }
+}
+
+/// Replays one trial of one plan with its full event trace.
+pub fn replay(s: &Scenario, seed: u64, trial: u64, plan: usize) -> (TrialRow, Vec<TraceRecord>) {
+    let mut windows = Vec::new();
+    fault::draw(s, seed, trial, &mut windows);
+    let mut trace = Vec::new();
+    let row = flow::run_trial(s, &s.plans[plan], &windows, seed, trial, Some(&mut trace));
+    (row, trace)
+}

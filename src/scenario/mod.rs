@@ -1,0 +1,146 @@
+//! Scenario files: RON text -> positioned tree -> raw serde types -> validated [`Scenario`].
+//!
+//! Invariants: loading never panics, whatever the bytes; every problem found is reported (all
+//! unknown fields and all semantic problems, plus the first syntax or shape error, after which
+//! nothing further can be trusted), each as `FILE:LINE:COL: message` with a `help:` line
+//! saying how to fix it. A [`Scenario`] that loads is safe for the engine to run.
+
+pub mod de;
+pub mod raw;
+pub mod ron_tree;
+pub mod suggest;
+pub mod validate;
+
+use std::fmt;
+use std::path::Path;
+
+pub use ron_tree::Pos;
+
+use crate::model::Scenario;
+
+/// The built-in default scenario (also `scenarios/db-cluster-outage.ron`).
+pub const DEFAULT_SCENARIO: &str = include_str!("../../scenarios/db-cluster-outage.ron");
+/// The file name the default scenario is reported under.
+pub const DEFAULT_SCENARIO_PATH: &str = "scenarios/db-cluster-outage.ron";
+
+/// One problem in a scenario file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where (1-based line and column).
+    pub pos: Pos,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub hint: Option<String>,
+}
+
+/// Every problem found in one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioError {
+    /// The file, as the user named it.
+    pub file: String,
+    /// The problems, in file order.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, p.pos.line, p.pos.col, p.message
+            )?;
+            if let Some(h) = &p.hint {
+                write!(f, "\n  help: {h}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// Why a scenario could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error(
+        "{path}: cannot read the scenario file: {source}\n  help: check the path; `aftershock run` without a file runs the built-in default scenario"
+    )]
+    Io {
+        /// The path.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file was read but is not a valid scenario.
+    #[error("{0}")]
+    Invalid(ScenarioError),
+}
+
+/// Reads and validates a scenario file.
+pub fn load_file(path: &Path) -> Result<Scenario, LoadError> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let valid = String::from_utf8_lossy(valid);
+            let line = valid.matches('\n').count() as u32 + 1;
+            let col = valid.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u32 + 1;
+            return Err(LoadError::Invalid(ScenarioError {
+                file: name,
+                problems: vec![Problem {
+                    pos: Pos { line, col },
+                    message: "the file is not valid UTF-8".into(),
+                    hint: Some("save the scenario as UTF-8 text".into()),
+                }],
+            }));
+        }
+    };
+    load_str(&text, &name).map_err(LoadError::Invalid)
+}
+
+/// Validates scenario text; `file` names it in messages.
+pub fn load_str(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
+    let fail = |problems: Vec<Problem>| ScenarioError {
+        file: file.to_string(),
+        problems,
+    };
+    let tree = ron_tree::parse(text).map_err(|e| {
+        fail(vec![Problem {
+            pos: e.pos,
+            message: e.message,
+            hint: e.hint,
+        }])
+    })?;
+    let raw: raw::RawScenario = de::from_node(&tree).map_err(|errs| {
+        fail(
+            errs.into_iter()
+                .map(|e| Problem {
+                    pos: e.pos,
+                    message: e.message,
+                    hint: e.hint,
+                })
+                .collect(),
+        )
+    })?;
+    validate::validate(&raw, &tree, text).map_err(fail)
+}
+
+/// The built-in default scenario.
+pub fn default_scenario() -> Scenario {
+    match load_str(DEFAULT_SCENARIO, DEFAULT_SCENARIO_PATH) {
+        Ok(s) => s,
+        // The default scenario is tested to load; this is an invariant, not user input.
+        Err(e) => panic!("the built-in default scenario is invalid:\n{e}"),
+    }
+}
