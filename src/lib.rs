@@ -46,6 +46,7 @@
 
 pub mod cli;
 pub mod engine;
+pub mod expect;
 pub mod fault;
 pub mod flow;
 pub mod metrics;

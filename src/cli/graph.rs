@@ -29,7 +29,9 @@ pub fn dot(s: &Scenario) -> String {
                 }
                 crate::model::FailureKind::Partial { target, .. }
                 | crate::model::FailureKind::Latency { target, .. } => *target == i,
-                crate::model::FailureKind::Zone { services, .. } => services.contains(&i),
+                crate::model::FailureKind::Zone { placed, shared, .. } => {
+                    placed.contains(&i) || shared.contains(&i)
+                }
                 crate::model::FailureKind::Partition { from, to } => *from == i || *to == i,
             })
         })

@@ -239,6 +239,19 @@ fn run(args: RunArgs) -> Result<(), Failure> {
             out.join("trials.csv").display()
         );
     }
+    let errors: Vec<String> = report
+        .expectations
+        .iter()
+        .filter_map(|e| {
+            e.error.as_ref().map(|why| {
+                format!(
+                    "{label}: expectation `{}` cannot be evaluated: {why}",
+                    e.expr
+                )
+            })
+        })
+        .collect();
+    let failed = report.expectations.iter().filter(|e| !e.passed).count();
     let plan_trials = trials * s.plans.len() as u64;
     eprintln!(
         "{} plan-trials in {:.2}s ({:.0} plan-trials/s, seed {seed}); replay one with: aftershock replay {}--trial I --plan NAME --seed {seed}",
@@ -249,6 +262,22 @@ fn run(args: RunArgs) -> Result<(), Failure> {
             .as_ref()
             .map_or_else(String::new, |p| format!("{} ", p.display())),
     );
+    if !errors.is_empty() {
+        return Err(Failure::bad_input(format!(
+            "{}\n  help: remove the expectation or use a metric the engine reports: {}",
+            errors.join("\n"),
+            crate::metrics::Metric::REPORTED.map(|m| m.key()).join(", ")
+        )));
+    }
+    if failed > 0 {
+        return Err(Failure {
+            code: 1,
+            message: format!(
+                "{failed} of {} expectation(s) failed",
+                report.expectations.len()
+            ),
+        });
+    }
     Ok(())
 }
 

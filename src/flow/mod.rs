@@ -78,6 +78,8 @@ struct FlowTrial<'a> {
     windows: &'a [FaultWindow],
     // Fault state.
     down: Vec<u32>,
+    zone_down: Vec<Vec<u32>>,
+    placement_factor: Vec<f64>,
     capacity_factor: Vec<f64>,
     partitioned: Vec<u32>,
     active_faults: u32,
@@ -119,6 +121,13 @@ pub fn run_trial(
         s,
         windows,
         down: vec![0; n],
+        zone_down: s
+            .topology
+            .services
+            .iter()
+            .map(|svc| vec![0; svc.zones.len()])
+            .collect(),
+        placement_factor: vec![1.0; n],
         capacity_factor: vec![1.0; n],
         partitioned: vec![0; s.topology.deps.len()],
         active_faults: 0,
@@ -196,9 +205,21 @@ impl FlowTrial<'_> {
         };
         match &f.kind {
             FailureKind::Crash(t) => add(&mut self.down[*t]),
-            FailureKind::Zone { services, .. } => {
-                for &t in services {
+            FailureKind::Zone {
+                zone,
+                placed,
+                shared,
+            } => {
+                for &t in shared {
                     add(&mut self.down[t]);
+                }
+                for &t in placed {
+                    let zones = &self.s.topology.services[t].zones;
+                    if let Some(z) = zones.iter().position(|x| x == zone) {
+                        add(&mut self.zone_down[t][z]);
+                        let up = self.zone_down[t].iter().filter(|c| **c == 0).count();
+                        self.placement_factor[t] = up as f64 / zones.len() as f64;
+                    }
                 }
             }
             // Capacity factors are recomputed from all active windows: see `recompute_partials`.
@@ -246,8 +267,11 @@ impl FlowTrial<'_> {
             FailureKind::Partial { target, .. } | FailureKind::Latency { target, .. } => {
                 vec![self.service_name(*target)]
             }
-            FailureKind::Zone { services, .. } => {
-                services.iter().map(|&t| self.service_name(t)).collect()
+            FailureKind::Zone { placed, shared, .. } => {
+                let mut ids: Vec<usize> = placed.iter().chain(shared).copied().collect();
+                ids.sort_unstable();
+                ids.dedup();
+                ids.into_iter().map(|t| self.service_name(t)).collect()
             }
             FailureKind::Partition { from, to } => {
                 vec![self.service_name(*from), self.service_name(*to)]
@@ -296,6 +320,11 @@ impl FlowTrial<'_> {
         }
     }
 
+    /// Down: crashed, or every zone it is placed in has failed.
+    fn is_down(&self, s: usize) -> bool {
+        self.down[s] > 0 || self.placement_factor[s] == 0.0
+    }
+
     /// Recomputes the flow solution for the current state.
     fn solve(&mut self, now: SimTime) {
         let topo = &self.s.topology;
@@ -312,17 +341,17 @@ impl FlowTrial<'_> {
                     offered += self.accepted[d.from] * d.calls;
                 }
             }
-            let capacity = if self.down[s] > 0 {
+            let capacity = if self.is_down(s) {
                 0.0
             } else {
-                topo.services[s].capacity * self.capacity_factor[s]
+                topo.services[s].capacity * self.capacity_factor[s] * self.placement_factor[s]
             };
             self.offered[s] = offered;
             self.accepted[s] = offered.min(capacity);
         }
         // Success: callees before callers.
         for &s in topo.order.iter().rev() {
-            let down = self.down[s] > 0;
+            let down = self.is_down(s);
             let accept_ratio = if self.offered[s] > EPS {
                 self.accepted[s] / self.offered[s]
             } else if down {
@@ -381,7 +410,7 @@ impl FlowTrial<'_> {
 
     fn finish(mut self) -> TrialRow {
         let horizon_s = self.s.horizon.as_secs_f64();
-        let mut values = [f64::NAN; 16];
+        let mut values = [0.0; 16];
         let mut never_restored = false;
         let technical = match (self.first_failure, self.technical_recovery) {
             (None, _) => 0.0,

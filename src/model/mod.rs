@@ -43,8 +43,8 @@ pub struct Scenario {
     pub plans: Vec<Plan>,
     /// Index of the baseline plan.
     pub baseline: usize,
-    /// Expectations, as written.
-    pub expectations: Vec<String>,
+    /// CI expectations, parsed.
+    pub expectations: Vec<crate::expect::Expectation>,
 }
 
 /// Service level objective.
@@ -69,8 +69,10 @@ pub struct Service {
     pub instances: u32,
     /// Autoscaling, if any.
     pub autoscale: Option<Autoscale>,
-    /// Zone / shared-infrastructure tags.
+    /// Zones the instances are spread over (capacity split evenly).
     pub zones: Vec<String>,
+    /// Shared infrastructure every instance depends on.
+    pub shared: Vec<String>,
     /// Adaptive roles.
     pub roles: Vec<Role>,
 }
@@ -308,12 +310,14 @@ pub enum FailureKind {
         /// Callee.
         to: ServiceId,
     },
-    /// Zone down: these services.
+    /// A zone or piece of shared infrastructure fails.
     Zone {
-        /// Zone tag.
+        /// Zone / infrastructure tag.
         zone: String,
-        /// Services tagged with it.
-        services: Vec<ServiceId>,
+        /// Services placed in the zone (each loses that zone's share of capacity).
+        placed: Vec<ServiceId>,
+        /// Services that depend on it as shared infrastructure (each goes down).
+        shared: Vec<ServiceId>,
     },
     /// Key rotation at an auth service.
     KeyRotation(ServiceId),

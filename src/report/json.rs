@@ -15,7 +15,7 @@ struct JsonReport<'a> {
     trials: u64,
     plans: Vec<JsonPlan<'a>>,
     comparisons: Vec<JsonComparison<'a>>,
-    expectations: Vec<JsonExpectation>,
+    expectations: Vec<JsonExpectation<'a>>,
 }
 
 #[derive(Serialize)]
@@ -57,10 +57,14 @@ struct JsonComparison<'a> {
 }
 
 #[derive(Serialize)]
-struct JsonExpectation {
-    expr: String,
+struct JsonExpectation<'a> {
+    expr: &'a str,
     measured: f64,
+    threshold: f64,
+    margin: f64,
     passed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
 }
 
 /// Renders the report as pretty JSON with a trailing newline.
@@ -97,7 +101,18 @@ pub fn render(r: &Report) -> String {
                 plan_wins_share: c.paired.plan_wins_share,
             })
             .collect(),
-        expectations: Vec::new(),
+        expectations: r
+            .expectations
+            .iter()
+            .map(|e| JsonExpectation {
+                expr: &e.expr,
+                measured: e.measured,
+                threshold: e.threshold,
+                margin: e.margin,
+                passed: e.passed,
+                error: e.error.as_deref(),
+            })
+            .collect(),
     };
     let mut s =
         serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));

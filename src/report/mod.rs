@@ -13,6 +13,7 @@ pub mod table;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::expect;
 use crate::metrics::Metric;
 use crate::model::Scenario;
 use crate::runner::RunRows;
@@ -47,6 +48,23 @@ pub struct Comparison {
     pub paired: Paired,
 }
 
+/// The outcome of one expectation.
+#[derive(Debug, Clone)]
+pub struct ExpectationResult {
+    /// The expectation as written.
+    pub expr: String,
+    /// The measured side's value (NaN when it could not be measured).
+    pub measured: f64,
+    /// The value it was compared with.
+    pub threshold: f64,
+    /// Distance from failing (positive when passed).
+    pub margin: f64,
+    /// Whether it holds.
+    pub passed: bool,
+    /// Why it could not be evaluated (then it did not pass).
+    pub error: Option<String>,
+}
+
 /// Everything a run reports.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -62,13 +80,118 @@ pub struct Report {
     pub plans: Vec<PlanReport>,
     /// Every non-baseline plan against the baseline, per metric.
     pub comparisons: Vec<Comparison>,
+    /// The scenario's expectations, evaluated.
+    pub expectations: Vec<ExpectationResult>,
+}
+
+/// What expectations are evaluated against: a built report and the rows it came from.
+struct Measured<'a> {
+    scenario: &'a Scenario,
+    plans: &'a [PlanReport],
+    rows: &'a RunRows,
+}
+
+impl Measured<'_> {
+    fn plan(&self, name: &str) -> Option<usize> {
+        self.scenario.plans.iter().position(|p| p.name == name)
+    }
+
+    fn reported_metric(key: &str) -> Option<Metric> {
+        Metric::from_key(key).filter(|m| m.is_reported())
+    }
+}
+
+impl expect::Measurements for Measured<'_> {
+    fn stat(&self, r: &expect::Ref) -> Option<f64> {
+        let p = &self.plans[self.plan(&r.plan)?];
+        if r.metric == expect::NEVER_RESTORED_SHARE {
+            return Some(p.never_restored_share);
+        }
+        let m = Self::reported_metric(&r.metric)?;
+        let s = p.metrics.iter().find(|(k, _)| *k == m)?.1;
+        Some(match r.stat? {
+            expect::Stat::Mean => s.mean,
+            expect::Stat::P50 => s.p50,
+            expect::Stat::P90 => s.p90,
+            expect::Stat::P95 => s.p95,
+            expect::Stat::P99 => s.p99,
+            expect::Stat::Max => s.max,
+            expect::Stat::Ci95Low => s.ci95_low,
+            expect::Stat::Ci95High => s.ci95_high,
+        })
+    }
+
+    fn paired(&self, a: &expect::Ref, b: &expect::Ref) -> Option<(f64, f64, f64)> {
+        let m = Self::reported_metric(&a.metric)?;
+        let (pa, pb) = (self.plan(&a.plan)?, self.plan(&b.plan)?);
+        let d = stats::paired(
+            &self.rows.column(pb, m),
+            &self.rows.column(pa, m),
+            true,
+            &mut Vec::new(),
+        );
+        Some((d.mean_diff, d.ci95_low, d.ci95_high))
+    }
+}
+
+fn evaluate(s: &Scenario, plans: &[PlanReport], rows: &RunRows) -> Vec<ExpectationResult> {
+    let measured = Measured {
+        scenario: s,
+        plans,
+        rows,
+    };
+    s.expectations
+        .iter()
+        .map(|e| {
+            let unmeasured: Vec<String> = [&e.lhs, &e.rhs]
+                .into_iter()
+                .filter_map(|o| match o {
+                    expect::Operand::Ref(r) | expect::Operand::Ci(r) => Some(r),
+                    expect::Operand::Number(_) => None,
+                })
+                .filter(|r| {
+                    r.metric != expect::NEVER_RESTORED_SHARE
+                        && Measured::reported_metric(&r.metric).is_none()
+                })
+                .map(|r| {
+                    format!(
+                        "`{}` is not computed by this version of the engine",
+                        r.metric
+                    )
+                })
+                .collect();
+            let outcome = if unmeasured.is_empty() {
+                expect::evaluate(e, &measured)
+            } else {
+                Err(unmeasured.join("; "))
+            };
+            match outcome {
+                Ok(o) => ExpectationResult {
+                    expr: e.text.clone(),
+                    measured: o.measured,
+                    threshold: o.threshold,
+                    margin: o.margin,
+                    passed: o.passed,
+                    error: None,
+                },
+                Err(why) => ExpectationResult {
+                    expr: e.text.clone(),
+                    measured: f64::NAN,
+                    threshold: f64::NAN,
+                    margin: f64::NAN,
+                    passed: false,
+                    error: Some(why),
+                },
+            }
+        })
+        .collect()
 }
 
 impl Report {
     /// Computes the report from a run's rows (folded in trial order).
     pub fn build(s: &Scenario, seed: u64, rows: &RunRows) -> Report {
         let mut scratch = Vec::new();
-        let plans = s
+        let plans: Vec<PlanReport> = s
             .plans
             .iter()
             .enumerate()
@@ -107,7 +230,9 @@ impl Report {
                 });
             }
         }
+        let expectations = evaluate(s, &plans, rows);
         Report {
+            expectations,
             scenario: s.name.clone(),
             content_hash: s.content_hash.clone(),
             seed,

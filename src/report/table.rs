@@ -28,6 +28,17 @@ pub fn fmt_value(m: Metric, v: f64) -> String {
     }
 }
 
+/// A plain number with up to 6 significant digits.
+fn num(v: f64) -> String {
+    if v.is_nan() {
+        "-".into()
+    } else if v != 0.0 && (v.abs() >= 1e6 || v.abs() < 1e-3) {
+        format!("{v:.4e}")
+    } else {
+        format!("{}", (v * 1e6).round() / 1e6)
+    }
+}
+
 /// Renders the summary.
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
@@ -66,6 +77,26 @@ pub fn render(r: &Report) -> String {
                 fmt_value(*m, s.max),
                 ci
             );
+        }
+    }
+    if !r.expectations.is_empty() {
+        let _ = writeln!(out, "\nexpectations:");
+        for e in &r.expectations {
+            let verdict = match (&e.error, e.passed) {
+                (Some(_), _) => "ERROR",
+                (None, true) => "PASS",
+                (None, false) => "FAIL",
+            };
+            let detail = match &e.error {
+                Some(why) => why.clone(),
+                None => format!(
+                    "measured {} vs {} (margin {})",
+                    num(e.measured),
+                    num(e.threshold),
+                    num(e.margin)
+                ),
+            };
+            let _ = writeln!(out, "  {verdict:<5} {}  {detail}", e.expr);
         }
     }
     if !r.comparisons.is_empty() {

@@ -1027,6 +1027,7 @@ impl EnumAcc<'_, '_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_types)] // tests deserialisation into HashMap on purpose
 mod tests {
     use super::*;
     use proptest::prelude::*;

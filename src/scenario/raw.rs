@@ -77,9 +77,15 @@ pub struct RawService {
     /// Optional autoscaling of the instance count.
     #[serde(default)]
     pub autoscale: Option<RawAutoscale>,
-    /// Zones / shared infrastructure the service runs on: a zone failure takes it down.
+    /// Zones the instances are spread over, evenly: a zone failure removes that zone's share
+    /// of the capacity (all of it when every listed zone is down).
     #[serde(default)]
     pub zones: Vec<String>,
+    /// Shared infrastructure every instance depends on (a storage array, a network spine, a
+    /// control plane): its failure takes the whole service down, whatever its zones.
+    /// Redundancy without independence.
+    #[serde(default)]
+    pub shared: Vec<String>,
     /// Adaptive roles (several allowed).
     #[serde(default)]
     pub roles: Vec<RawRole>,

@@ -9,10 +9,13 @@ use std::collections::BTreeMap;
 
 use super::Problem;
 use super::raw::*;
+use super::ron_tree::Pos;
 use super::ron_tree::{Node, parse_path};
 use super::suggest;
 use crate::engine::time::parse_duration;
 use crate::engine::{SimDuration, SimTime};
+use crate::expect;
+use crate::metrics::Metric;
 use crate::model::topology::{Topology, hard_cycle};
 use crate::model::*;
 
@@ -247,10 +250,14 @@ fn build(cx: &mut Ctx<'_>, raw: &RawScenario, text: &str) -> Option<Scenario> {
             names.insert(&s.name, i);
         }
     }
-    let mut zones: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    // Zone tag -> (services placed in it, services sharing it as infrastructure).
+    let mut zones: Zones = BTreeMap::new();
     for (i, s) in raw.services.iter().enumerate() {
         for z in &s.zones {
-            zones.entry(z.as_str()).or_default().push(i);
+            zones.entry(z.as_str()).or_default().0.push(i);
+        }
+        for z in &s.shared {
+            zones.entry(z.as_str()).or_default().1.push(i);
         }
     }
     let services: Vec<Option<Service>> = raw
@@ -344,14 +351,34 @@ fn build(cx: &mut Ctx<'_>, raw: &RawScenario, text: &str) -> Option<Scenario> {
     // Plans.
     let plans = plans(cx, raw, &names, &failure_names);
 
-    // Expectations: syntax is checked by the expectation language.
-    for (i, e) in raw.expectations.iter().enumerate() {
-        if e.trim().is_empty() {
-            cx.err(
-                &format!("expectations[{i}]"),
-                "empty expectation",
-                "write e.g. \"all-at-once.availability.mean > 0.99\"",
-            );
+    // Expectations, checked against the plan names and every metric key of the contract.
+    let plan_names: Vec<&str> = if raw.plans.is_empty() {
+        vec!["all-at-once"]
+    } else {
+        raw.plans.iter().map(|p| p.name.as_str()).collect()
+    };
+    let metric_keys: Vec<&str> = Metric::ALL.iter().map(|m| m.key()).collect();
+    let mut expectations = Vec::new();
+    for (i, text) in raw.expectations.iter().enumerate() {
+        match expect::parse(text, &plan_names, &metric_keys) {
+            Ok(e) => expectations.push(e),
+            Err(errors) => {
+                let at = cx.tree.locate(&parse_path(&format!("expectations[{i}]")));
+                for e in errors {
+                    // The string starts with its opening quote; expectations are one line.
+                    let pos = Pos {
+                        line: at.line,
+                        col: at.col + 1 + e.offset as u32,
+                    };
+                    cx.problems.push(Problem {
+                        pos,
+                        message: format!("in expectation `{text}`: {}", e.message),
+                        hint: Some(e.hint.unwrap_or_else(|| {
+                            "write e.g. \"all-at-once.availability.mean >= 99.5%\"".into()
+                        })),
+                    });
+                }
+            }
         }
     }
 
@@ -389,7 +416,7 @@ fn build(cx: &mut Ctx<'_>, raw: &RawScenario, text: &str) -> Option<Scenario> {
         failures,
         plans,
         baseline,
-        expectations: raw.expectations.clone(),
+        expectations,
     };
     if let Err(refusal) = crate::runner::check_budget(&scenario, scenario.trials) {
         cx.err(
@@ -502,13 +529,21 @@ fn service(
             None => roles_ok = false,
         }
     }
-    for (z, zone) in s.zones.iter().enumerate() {
-        if zone.trim().is_empty() {
-            cx.err(
-                &format!("{p}.zones[{z}]"),
-                "empty zone name",
-                "name the zone, e.g. \"eu-west-1a\"",
-            );
+    for (field, list) in [("zones", &s.zones), ("shared", &s.shared)] {
+        for (z, zone) in list.iter().enumerate() {
+            if zone.trim().is_empty() {
+                cx.err(
+                    &format!("{p}.{field}[{z}]"),
+                    "empty zone name",
+                    "name it, e.g. \"eu-west-1a\"",
+                );
+            } else if list[..z].contains(zone) {
+                cx.err(
+                    &format!("{p}.{field}[{z}]"),
+                    format!("`{zone}` is listed twice"),
+                    "list each zone once",
+                );
+            }
         }
     }
     if !roles_ok || instances == 0 {
@@ -521,6 +556,7 @@ fn service(
         instances,
         autoscale: autoscale?,
         zones: s.zones.clone(),
+        shared: s.shared.clone(),
         roles,
     })
 }
@@ -902,7 +938,7 @@ fn failure(
     f: &RawFailure,
     name: String,
     names: &BTreeMap<&str, usize>,
-    zones: &BTreeMap<&str, Vec<usize>>,
+    zones: &Zones<'_>,
     services: &[RawService],
     horizon: Option<SimDuration>,
 ) -> Option<Failure> {
@@ -939,15 +975,16 @@ fn failure(
             Some(FailureKind::Partition { from: a?, to: b? })
         }
         RawFailureKind::Zone { zone } => match zones.get(zone.as_str()) {
-            Some(s) => Some(FailureKind::Zone {
+            Some((placed, shared)) => Some(FailureKind::Zone {
                 zone: zone.clone(),
-                services: s.clone(),
+                placed: placed.clone(),
+                shared: shared.clone(),
             }),
             None => {
                 let hint = suggest::hint(zone, zones.keys().copied(), "zone");
                 cx.err(
                     &format!("{kp}.zone"),
-                    format!("no service is in zone `{zone}`"),
+                    format!("no service lists `{zone}` in its `zones` or `shared`"),
                     hint,
                 );
                 None
@@ -1021,6 +1058,8 @@ fn failure(
         probability: probability?,
     })
 }
+
+type Zones<'a> = BTreeMap<&'a str, (Vec<usize>, Vec<usize>)>;
 
 type Plans = Option<(Vec<Plan>, usize)>;
 

@@ -1,0 +1,130 @@
+//! Exact results of the flow model on scenarios small enough to work out by hand.
+
+use crate::support::{mean, report, scenario};
+
+fn one_outage(extra_services: &str, deps: &str, failure: &str) -> String {
+    format!(
+        r#"Scenario(
+    name: "exact", horizon: "100m", resolution: "10s", seed: 3, trials: 4,
+    services: [(name: "api", capacity: 1000.0), (name: "db", capacity: 1000.0), {extra_services}],
+    dependencies: [{deps}],
+    traffic: [(entry: "api", rate: 100.0)],
+    failures: [{failure}],
+)"#
+    )
+}
+
+#[test]
+fn a_fixed_crash_behind_a_hard_dependency_loses_exactly_its_share() {
+    let text = one_outage(
+        "(name: \"cache\", capacity: 1000.0)",
+        "(from: \"api\", to: \"db\"), (from: \"api\", to: \"cache\", kind: Soft)",
+        "(kind: Crash(target: \"db\"), schedule: Once(at: Fixed(\"20m\"), duration: Fixed(\"10m\")))",
+    );
+    let r = report(&scenario(&text), 4, 1);
+    assert_eq!(mean(&r, "technical_mttr_s"), 600.0);
+    // 10 minutes out of 100 fail.
+    assert!((mean(&r, "availability") - 0.9).abs() < 1e-12);
+    assert!((mean(&r, "blast_radius_requests") - 0.1).abs() < 1e-12);
+    // api (degraded) and db (down); the cache stays healthy.
+    assert!((mean(&r, "blast_radius_services") - 2.0 / 3.0).abs() < 1e-12);
+}
+
+#[test]
+fn a_soft_dependency_degrades_the_caller_without_failing_users() {
+    let text = one_outage(
+        "(name: \"recs\", capacity: 1000.0)",
+        "(from: \"api\", to: \"db\"), (from: \"api\", to: \"recs\", kind: Soft)",
+        "(kind: Crash(target: \"recs\"), schedule: Once(at: Fixed(\"20m\"), duration: Fixed(\"10m\")))",
+    );
+    let r = report(&scenario(&text), 4, 1);
+    assert_eq!(mean(&r, "availability"), 1.0);
+    assert!((mean(&r, "blast_radius_services") - 2.0 / 3.0).abs() < 1e-12);
+}
+
+#[test]
+fn fractional_calls_mean_a_share_of_requests_depends_on_the_callee() {
+    let text = one_outage(
+        "(name: \"x\", capacity: 1000.0)",
+        "(from: \"api\", to: \"db\", calls: 0.25)",
+        "(kind: Crash(target: \"db\"), schedule: Once(at: Fixed(\"20m\"), duration: Fixed(\"10m\")))",
+    );
+    let r = report(&scenario(&text), 4, 1);
+    // A quarter of requests need the db, for a tenth of the time.
+    assert!((mean(&r, "availability") - (1.0 - 0.25 * 0.1)).abs() < 1e-12);
+}
+
+#[test]
+fn overload_fails_exactly_the_excess() {
+    // db keeps 40% of 1000 rps = 400 rps while api sends it 5 calls x 100 rps = 500 rps:
+    // 100 of 500 calls fail, so a request (five calls) succeeds with 0.8^5 for 10 minutes.
+    let text = one_outage(
+        "(name: \"x\", capacity: 1000.0)",
+        "(from: \"api\", to: \"db\", calls: 5.0)",
+        "(kind: Partial(target: \"db\", capacity: 0.4), schedule: Once(at: Fixed(\"20m\"), duration: Fixed(\"10m\")))",
+    );
+    let r = report(&scenario(&text), 4, 1);
+    let during = 0.8f64.powi(5);
+    assert!((mean(&r, "availability") - (0.9 + 0.1 * during)).abs() < 1e-12);
+    assert_eq!(mean(&r, "technical_mttr_s"), 600.0);
+}
+
+#[test]
+fn a_zone_failure_takes_down_every_service_tagged_with_it() {
+    let text = r#"Scenario(
+    name: "zone", horizon: "100m", resolution: "10s", seed: 3, trials: 2,
+    services: [
+        (name: "api", capacity: 1000.0, zones: ["a", "b"]),
+        (name: "db", capacity: 1000.0, zones: ["a"]),
+        (name: "db-replica", capacity: 1000.0, zones: ["a"]),
+    ],
+    dependencies: [(from: "api", to: "db"), (from: "api", to: "db-replica", kind: Soft)],
+    traffic: [(entry: "api", rate: 100.0)],
+    failures: [(kind: Zone(zone: "a"), schedule: Once(at: Fixed("10m"), duration: Fixed("30m")))],
+)"#;
+    let r = report(&scenario(text), 2, 1);
+    // "Redundancy without independence": both db copies share zone a.
+    assert!((mean(&r, "availability") - 0.7).abs() < 1e-12);
+    assert_eq!(mean(&r, "blast_radius_services"), 1.0);
+    assert_eq!(mean(&r, "technical_mttr_s"), 1800.0);
+}
+
+#[test]
+fn a_failure_that_outlives_the_horizon_reports_the_horizon_and_counts_as_never_restored() {
+    let text = one_outage(
+        "(name: \"x\", capacity: 1000.0)",
+        "(from: \"api\", to: \"db\")",
+        "(kind: Crash(target: \"db\"), schedule: Once(at: Fixed(\"90m\"), duration: Fixed(\"1h\")))",
+    );
+    let r = report(&scenario(&text), 4, 1);
+    assert_eq!(mean(&r, "technical_mttr_s"), 6000.0);
+    assert_eq!(r.plans[0].never_restored_share, 1.0);
+}
+
+#[test]
+fn zones_split_capacity_while_shared_infrastructure_takes_everything_down() {
+    let text = r#"Scenario(
+    name: "zones", horizon: "100m", resolution: "10s", seed: 3, trials: 2,
+    services: [
+        (name: "api", capacity: 300.0, instances: 3, zones: ["a", "b", "c"]),
+        (name: "db", capacity: 1000.0, instances: 2, zones: ["a", "b"], shared: ["san"]),
+    ],
+    dependencies: [(from: "api", to: "db", calls: 0.5)],
+    traffic: [(entry: "api", rate: 250.0)],
+    failures: [
+        // Zone a: api keeps 2/3 of 300 = 200 rps for 250 offered (20% shed); db keeps half.
+        (kind: Zone(zone: "a"), schedule: Once(at: Fixed("10m"), duration: Fixed("10m"))),
+        // The storage array both db instances share: db is down although it spans two zones.
+        (kind: Zone(zone: "san"), schedule: Once(at: Fixed("50m"), duration: Fixed("10m"))),
+    ],
+)"#;
+    let r = report(&scenario(text), 2, 1);
+    // 10 minutes at 80%, 10 minutes at 50% (half the requests call the db), 80 minutes at 100%.
+    let want = (10.0 * 0.8 + 10.0 * 0.5 + 80.0) / 100.0;
+    assert!(
+        (mean(&r, "availability") - want).abs() < 1e-12,
+        "{}",
+        mean(&r, "availability")
+    );
+    assert_eq!(mean(&r, "blast_radius_services"), 1.0);
+}

@@ -1,0 +1,11 @@
+//! Integration tests, one binary.
+
+mod availability;
+mod cli;
+mod determinism;
+mod errors;
+mod expectations;
+mod flow_exact;
+mod loader_props;
+mod replay;
+mod support;

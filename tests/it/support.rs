@@ -1,0 +1,31 @@
+//! Shared helpers for the integration tests.
+
+use aftershock::model::Scenario;
+use aftershock::report::Report;
+use aftershock::runner::{self, RunConfig};
+
+/// Loads scenario text, panicking with the full error list if it is invalid.
+pub fn scenario(text: &str) -> Scenario {
+    aftershock::scenario::load_str(text, "test.ron").unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs `trials` trials on one thread and builds the report.
+pub fn report(s: &Scenario, trials: u64, threads: usize) -> Report {
+    let cfg = RunConfig {
+        seed: s.seed,
+        trials,
+        threads: Some(threads),
+    };
+    let rows = runner::run(s, &cfg, 0, &|_| {});
+    Report::build(s, s.seed, &rows)
+}
+
+/// The mean of a metric of the first plan.
+pub fn mean(r: &Report, key: &str) -> f64 {
+    r.plans[0]
+        .metrics
+        .iter()
+        .find(|(m, _)| m.key() == key)
+        .map(|(_, s)| s.mean)
+        .unwrap_or_else(|| panic!("metric {key} not reported"))
+}
