@@ -1048,7 +1048,12 @@ fn suggest<'n>(name: &str, known: impl Iterator<Item = &'n str> + Clone, kind: &
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::disallowed_types
+)]
 mod tests {
     use super::*;
     use std::collections::HashMap;

@@ -102,7 +102,7 @@ impl BudgetRefusal {
     pub fn hint(&self) -> String {
         match self {
             BudgetRefusal::Buckets(_) => "use a coarser `resolution` (e.g. \"10s\") or a shorter `horizon`".into(),
-            BudgetRefusal::Memory(_) => "lower `trials` (or --trials), or split the run with --shard K/N and merge".into(),
+            BudgetRefusal::Memory(_) => "lower `trials` (or --trials): reports need one row per trial and plan".into(),
             BudgetRefusal::Cpu(_) => "lower `trials` (or --trials), shorten `horizon`, or redraw traffic noise less often (`noise.every`)".into(),
         }
     }

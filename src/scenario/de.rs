@@ -151,6 +151,7 @@ impl Error {
 
     /// Adds the struct (or variant) name to a "missing field" error.
     fn in_type(mut self, type_name: &str) -> Self {
+        let type_name = user_facing(type_name);
         if let ErrKind::MissingField(field) = &self.kind {
             self.message = format!("missing field `{field}` in `{type_name}`");
             self.kind = ErrKind::Plain;
@@ -160,6 +161,7 @@ impl Error {
 
     /// Adds the enum name to an "unknown variant" error.
     fn in_enum(mut self, enum_name: &str) -> Self {
+        let enum_name = user_facing(enum_name);
         if let ErrKind::UnknownVariant(variant) = &self.kind {
             self.message = format!("unknown variant `{variant}` for `{enum_name}`");
             self.kind = ErrKind::Plain;
@@ -344,6 +346,15 @@ fn describe(node: &Node) -> String {
     }
 }
 
+/// The name users know a type by: the schema's `Raw` prefix is an implementation detail
+/// (`RawService` is written `Service(...)` in files).
+fn user_facing(type_name: &str) -> &str {
+    type_name
+        .strip_prefix("Raw")
+        .filter(|s| !s.is_empty())
+        .unwrap_or(type_name)
+}
+
 /// "did you mean `x`?" if a candidate is within edit distance 2, else the list of candidates.
 fn suggest(name: &str, candidates: &[&str], what: &str) -> Option<String> {
     let best = candidates
@@ -405,6 +416,7 @@ impl<'de, 'c> NodeDe<'de, 'c> {
         entries: &'de [Field],
         visitor: V,
     ) -> Result<V::Value, Error> {
+        let type_name = user_facing(type_name);
         let mut kept: Vec<&'de Field> = Vec::with_capacity(entries.len());
         for f in entries {
             if !expected.contains(&f.name.as_str()) {

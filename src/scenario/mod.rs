@@ -123,8 +123,25 @@ pub fn load_str(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
         }])
     })?;
     let raw: raw::RawScenario = de::from_node(&tree).map_err(|errs| {
+        // A misspelt field also makes the real one "missing": when an unknown field's hint
+        // already names it, the second message is noise.
+        let suggested: Vec<String> = errs
+            .iter()
+            .filter_map(|e| {
+                e.hint
+                    .as_deref()?
+                    .strip_prefix("did you mean `")?
+                    .strip_suffix("`?")
+                    .map(str::to_string)
+            })
+            .collect();
         fail(
             errs.into_iter()
+                .filter(|e| {
+                    !suggested
+                        .iter()
+                        .any(|f| e.message.starts_with(&format!("missing field `{f}`")))
+                })
                 .map(|e| Problem {
                     pos: e.pos,
                     message: e.message,

@@ -419,15 +419,13 @@ fn build(cx: &mut Ctx<'_>, raw: &RawScenario, text: &str) -> Option<Scenario> {
         expectations,
     };
     if let Err(refusal) = crate::runner::check_budget(&scenario, scenario.trials) {
-        cx.err(
-            if raw.trials.is_some() {
-                "trials"
-            } else {
-                "horizon"
-            },
-            refusal.to_string(),
-            refusal.hint(),
-        );
+        let at = match refusal {
+            crate::runner::BudgetRefusal::Buckets(_) if raw.resolution.is_some() => "resolution",
+            crate::runner::BudgetRefusal::Buckets(_) => "horizon",
+            _ if raw.trials.is_some() => "trials",
+            _ => "horizon",
+        };
+        cx.err(at, refusal.to_string(), refusal.hint());
         return None;
     }
     Some(scenario)
@@ -944,108 +942,116 @@ fn failure(
 ) -> Option<Failure> {
     let p = format!("failures[{i}]");
     let kp = format!("{p}.kind");
-    let kind = match &f.kind {
-        RawFailureKind::Crash { target } => cx
-            .service(&format!("{kp}.target"), target, names)
-            .map(FailureKind::Crash),
-        RawFailureKind::Partial { target, capacity } => {
-            let t = cx.service(&format!("{kp}.target"), target, names);
-            let c = if (0.0..1.0).contains(capacity) {
-                Some(*capacity)
-            } else {
-                cx.err(&format!("{kp}.capacity"), format!("`capacity` is the share of capacity left and must be in [0, 1) (found {capacity})"), "e.g. 0.3 keeps 30% of the capacity; use Crash for 0");
-                None
-            };
-            Some(FailureKind::Partial {
-                target: t?,
-                capacity: c?,
-            })
-        }
-        RawFailureKind::Latency { target, added } => {
-            let t = cx.service(&format!("{kp}.target"), target, names);
-            let a = cx.positive_duration(&format!("{kp}.added"), added);
-            Some(FailureKind::Latency {
-                target: t?,
-                added: a?,
-            })
-        }
-        RawFailureKind::Partition { from, to } => {
-            let a = cx.service(&format!("{kp}.from"), from, names);
-            let b = cx.service(&format!("{kp}.to"), to, names);
-            Some(FailureKind::Partition { from: a?, to: b? })
-        }
-        RawFailureKind::Zone { zone } => match zones.get(zone.as_str()) {
-            Some((placed, shared)) => Some(FailureKind::Zone {
-                zone: zone.clone(),
-                placed: placed.clone(),
-                shared: shared.clone(),
-            }),
-            None => {
-                let hint = suggest::hint(zone, zones.keys().copied(), "zone");
-                cx.err(
-                    &format!("{kp}.zone"),
-                    format!("no service lists `{zone}` in its `zones` or `shared`"),
-                    hint,
-                );
-                None
-            }
-        },
-        RawFailureKind::KeyRotation { target } => {
-            let t = cx.service(&format!("{kp}.target"), target, names);
-            if let Some(t) = t
-                && !services[t]
-                    .roles
-                    .iter()
-                    .any(|r| matches!(r, RawRole::Auth { .. }))
-            {
-                cx.err(
-                    &format!("{kp}.target"),
-                    format!("`{target}` has no `Auth` role, so it has no keys to rotate"),
-                    "target the service that carries the `Auth(...)` role",
-                );
-                None
-            } else {
-                t.map(FailureKind::KeyRotation)
-            }
-        }
-    };
-    let sp = format!("{p}.schedule");
-    let schedule = match &f.schedule {
-        RawSchedule::Once { at, duration } => {
-            let a = cx.dist(&format!("{sp}.at"), at);
-            let d = cx.dist(&format!("{sp}.duration"), duration);
-            if let (Some(a), Some(h)) = (a, horizon) {
-                let earliest = match a {
-                    Dist::Fixed(t) => Some(t),
-                    Dist::Uniform { min, .. } => Some(min),
-                    _ => None,
+    // Each part is checked in its own closure so that `?` ends only that part: a problem in
+    // the kind must not hide problems in the schedule or the probability.
+    let kind_of = |cx: &mut Ctx<'_>| -> Option<FailureKind> {
+        match &f.kind {
+            RawFailureKind::Crash { target } => cx
+                .service(&format!("{kp}.target"), target, names)
+                .map(FailureKind::Crash),
+            RawFailureKind::Partial { target, capacity } => {
+                let t = cx.service(&format!("{kp}.target"), target, names);
+                let c = if (0.0..1.0).contains(capacity) {
+                    Some(*capacity)
+                } else {
+                    cx.err(&format!("{kp}.capacity"), format!("`capacity` is the share of capacity left and must be in [0, 1) (found {capacity})"), "e.g. 0.3 keeps 30% of the capacity; use Crash for 0");
+                    None
                 };
-                if let Some(t) = earliest
-                    && t >= h
-                {
-                    cx.err(&format!("{sp}.at"), format!("the failure starts at {t}, at or after the horizon ({h}), so it never happens"), "start it earlier or lengthen `horizon`");
-                }
+                Some(FailureKind::Partial {
+                    target: t?,
+                    capacity: c?,
+                })
             }
-            Some(Schedule::Once {
-                at: a?,
-                duration: d?,
-            })
-        }
-        RawSchedule::Process { mtbf, mttr } => {
-            let u = cx.dist(&format!("{sp}.mtbf"), mtbf);
-            let d = cx.dist(&format!("{sp}.mttr"), mttr);
-            for (which, dist) in [("mtbf", u), ("mttr", d)] {
-                if let Some(Dist::Fixed(SimDuration::ZERO)) = dist {
+            RawFailureKind::Latency { target, added } => {
+                let t = cx.service(&format!("{kp}.target"), target, names);
+                let a = cx.positive_duration(&format!("{kp}.added"), added);
+                Some(FailureKind::Latency {
+                    target: t?,
+                    added: a?,
+                })
+            }
+            RawFailureKind::Partition { from, to } => {
+                let a = cx.service(&format!("{kp}.from"), from, names);
+                let b = cx.service(&format!("{kp}.to"), to, names);
+                Some(FailureKind::Partition { from: a?, to: b? })
+            }
+            RawFailureKind::Zone { zone } => match zones.get(zone.as_str()) {
+                Some((placed, shared)) => Some(FailureKind::Zone {
+                    zone: zone.clone(),
+                    placed: placed.clone(),
+                    shared: shared.clone(),
+                }),
+                None => {
+                    let hint = suggest::hint(zone, zones.keys().copied(), "zone");
                     cx.err(
-                        &format!("{sp}.{which}"),
-                        format!("`{which}` of a fail/repair process cannot be zero"),
-                        "use a positive duration",
+                        &format!("{kp}.zone"),
+                        format!("no service lists `{zone}` in its `zones` or `shared`"),
+                        hint,
                     );
+                    None
+                }
+            },
+            RawFailureKind::KeyRotation { target } => {
+                let t = cx.service(&format!("{kp}.target"), target, names);
+                if let Some(t) = t
+                    && !services[t]
+                        .roles
+                        .iter()
+                        .any(|r| matches!(r, RawRole::Auth { .. }))
+                {
+                    cx.err(
+                        &format!("{kp}.target"),
+                        format!("`{target}` has no `Auth` role, so it has no keys to rotate"),
+                        "target the service that carries the `Auth(...)` role",
+                    );
+                    None
+                } else {
+                    t.map(FailureKind::KeyRotation)
                 }
             }
-            Some(Schedule::Process { mtbf: u?, mttr: d? })
         }
     };
+    let kind = kind_of(cx);
+    let sp = format!("{p}.schedule");
+    let schedule_of = |cx: &mut Ctx<'_>| -> Option<Schedule> {
+        match &f.schedule {
+            RawSchedule::Once { at, duration } => {
+                let a = cx.dist(&format!("{sp}.at"), at);
+                let d = cx.dist(&format!("{sp}.duration"), duration);
+                if let (Some(a), Some(h)) = (a, horizon) {
+                    let earliest = match a {
+                        Dist::Fixed(t) => Some(t),
+                        Dist::Uniform { min, .. } => Some(min),
+                        _ => None,
+                    };
+                    if let Some(t) = earliest
+                        && t >= h
+                    {
+                        cx.err(&format!("{sp}.at"), format!("the failure starts at {t}, at or after the horizon ({h}), so it never happens"), "start it earlier or lengthen `horizon`");
+                    }
+                }
+                Some(Schedule::Once {
+                    at: a?,
+                    duration: d?,
+                })
+            }
+            RawSchedule::Process { mtbf, mttr } => {
+                let u = cx.dist(&format!("{sp}.mtbf"), mtbf);
+                let d = cx.dist(&format!("{sp}.mttr"), mttr);
+                for (which, dist) in [("mtbf", u), ("mttr", d)] {
+                    if let Some(Dist::Fixed(SimDuration::ZERO)) = dist {
+                        cx.err(
+                            &format!("{sp}.{which}"),
+                            format!("`{which}` of a fail/repair process cannot be zero"),
+                            "use a positive duration",
+                        );
+                    }
+                }
+                Some(Schedule::Process { mtbf: u?, mttr: d? })
+            }
+        }
+    };
+    let schedule = schedule_of(cx);
     let probability = cx.probability(
         &format!("{p}.probability"),
         "`probability`",

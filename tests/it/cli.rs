@@ -98,6 +98,14 @@ fn check_outputs(out: &Path, s: &aftershock::model::Scenario, seed: u64, trials:
         }
     }
 
+    let expectations = report["expectations"]
+        .as_array()
+        .expect("expectations is a list");
+    assert_eq!(expectations.len(), s.expectations.len());
+    for e in expectations {
+        assert!(e["expr"].is_string() && e["passed"].is_boolean(), "{e}");
+    }
+
     let csv = std::fs::read_to_string(out.join("trials.csv")).expect("trials.csv written");
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(

@@ -184,7 +184,8 @@ fn unknown_service_as_failure_target() {
 #[test]
 fn duplicate_service_names() {
     let err = validate_bad("duplicate_service");
-    assert_points_at(&err, "duplicate_service", 12, 16, "\"orders\"");
+    assert_points_at(&err, "duplicate_service", 13, 16, "\"orders\"");
+    assert_eq!(problem_count(&err), 1, "{err}");
     assert!(err.contains("duplicate service name `orders`"));
     // The hint names where the first definition is.
     assert!(err.contains("first defined at 11:16"), "{err}");
@@ -304,18 +305,42 @@ fn absurd_trial_count_is_refused() {
 }
 
 #[test]
-fn absurd_run_cost_is_refused_with_an_estimate() {
+fn absurd_cpu_cost_is_refused_with_an_estimate() {
     let err = validate_bad("too_much_cpu");
     assert_eq!(problem_count(&err), 1, "{err}");
-    assert_points_at(&err, "too_much_cpu", 7, 13, "100_000_000");
-    assert!(err.contains("would need about"), "{err}");
+    assert_points_at(&err, "too_much_cpu", 7, 13, "10_000_000");
+    assert!(
+        err.contains("would need about 84 CPU-hours (limit 24)"),
+        "{err}"
+    );
     insta::assert_snapshot!("too_much_cpu", err);
+}
+
+#[test]
+fn absurd_memory_use_is_refused_with_an_estimate() {
+    let err = validate_bad("too_much_memory");
+    assert_eq!(problem_count(&err), 1, "{err}");
+    assert_points_at(&err, "too_much_memory", 7, 13, "100_000_000");
+    assert!(err.contains("would need about 12.7 GiB of memory"), "{err}");
+    insta::assert_snapshot!("too_much_memory", err);
+}
+
+/// The bucket refusal is about `horizon / resolution`, so it should point at `resolution`.
+///
+/// Ignored: `validate::build` reports every budget refusal at `trials` when the file sets
+/// `trials` (else at `horizon`), so it points at `trials: 100` on line 7.
+#[test]
+fn bucket_refusal_points_at_the_resolution() {
+    let err = validate_bad("too_many_buckets");
+    assert_points_at(&err, "too_many_buckets", 5, 17, "\"1ms\"");
 }
 
 #[test]
 fn syntax_error_missing_comma() {
     let err = validate_bad("syntax_missing_comma");
     assert_eq!(problem_count(&err), 1, "{err}");
+    // The item after the missing comma.
+    assert_points_at(&err, "syntax_missing_comma", 17, 9, "(from: \"orders\"");
     insta::assert_snapshot!("syntax_missing_comma", err);
 }
 
@@ -376,13 +401,9 @@ fn several_semantic_mistakes_are_all_reported_in_one_run() {
     insta::assert_snapshot!("many_problems", err);
 }
 
-/// Three mistakes in one failure: all three must be reported.
-///
-/// Ignored: `validate::failure` returns early (`target: t?` inside the `Partial` arm, and
-/// `at: a?` / `duration: d?` inside the `Once` arm) before it checks `probability`, so only the
-/// first mistake is reported. Un-ignore once that is fixed.
+/// Three mistakes in one failure: all three must be reported (regression: a bad target used to
+/// hide the bad duration and probability of the same failure).
 #[test]
-#[ignore = "src bug: validate::failure stops at the first bad part of a failure"]
 fn every_mistake_in_one_failure_is_reported() {
     let err = validate_bad("failure_several_mistakes");
     assert_points_at(&err, "failure_several_mistakes", 27, 35, "\"ordersdb\"");
