@@ -1,63 +1,66 @@
 //! The flow-level trial model: traffic as request rates on dependency edges, piecewise constant
-//! between events, integrated exactly.
+//! between events, with backlogs integrated exactly.
 //!
-//! Between two events nothing changes but time, so every accumulated quantity (offered and
-//! successful user requests, per-service state durations) is `rate * elapsed`, exact to float
-//! rounding, with no fixed tick. At every instant where something changed (a fault starts or
-//! ends, a plan restores a component, traffic changes), the flow solution is recomputed once,
-//! after all events of that instant, in two passes over [`crate::model::Topology::order`]:
-//! load flows from callers to callees (a service accepts `min(offered, capacity)`, and only
-//! accepted requests call further), success flows back from callees to callers (a request
-//! succeeds when its service accepted it and every hard call succeeded).
+//! Between two events nothing changes but time: every rate is constant and every continuous
+//! quantity (service backlogs, queue backlogs, replication lag, deferred demand, refresh bursts)
+//! moves linearly, so accumulated quantities are exact and the moment a quantity crosses a
+//! threshold that changes behaviour (a backlog empties, fills, or its waiting time passes a
+//! client timeout) is computed and scheduled as an event, not found by a fixed tick. The only
+//! quantity that decays smoothly, the share of clients still holding outage-issued tokens, is
+//! updated once per `resolution` step.
+//!
+//! At every instant where something changed, [`FlowTrial::solve`] recomputes the flows (see
+//! [`solve`]), lets roles react to what became available or unavailable, and schedules the
+//! next internal wake-up.
 //!
 //! Invariants: identical inputs give identical floats (no reduction depends on anything but
-//! topology order); the model draws randomness only from streams keyed by the trial, never by
-//! the plan, except plan-specific draws on the plan's own stream.
+//! topology order); randomness comes only from streams keyed by the trial (failures, traffic,
+//! registration times, key mismatches), never by the plan.
 
+mod dynamics;
+mod metrics;
+mod roles;
+pub mod solve;
 pub mod trace;
 
 use rand::RngExt;
 use rand_distr::StandardNormal;
 
 use crate::engine::{self, EventQueue, Process, SimTime};
-use crate::fault::FaultWindow;
-use crate::metrics::{Metric, TrialRow};
-use crate::model::{DepKind, FailureKind, Plan, Scenario, Strategy};
+use crate::fault::{self, FaultWindow};
+use crate::metrics::TrialRow;
+use crate::model::{FailureKind, Plan, Role, Scenario};
 use crate::rng::{ChaCha8Rng, Purpose, stream};
+use metrics::Accumulators;
+use roles::RoleState;
+pub use solve::{attempts_per_call, call_success};
 pub use trace::{TraceEvent, TraceRecord};
 
-/// Rates below this are treated as zero when judging "degraded".
+/// Rates and amounts below this are treated as zero.
 const EPS: f64 = 1e-9;
-
-/// Probability that a request's calls on an edge all succeed, when each call succeeds with
-/// probability `p` and a request makes `calls` calls on average: `floor(calls)` calls always,
-/// plus one more for a `calls - floor(calls)` share of requests. So `calls: 0.05` means 5% of
-/// requests depend on the callee, and `calls: 3.0` means every request needs three successes.
-pub fn call_success(p: f64, calls: f64) -> f64 {
-    let whole = calls.floor();
-    let frac = calls - whole;
-    p.powi(whole as i32) * (1.0 - frac * (1.0 - p))
-}
 
 /// Events of the flow model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ev {
+pub(crate) enum Ev {
     /// Fault window `i` starts.
     FaultStart(u32),
     /// Fault window `i` clears.
     FaultEnd(u32),
     /// Traffic entry `i` changes rate (hour boundary or noise redraw).
     Traffic(u32),
+    /// An internal timer or threshold crossing is due (stale unless the generation matches).
+    Wake(u64),
 }
 
 /// Health of a service in the current flow solution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Health {
-    /// Serving everything it is offered, all dependencies healthy.
+    /// Serving everything it is offered, dependencies healthy, no adaptive state.
     Up,
-    /// Running but failing or shedding part of its requests, or a dependency is failing.
+    /// Running but overloaded, failing part of its requests, relying on adaptive behaviour,
+    /// or not yet registered.
     Degraded,
-    /// Down (crashed, or in a failed zone).
+    /// Down (crashed, or every zone it runs in failed).
     Down,
 }
 
@@ -72,8 +75,43 @@ impl Health {
     }
 }
 
+/// Circuit breaker state of an edge.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum BreakerState {
+    /// Calls flow.
+    Closed,
+    /// Calls fail fast until `until`, then probes decide.
+    Open {
+        /// When the breaker half-opens.
+        until: SimTime,
+    },
+}
+
+/// A snapshot of the flow solution, for tests and charts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// Requests/s arriving at each service (after bulkheads, including retries).
+    pub arrivals: Vec<f64>,
+    /// Requests/s each service processes.
+    pub served: Vec<f64>,
+    /// Current capacity of each service.
+    pub capacity: Vec<f64>,
+    /// Overload backlog of each service.
+    pub backlog: Vec<f64>,
+    /// Attempts/s on each edge (with retries and releases).
+    pub attempts: Vec<f64>,
+    /// Fresh calls/s on each edge (before retries).
+    pub fresh: Vec<f64>,
+    /// Queue-role backlog of each service.
+    pub queue_backlog: Vec<f64>,
+    /// Health of each service.
+    pub health: Vec<Health>,
+    /// User success rate now.
+    pub user_success: f64,
+}
+
 /// One trial of one plan.
-struct FlowTrial<'a> {
+pub(crate) struct FlowTrial<'a> {
     s: &'a Scenario,
     windows: &'a [FaultWindow],
     // Fault state.
@@ -81,25 +119,57 @@ struct FlowTrial<'a> {
     zone_down: Vec<Vec<u32>>,
     placement_factor: Vec<f64>,
     capacity_factor: Vec<f64>,
+    latency_added: Vec<f64>,
     partitioned: Vec<u32>,
     active_faults: u32,
+    // Control state.
+    instances: Vec<u32>,
+    scale_at: Vec<Option<(SimTime, u32)>>,
+    registered: Vec<bool>,
+    register_at: Vec<Option<SimTime>>,
+    register_rng: Vec<Option<ChaCha8Rng>>,
+    breaker: Vec<BreakerState>,
+    trip_at: Vec<Option<SimTime>>,
+    deferred: Vec<f64>,
+    release_rate: Vec<f64>,
+    roles: Vec<RoleState>,
+    cache_cfg: Vec<Option<roles::CacheCfg>>,
+    queue_cfg: Vec<Option<(&'a [usize], f64, f64)>>,
+    auth_edge: Vec<Option<usize>>,
+    db_replica: Vec<Option<(usize, f64)>>,
+    auth_rng: Vec<Option<ChaCha8Rng>>,
+    auth_step_at: Option<SimTime>,
+    // Continuous state.
+    backlog: Vec<f64>,
+    backlog_rate: Vec<f64>,
     // Traffic state.
     entry_rate: Vec<f64>,
     noise_factor: Vec<f64>,
     noise_rng: Vec<ChaCha8Rng>,
-    external: Vec<f64>,
     // Flow solution.
     dirty: bool,
-    offered: Vec<f64>,
-    accepted: Vec<f64>,
-    ok: Vec<f64>,
+    external: Vec<f64>,
+    role_input: Vec<f64>,
+    cap: Vec<f64>,
+    arrivals: Vec<f64>,
+    served: Vec<f64>,
+    share: Vec<f64>,
+    ok_proc: Vec<f64>,
+    overloaded: Vec<bool>,
     health: Vec<Health>,
+    fresh: Vec<f64>,
+    attempts: Vec<f64>,
+    delivered: Vec<f64>,
+    bulk_ok: Vec<f64>,
+    p: Vec<f64>,
+    q: Vec<f64>,
+    call_ok: Vec<f64>,
     user_rate: f64,
     user_ok_rate: f64,
-    // Accumulators.
-    user_offered_total: f64,
-    user_ok_total: f64,
-    ever_bad: Vec<bool>,
+    // Wake-ups.
+    wake_gen: u64,
+    // Results.
+    acc: Accumulators,
     first_failure: Option<SimTime>,
     technical_recovery: Option<SimTime>,
     trace: Option<&'a mut Vec<TraceRecord>>,
@@ -115,50 +185,7 @@ pub fn run_trial(
     trial: u64,
     trace: Option<&mut Vec<TraceRecord>>,
 ) -> TrialRow {
-    debug_assert!(matches!(plan.strategy, Strategy::AllAtOnce));
-    let n = s.topology.services.len();
-    let mut t = FlowTrial {
-        s,
-        windows,
-        down: vec![0; n],
-        zone_down: s
-            .topology
-            .services
-            .iter()
-            .map(|svc| vec![0; svc.zones.len()])
-            .collect(),
-        placement_factor: vec![1.0; n],
-        capacity_factor: vec![1.0; n],
-        partitioned: vec![0; s.topology.deps.len()],
-        active_faults: 0,
-        entry_rate: vec![0.0; s.traffic.len()],
-        noise_factor: vec![1.0; s.traffic.len()],
-        noise_rng: s
-            .traffic
-            .iter()
-            .map(|tr| {
-                stream(
-                    seed,
-                    trial,
-                    Purpose::Traffic(&s.topology.services[tr.entry].name),
-                )
-            })
-            .collect(),
-        external: vec![0.0; n],
-        dirty: true,
-        offered: vec![0.0; n],
-        accepted: vec![0.0; n],
-        ok: vec![1.0; n],
-        health: vec![Health::Up; n],
-        user_rate: 0.0,
-        user_ok_rate: 0.0,
-        user_offered_total: 0.0,
-        user_ok_total: 0.0,
-        ever_bad: vec![false; n],
-        first_failure: None,
-        technical_recovery: None,
-        trace,
-    };
+    let mut t = FlowTrial::new(s, windows, seed, trial, trace);
     t.record(
         SimTime::ZERO,
         TraceEvent::TrialStart {
@@ -167,19 +194,201 @@ pub fn run_trial(
             seed,
         },
     );
-    let mut q = EventQueue::with_capacity(2 * windows.len() + s.traffic.len() + 4);
-    for i in 0..s.traffic.len() {
-        q.push(SimTime::ZERO, Ev::Traffic(i as u32));
-    }
-    for (i, w) in windows.iter().enumerate() {
-        q.push(w.start, Ev::FaultStart(i as u32));
-        q.push(w.end, Ev::FaultEnd(i as u32));
-    }
+    let mut q = t.initial_queue();
     engine::run(&mut t, &mut q, s.horizon);
     t.finish()
 }
 
-impl FlowTrial<'_> {
+/// Runs trial `trial` of `plan` up to `at` and returns the flow solution then (for tests and
+/// charts).
+pub fn probe(s: &Scenario, plan: &Plan, seed: u64, trial: u64, at: SimTime) -> Snapshot {
+    let mut windows = Vec::new();
+    fault::draw(s, seed, trial, &mut windows);
+    let mut t = FlowTrial::new(s, &windows, seed, trial, None);
+    let _ = plan;
+    let mut q = t.initial_queue();
+    engine::run(&mut t, &mut q, at);
+    if t.dirty {
+        t.solve(at);
+    }
+    t.snapshot()
+}
+
+/// Runs one trial and returns its conservation ledger (for property tests).
+pub fn audit(s: &Scenario, plan: &Plan, seed: u64, trial: u64) -> metrics::Ledger {
+    let mut windows = Vec::new();
+    fault::draw(s, seed, trial, &mut windows);
+    let mut t = FlowTrial::new(s, &windows, seed, trial, None);
+    let _ = plan;
+    let mut q = t.initial_queue();
+    engine::run(&mut t, &mut q, s.horizon);
+    t.ledger()
+}
+
+pub use metrics::Ledger;
+
+impl<'a> FlowTrial<'a> {
+    fn new(
+        s: &'a Scenario,
+        windows: &'a [FaultWindow],
+        seed: u64,
+        trial: u64,
+        trace: Option<&'a mut Vec<TraceRecord>>,
+    ) -> Self {
+        let n = s.topology.services.len();
+        let m = s.topology.deps.len();
+        let mut roles = vec![RoleState::default(); n];
+        let mut auth_edge = vec![None; n];
+        let mut db_replica = vec![None; n];
+        let mut auth_rng = vec![None; n];
+        let mut register_rng = vec![None; n];
+        let mut cache_cfg = vec![None; n];
+        let mut queue_cfg = vec![None; n];
+        let find_edge = |from: usize, to: usize| {
+            s.topology.out_edges[from]
+                .iter()
+                .copied()
+                .find(|&e| s.topology.deps[e].to == to)
+        };
+        for (i, svc) in s.topology.services.iter().enumerate() {
+            for r in &svc.roles {
+                match *r {
+                    Role::Cache {
+                        origin,
+                        keys,
+                        ttl,
+                        hit_ratio,
+                        max_extension,
+                    } => {
+                        roles[i].cache_edge = find_edge(i, origin);
+                        cache_cfg[i] = Some((
+                            origin,
+                            keys,
+                            ttl.as_secs_f64(),
+                            hit_ratio,
+                            max_extension.as_secs_f64(),
+                        ));
+                    }
+                    Role::Auth { key_provider, .. } => {
+                        auth_edge[i] = find_edge(i, key_provider);
+                        auth_rng[i] = Some(stream(
+                            seed,
+                            trial,
+                            Purpose::Other(&format!("auth-keys:{}", svc.name)),
+                        ));
+                    }
+                    Role::Database {
+                        replica,
+                        read_share,
+                        ..
+                    } => db_replica[i] = Some((replica, read_share)),
+                    Role::Discovery { .. } => {
+                        register_rng[i] = Some(stream(
+                            seed,
+                            trial,
+                            Purpose::Other(&format!("register:{}", svc.name)),
+                        ));
+                    }
+                    Role::Queue {
+                        ref consumers,
+                        consumer_max_rate,
+                        max_backlog,
+                    } => {
+                        queue_cfg[i] = Some((consumers.as_slice(), consumer_max_rate, max_backlog));
+                    }
+                }
+            }
+        }
+        FlowTrial {
+            s,
+            windows,
+            down: vec![0; n],
+            zone_down: s
+                .topology
+                .services
+                .iter()
+                .map(|svc| vec![0; svc.zones.len()])
+                .collect(),
+            placement_factor: vec![1.0; n],
+            capacity_factor: vec![1.0; n],
+            latency_added: vec![0.0; n],
+            partitioned: vec![0; m],
+            active_faults: 0,
+            instances: s
+                .topology
+                .services
+                .iter()
+                .map(|svc| svc.instances)
+                .collect(),
+            scale_at: vec![None; n],
+            registered: vec![true; n],
+            register_at: vec![None; n],
+            register_rng,
+            breaker: vec![BreakerState::Closed; m],
+            trip_at: vec![None; m],
+            deferred: vec![0.0; m],
+            release_rate: vec![0.0; m],
+            roles,
+            cache_cfg,
+            queue_cfg,
+            auth_edge,
+            db_replica,
+            auth_rng,
+            auth_step_at: None,
+            backlog: vec![0.0; n],
+            backlog_rate: vec![0.0; n],
+            entry_rate: vec![0.0; s.traffic.len()],
+            noise_factor: vec![1.0; s.traffic.len()],
+            noise_rng: s
+                .traffic
+                .iter()
+                .map(|tr| {
+                    stream(
+                        seed,
+                        trial,
+                        Purpose::Traffic(&s.topology.services[tr.entry].name),
+                    )
+                })
+                .collect(),
+            dirty: true,
+            external: vec![0.0; n],
+            role_input: vec![0.0; n],
+            cap: vec![0.0; n],
+            arrivals: vec![0.0; n],
+            served: vec![0.0; n],
+            share: vec![1.0; n],
+            ok_proc: vec![1.0; n],
+            overloaded: vec![false; n],
+            health: vec![Health::Up; n],
+            fresh: vec![0.0; m],
+            attempts: vec![0.0; m],
+            delivered: vec![0.0; m],
+            bulk_ok: vec![1.0; m],
+            p: vec![0.0; m],
+            q: vec![1.0; m],
+            call_ok: vec![1.0; m],
+            user_rate: 0.0,
+            user_ok_rate: 0.0,
+            wake_gen: 0,
+            acc: Accumulators::new(n),
+            first_failure: None,
+            technical_recovery: None,
+            trace,
+        }
+    }
+
+    fn initial_queue(&self) -> EventQueue<Ev> {
+        let mut q = EventQueue::with_capacity(2 * self.windows.len() + self.s.traffic.len() + 8);
+        for i in 0..self.s.traffic.len() {
+            q.push(SimTime::ZERO, Ev::Traffic(i as u32));
+        }
+        for (i, w) in self.windows.iter().enumerate() {
+            q.push(w.start, Ev::FaultStart(i as u32));
+            q.push(w.end, Ev::FaultEnd(i as u32));
+        }
+        q
+    }
+
     fn record(&mut self, at: SimTime, event: TraceEvent) {
         if let Some(tr) = self.trace.as_deref_mut() {
             tr.push(TraceRecord {
@@ -193,8 +402,25 @@ impl FlowTrial<'_> {
         self.s.topology.services[id].name.clone()
     }
 
+    /// Down: crashed, or every zone it is placed in has failed.
+    pub(crate) fn is_down(&self, s: usize) -> bool {
+        self.down[s] > 0 || self.placement_factor[s] == 0.0
+    }
+
+    /// The largest backlog service `s` may hold: `max_wait` seconds of its capacity.
+    pub(crate) fn max_backlog(&self, s: usize) -> f64 {
+        self.cap[s] * self.s.topology.services[s].max_wait.as_secs_f64()
+    }
+
+    fn find_edge(&self, from: usize, to: usize) -> Option<usize> {
+        self.s.topology.out_edges[from]
+            .iter()
+            .copied()
+            .find(|&e| self.s.topology.deps[e].to == to)
+    }
+
     /// Applies (`on`) or lifts the effect of fault window `w`.
-    fn apply_fault(&mut self, w: usize, on: bool) {
+    fn apply_fault(&mut self, w: usize, on: bool, now: SimTime) {
         let f = &self.s.failures[self.windows[w].failure];
         let add = |c: &mut u32| {
             if on {
@@ -203,13 +429,25 @@ impl FlowTrial<'_> {
                 *c = c.saturating_sub(1)
             }
         };
+        let mut went_down = Vec::new();
+        let mut came_up = Vec::new();
         match &f.kind {
-            FailureKind::Crash(t) => add(&mut self.down[*t]),
+            FailureKind::Crash(t) => {
+                let was = self.is_down(*t);
+                add(&mut self.down[*t]);
+                if !was && self.is_down(*t) {
+                    went_down.push(*t);
+                } else if was && !self.is_down(*t) {
+                    came_up.push(*t);
+                }
+            }
             FailureKind::Zone {
                 zone,
                 placed,
                 shared,
             } => {
+                let affected: Vec<usize> = placed.iter().chain(shared).copied().collect();
+                let before: Vec<bool> = affected.iter().map(|&t| self.is_down(t)).collect();
                 for &t in shared {
                     add(&mut self.down[t]);
                 }
@@ -221,31 +459,67 @@ impl FlowTrial<'_> {
                         self.placement_factor[t] = up as f64 / zones.len() as f64;
                     }
                 }
+                for (k, &t) in affected.iter().enumerate() {
+                    if !before[k] && self.is_down(t) {
+                        went_down.push(t);
+                    } else if before[k] && !self.is_down(t) {
+                        came_up.push(t);
+                    }
+                }
             }
-            // Capacity factors are recomputed from all active windows: see `recompute_partials`.
-            FailureKind::Partial { .. } => {}
+            FailureKind::Partial { .. } => self.recompute_partials(now),
+            FailureKind::Latency { target, added } => {
+                let a = added.as_secs_f64();
+                self.latency_added[*target] =
+                    (self.latency_added[*target] + if on { a } else { -a }).max(0.0);
+            }
             FailureKind::Partition { from, to } => {
-                if let Some(e) = self.s.topology.out_edges[*from]
-                    .iter()
-                    .copied()
-                    .find(|&e| self.s.topology.deps[e].to == *to)
-                {
+                if let Some(e) = self.find_edge(*from, *to) {
                     add(&mut self.partitioned[e]);
                 }
             }
-            FailureKind::Latency { .. } | FailureKind::KeyRotation(_) => {}
+            FailureKind::KeyRotation(a) => {
+                if on {
+                    // Every token in circulation was signed with the old keys.
+                    self.roles[*a].outage_share = 1.0;
+                    self.roles[*a].mismatch = true;
+                }
+            }
         }
-        add(&mut self.active_faults);
-    }
-
-    fn after_fault_change(&mut self, w: usize, now: SimTime) {
-        if matches!(
-            self.s.failures[self.windows[w].failure].kind,
-            FailureKind::Partial { .. }
-        ) {
-            self.recompute_partials(now);
+        if !matches!(f.kind, FailureKind::KeyRotation(_)) {
+            add(&mut self.active_faults);
+        }
+        for s in went_down {
+            self.on_down(s);
+        }
+        for s in came_up {
+            self.on_up(s, now);
         }
         self.dirty = true;
+    }
+
+    /// A service went down: its queue of requests is lost and it leaves service discovery.
+    fn on_down(&mut self, s: usize) {
+        self.acc.dropped[s] += self.backlog[s];
+        self.backlog[s] = 0.0;
+        if self.register_rng[s].is_some() {
+            self.registered[s] = false;
+            self.register_at[s] = None;
+        }
+    }
+
+    /// A service came back: it must re-register before dependents can route to it.
+    fn on_up(&mut self, s: usize, now: SimTime) {
+        let register_time = self.s.topology.services[s]
+            .roles
+            .iter()
+            .find_map(|r| match r {
+                Role::Discovery { register_time, .. } => Some(*register_time),
+                _ => None,
+            });
+        if let (Some(d), Some(rng)) = (register_time, self.register_rng[s].as_mut()) {
+            self.register_at[s] = Some(now.plus(fault::sample(&d, rng)));
+        }
     }
 
     /// Capacity factors from the currently active partial faults (product over overlaps).
@@ -292,7 +566,7 @@ impl FlowTrial<'_> {
         let profile = if tr.hourly.is_empty() {
             1.0
         } else {
-            let hour = (tr.start_hour as u64 + now.0 / HOUR) % 24;
+            let hour = (u64::from(tr.start_hour) + now.0 / HOUR) % 24;
             tr.hourly[hour as usize]
         };
         let rate = tr.rate * profile * self.noise_factor[i];
@@ -320,126 +594,41 @@ impl FlowTrial<'_> {
         }
     }
 
-    /// Down: crashed, or every zone it is placed in has failed.
-    fn is_down(&self, s: usize) -> bool {
-        self.down[s] > 0 || self.placement_factor[s] == 0.0
-    }
-
-    /// Recomputes the flow solution for the current state.
+    /// Recomputes the flows, lets roles and controllers react, and records health changes.
     fn solve(&mut self, now: SimTime) {
-        let topo = &self.s.topology;
-        self.external.iter_mut().for_each(|x| *x = 0.0);
-        for (i, tr) in self.s.traffic.iter().enumerate() {
-            self.external[tr.entry] += self.entry_rate[i];
-        }
-        // Load: callers before callees. Lagged edges read the previous solution.
-        for &s in &topo.order {
-            let mut offered = self.external[s];
-            for &e in &topo.in_edges[s] {
-                let d = &topo.deps[e];
-                if self.partitioned[e] == 0 {
-                    offered += self.accepted[d.from] * d.calls;
-                }
-            }
-            let capacity = if self.is_down(s) {
-                0.0
-            } else {
-                topo.services[s].capacity * self.capacity_factor[s] * self.placement_factor[s]
-            };
-            self.offered[s] = offered;
-            self.accepted[s] = offered.min(capacity);
-        }
-        // Success: callees before callers.
-        for &s in topo.order.iter().rev() {
-            let down = self.is_down(s);
-            let accept_ratio = if self.offered[s] > EPS {
-                self.accepted[s] / self.offered[s]
-            } else if down {
-                0.0
-            } else {
-                1.0
-            };
-            let mut ok = accept_ratio;
-            let mut dep_failing = false;
-            for &e in &topo.out_edges[s] {
-                let d = &topo.deps[e];
-                let edge_ok = if self.partitioned[e] > 0 {
-                    0.0
-                } else {
-                    self.ok[d.to]
-                };
-                if edge_ok < 1.0 - EPS {
-                    dep_failing = true;
-                }
-                if d.kind == DepKind::Hard {
-                    ok *= call_success(edge_ok, d.calls);
-                }
-            }
-            self.ok[s] = ok;
-            let health = if down {
-                Health::Down
-            } else if accept_ratio < 1.0 - EPS || dep_failing {
-                Health::Degraded
-            } else {
-                Health::Up
-            };
-            if health != Health::Up {
-                self.ever_bad[s] = true;
-            }
-            if health != self.health[s] {
-                self.health[s] = health;
-                if self.trace.is_some() {
-                    let event = TraceEvent::ServiceState {
-                        service: self.service_name(s),
-                        state: health.name(),
-                        offered_rps: self.offered[s],
-                        accepted_rps: self.accepted[s],
-                    };
-                    self.record(now, event);
-                }
+        for _ in 0..8 {
+            self.solve_flows();
+            if !self.react(now) {
+                break;
             }
         }
         self.user_rate = 0.0;
         self.user_ok_rate = 0.0;
         for (i, tr) in self.s.traffic.iter().enumerate() {
             self.user_rate += self.entry_rate[i];
-            self.user_ok_rate += self.entry_rate[i] * self.ok[tr.entry];
+            self.user_ok_rate += self.entry_rate[i] * self.share[tr.entry] * self.ok_proc[tr.entry];
         }
+        self.update_health(now);
+        self.dynamics_rates();
+        self.observe(now);
         self.dirty = false;
     }
 
-    fn finish(mut self) -> TrialRow {
-        let horizon_s = self.s.horizon.as_secs_f64();
-        let mut values = [0.0; 16];
-        let mut never_restored = false;
-        let technical = match (self.first_failure, self.technical_recovery) {
-            (None, _) => 0.0,
-            (Some(f), Some(r)) => r.since(f).as_secs_f64(),
-            (Some(_), None) => {
-                never_restored = true;
-                horizon_s
-            }
-        };
-        values[Metric::TechnicalMttr.index()] = technical;
-        let availability = if self.user_offered_total > 0.0 {
-            (self.user_ok_total / self.user_offered_total).clamp(0.0, 1.0)
-        } else {
-            1.0
-        };
-        values[Metric::Availability.index()] = availability;
-        values[Metric::BlastRadiusRequests.index()] = 1.0 - availability;
-        let n = self.ever_bad.len().max(1);
-        values[Metric::BlastRadiusServices.index()] =
-            self.ever_bad.iter().filter(|b| **b).count() as f64 / n as f64;
-        let event = TraceEvent::TrialEnd {
-            technical_mttr_s: technical,
-            availability,
-            never_restored,
-        };
-        self.record(self.s.horizon, event);
-        TrialRow {
-            values,
-            never_restored,
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            arrivals: self.arrivals.clone(),
+            served: self.served.clone(),
+            capacity: self.cap.clone(),
+            backlog: self.backlog.clone(),
+            attempts: self.attempts.clone(),
+            fresh: self.fresh.clone(),
+            queue_backlog: self.roles.iter().map(|r| r.queue_backlog).collect(),
+            health: self.health.clone(),
+            user_success: if self.user_rate > 0.0 {
+                self.user_ok_rate / self.user_rate
+            } else {
+                1.0
+            },
         }
     }
 }
@@ -451,9 +640,7 @@ impl Process for FlowTrial<'_> {
         if self.dirty {
             self.solve(from);
         }
-        let dt = to.since(from).as_secs_f64();
-        self.user_offered_total += self.user_rate * dt;
-        self.user_ok_total += self.user_ok_rate * dt;
+        self.integrate(from, to);
     }
 
     fn handle(&mut self, now: SimTime, ev: Ev, q: &mut EventQueue<Ev>) {
@@ -461,10 +648,11 @@ impl Process for FlowTrial<'_> {
             Ev::Traffic(i) => self.update_traffic(i as usize, now, q),
             Ev::FaultStart(w) => {
                 let w = w as usize;
-                self.first_failure.get_or_insert(now);
-                self.apply_fault(w, true);
-                self.after_fault_change(w, now);
-                self.dirty = true;
+                let kind = &self.s.failures[self.windows[w].failure].kind;
+                if !matches!(kind, FailureKind::KeyRotation(_)) {
+                    self.first_failure.get_or_insert(now);
+                }
+                self.apply_fault(w, true, now);
                 let event = TraceEvent::FaultStart {
                     failure: self.s.failures[self.windows[w].failure].name.clone(),
                     services: self.affected(w),
@@ -475,9 +663,13 @@ impl Process for FlowTrial<'_> {
             Ev::FaultEnd(w) => {
                 // All-at-once: the component is restored the instant its fault clears.
                 let w = w as usize;
-                self.apply_fault(w, false);
-                self.after_fault_change(w, now);
-                self.dirty = true;
+                if matches!(
+                    self.s.failures[self.windows[w].failure].kind,
+                    FailureKind::KeyRotation(_)
+                ) {
+                    return;
+                }
+                self.apply_fault(w, false, now);
                 let event = TraceEvent::Restored {
                     failure: self.s.failures[self.windows[w].failure].name.clone(),
                     services: self.affected(w),
@@ -491,6 +683,17 @@ impl Process for FlowTrial<'_> {
                     self.record(now, TraceEvent::TechnicalRecovery { mttr_s });
                 }
             }
+            Ev::Wake(generation) => {
+                if generation == self.wake_gen {
+                    self.wake(now);
+                }
+            }
+        }
+        if self.dirty && q.peek_time() != Some(now) {
+            // Once every event of this instant is applied: solve, then schedule the next
+            // internal wake-up from the new rates.
+            self.solve(now);
+            self.schedule_wake(now, q);
         }
     }
 }

@@ -68,10 +68,35 @@ pub enum TraceEvent {
         /// New rate, requests/s.
         rate_rps: f64,
     },
+    /// A role's adaptive state changes (degraded validation, stale serving, registration...).
+    AdaptiveState {
+        /// Service name.
+        service: String,
+        /// What changed.
+        state: &'static str,
+    },
+    /// An autoscaler changed the instance count.
+    Scaled {
+        /// Service name.
+        service: String,
+        /// New instance count.
+        instances: u32,
+    },
+    /// A circuit breaker opened or closed.
+    Breaker {
+        /// `caller->callee`.
+        edge: String,
+        /// `breaker_open` or `breaker_closed`.
+        state: &'static str,
+        /// Deferred demand held at that moment.
+        deferred: f64,
+    },
     /// The trial ends at the horizon.
     TrialEnd {
         /// Technical MTTR of the trial.
         technical_mttr_s: f64,
+        /// Operational MTTR of the trial.
+        operational_mttr_s: f64,
         /// Availability of the trial.
         availability: f64,
         /// Whether a component was still down at the horizon.

@@ -74,11 +74,22 @@ impl Metric {
     ];
 
     /// The metrics the flow engine computes today, in report order.
-    pub const REPORTED: [Metric; 4] = [
+    pub const REPORTED: [Metric; 15] = [
         Metric::TechnicalMttr,
+        Metric::OperationalMttr,
+        Metric::RestorationGap,
         Metric::Availability,
         Metric::BlastRadiusServices,
         Metric::BlastRadiusRequests,
+        Metric::StormPeakRatio,
+        Metric::OverloadSeconds,
+        Metric::ExcessWork,
+        Metric::CascadeCount,
+        Metric::DegradedAuthAccepts,
+        Metric::AuthRejectsPostRecovery,
+        Metric::StaleReads,
+        Metric::OutOfOrderReplays,
+        Metric::LostWork,
     ];
 
     /// The key used in reports, CSV columns and expectations.

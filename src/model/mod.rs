@@ -75,6 +75,8 @@ pub struct Service {
     pub shared: Vec<String>,
     /// Adaptive roles.
     pub roles: Vec<Role>,
+    /// Longest queueing delay before excess requests are rejected.
+    pub max_wait: SimDuration,
 }
 
 /// Autoscaler settings.

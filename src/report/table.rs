@@ -32,6 +32,8 @@ pub fn fmt_value(m: Metric, v: f64) -> String {
 fn num(v: f64) -> String {
     if v.is_nan() {
         "-".into()
+    } else if v == 0.0 {
+        "0".into()
     } else if v != 0.0 && (v.abs() >= 1e6 || v.abs() < 1e-3) {
         format!("{v:.4e}")
     } else {

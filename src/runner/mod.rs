@@ -167,36 +167,6 @@ pub fn unsupported(s: &Scenario) -> Vec<String> {
             ));
         }
     }
-    for svc in &s.topology.services {
-        for r in &svc.roles {
-            out.push(format!(
-                "service `{}` has a `{}` role, which the engine does not model yet",
-                svc.name,
-                r.kind_name()
-            ));
-        }
-        if svc.autoscale.is_some() {
-            out.push(format!(
-                "service `{}` autoscales, which the engine does not model yet",
-                svc.name
-            ));
-        }
-    }
-    for d in &s.topology.deps {
-        let (a, b) = (
-            &s.topology.services[d.from].name,
-            &s.topology.services[d.to].name,
-        );
-        if d.retry.is_some() || d.breaker.is_some() || d.bulkhead.is_some() || d.timeout.is_some() {
-            out.push(format!("dependency `{a}` -> `{b}` sets retry/breaker/bulkhead/timeout, which the engine does not model yet"));
-        }
-    }
-    for f in &s.failures {
-        use crate::model::FailureKind::*;
-        if matches!(f.kind, Latency { .. } | Partition { .. } | KeyRotation(_)) {
-            out.push(format!("failure `{}` is of a kind the engine does not model yet (latency, partition and key rotation arrive with the four planes)", f.name));
-        }
-    }
     out
 }
 

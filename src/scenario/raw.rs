@@ -89,6 +89,10 @@ pub struct RawService {
     /// Adaptive roles (several allowed).
     #[serde(default)]
     pub roles: Vec<RawRole>,
+    /// Longest a request waits in the service's queue when it is overloaded, e.g. `"30s"`
+    /// (default `"30s"`): beyond it, excess requests are rejected at once.
+    #[serde(default)]
+    pub max_wait: Option<String>,
 }
 
 /// Autoscaling bounds and reaction times.

@@ -458,6 +458,10 @@ fn service(
         Some(l) => cx.duration(&format!("{p}.base_latency"), l),
         None => Some(SimDuration::ZERO),
     };
+    let max_wait = match &s.max_wait {
+        Some(w) => cx.positive_duration(&format!("{p}.max_wait"), w),
+        None => Some(SimDuration::from_secs(30)),
+    };
     let instances = s.instances.unwrap_or(1);
     if instances == 0 {
         cx.err(
@@ -553,6 +557,7 @@ fn service(
         base_latency: base_latency?,
         instances,
         autoscale: autoscale?,
+        max_wait: max_wait?,
         zones: s.zones.clone(),
         shared: s.shared.clone(),
         roles,

@@ -66,10 +66,12 @@ fn a_failing_expectation_exits_one() {
 
 #[test]
 fn an_expectation_on_a_metric_not_computed_yet_is_an_error_not_a_pass() {
-    let (code, out, _) = run(&scenario_with(r#""all-at-once.lost_work.max <= 0""#));
+    let (code, out, _) = run(&scenario_with(
+        r#""all-at-once.recovery_success_rate.mean >= 0.9""#,
+    ));
     assert_eq!(code, Some(2), "{out}");
     assert!(
-        out.contains("`lost_work` is not computed by this version"),
+        out.contains("`recovery_success_rate` is not computed by this version"),
         "{out}"
     );
 }

@@ -55,17 +55,24 @@ fn fractional_calls_mean_a_share_of_requests_depends_on_the_callee() {
 }
 
 #[test]
-fn overload_fails_exactly_the_excess() {
-    // db keeps 40% of 1000 rps = 400 rps while api sends it 5 calls x 100 rps = 500 rps:
-    // 100 of 500 calls fail, so a request (five calls) succeeds with 0.8^5 for 10 minutes.
+fn overload_queues_up_to_max_wait_then_fails_exactly_the_excess() {
+    // db keeps 40% of 1000 rps = 400 rps while api sends it 5 calls x 100 rps = 500 rps.
+    // The excess queues first: the backlog grows at 100/s up to max_wait (30 s) x 400 = 12,000
+    // requests, which takes 120 s, during which every call still succeeds. Then 100 of 500
+    // calls are rejected, so a request (five calls) succeeds with 0.8^5 for the remaining
+    // 480 s. After the fault the backlog drains at 500/s while calls keep succeeding.
     let text = one_outage(
         "(name: \"x\", capacity: 1000.0)",
         "(from: \"api\", to: \"db\", calls: 5.0)",
         "(kind: Partial(target: \"db\", capacity: 0.4), schedule: Once(at: Fixed(\"20m\"), duration: Fixed(\"10m\")))",
     );
     let r = report(&scenario(&text), 4, 1);
-    let during = 0.8f64.powi(5);
-    assert!((mean(&r, "availability") - (0.9 + 0.1 * during)).abs() < 1e-12);
+    let want = 1.0 - 480.0 * (1.0 - 0.8f64.powi(5)) / 6000.0;
+    assert!(
+        (mean(&r, "availability") - want).abs() < 1e-9,
+        "{}",
+        mean(&r, "availability")
+    );
     assert_eq!(mean(&r, "technical_mttr_s"), 600.0);
 }
 
@@ -112,17 +119,18 @@ fn zones_split_capacity_while_shared_infrastructure_takes_everything_down() {
     dependencies: [(from: "api", to: "db", calls: 0.5)],
     traffic: [(entry: "api", rate: 250.0)],
     failures: [
-        // Zone a: api keeps 2/3 of 300 = 200 rps for 250 offered (20% shed); db keeps half.
+        // Zone a: api keeps 2/3 of 300 = 200 rps for 250 offered: its queue fills in 120 s
+        // (50/s up to 30 s x 200), then it sheds 20% for 480 s; db keeps half its capacity.
         (kind: Zone(zone: "a"), schedule: Once(at: Fixed("10m"), duration: Fixed("10m"))),
         // The storage array both db instances share: db is down although it spans two zones.
         (kind: Zone(zone: "san"), schedule: Once(at: Fixed("50m"), duration: Fixed("10m"))),
     ],
 )"#;
     let r = report(&scenario(text), 2, 1);
-    // 10 minutes at 80%, 10 minutes at 50% (half the requests call the db), 80 minutes at 100%.
-    let want = (10.0 * 0.8 + 10.0 * 0.5 + 80.0) / 100.0;
+    // 480 s at 80%, 600 s at 50% (half the requests call the db), the rest at 100%.
+    let want = 1.0 - (480.0 * 0.2 + 600.0 * 0.5) / 6000.0;
     assert!(
-        (mean(&r, "availability") - want).abs() < 1e-12,
+        (mean(&r, "availability") - want).abs() < 1e-9,
         "{}",
         mean(&r, "availability")
     );

@@ -1,0 +1,666 @@
+//! How the flow model's state moves between and at events.
+//!
+//! Between events every continuous quantity moves linearly at the rate computed by
+//! [`FlowTrial::dynamics_rates`]; [`FlowTrial::schedule_wake`] computes exactly when the next one
+//! reaches a threshold that changes behaviour (a backlog empties or fills, a waiting time passes
+//! a client timeout, lag closes, deferred demand is used up) or when the next timer fires
+//! (breaker trip and half-open, autoscaler, registration, cache eviction, token refresh step), and
+//! [`FlowTrial::wake`] applies what is due. [`FlowTrial::react`] lets roles and controllers
+//! respond to a new flow solution at the same instant.
+
+use super::{BreakerState, EPS, FlowTrial, TraceEvent};
+use crate::engine::{EventQueue, SimDuration, SimTime};
+use crate::model::{Breaker, Role};
+
+/// Relative tolerance when snapping a quantity onto the threshold it was scheduled to reach.
+const SNAP: f64 = 1e-9;
+
+/// Seconds until `x`, moving at `rate`, reaches `target` (strictly ahead), if it does.
+fn crossing(x: f64, rate: f64, target: f64) -> Option<f64> {
+    let tol = SNAP * target.abs().max(1.0);
+    if rate > EPS && target > x + tol {
+        Some((target - x) / rate)
+    } else if rate < -EPS && target < x - tol {
+        Some((x - target) / -rate)
+    } else {
+        None
+    }
+}
+
+/// `∫ min(1, τ / ttl) dτ` from `a` to `b`: the share of cached entries past their normal TTL,
+/// integrated over an outage that started at τ = 0.
+fn expired_share_integral(a: f64, b: f64, ttl: f64) -> f64 {
+    let f = |t: f64| {
+        if t <= ttl {
+            t * t / (2.0 * ttl)
+        } else {
+            ttl / 2.0 + (t - ttl)
+        }
+    };
+    f(b) - f(a)
+}
+
+impl<'a> FlowTrial<'a> {
+    fn breaker_of(&self, e: usize) -> Option<&Breaker> {
+        self.s.topology.deps[e].breaker.as_ref()
+    }
+
+    /// Extra attempts on edge `e` that are not fresh calls: released deferred demand and cache
+    /// refresh bursts.
+    pub(super) fn extra_attempts(&self, e: usize) -> f64 {
+        let from = self.s.topology.deps[e].from;
+        let refresh = if self.roles[from].cache_edge == Some(e) {
+            self.roles[from].refresh_rate
+        } else {
+            0.0
+        };
+        self.release_rate[e] + refresh
+    }
+
+    /// Roles and controllers react to the flow solution at `now`. Returns true when the flows
+    /// must be solved again.
+    pub(super) fn react(&mut self, now: SimTime) -> bool {
+        let t = now.as_secs_f64();
+        let mut changed = false;
+        let n = self.s.topology.services.len();
+        for a in 0..n {
+            // Auth: degrade while the key provider is unavailable; on its return, outage tokens
+            // may not match the restored keys.
+            if let Some(e) = self.auth_edge[a] {
+                let Some((degrades, mismatch_p, refresh)) = self.s.topology.services[a]
+                    .roles
+                    .iter()
+                    .find_map(|r| match *r {
+                        Role::Auth {
+                            degraded_validation,
+                            key_mismatch_probability,
+                            client_refresh_rate,
+                            ..
+                        } => Some((
+                            degraded_validation,
+                            key_mismatch_probability,
+                            client_refresh_rate,
+                        )),
+                        _ => None,
+                    })
+                else {
+                    continue;
+                };
+                let provider_ok = self.q[e] >= 0.5;
+                let r = &mut self.roles[a];
+                if degrades && !r.degraded && !provider_ok {
+                    r.degraded = true;
+                    r.degraded_since = t;
+                    changed = true;
+                    let name = self.s.topology.services[a].name.clone();
+                    self.record(
+                        now,
+                        TraceEvent::AdaptiveState {
+                            service: name,
+                            state: "degraded_validation_on",
+                        },
+                    );
+                } else if r.degraded && provider_ok {
+                    let tau = t - r.degraded_since;
+                    r.degraded = false;
+                    r.outage_share = 1.0 - (1.0 - r.outage_share) * (-refresh * tau).exp();
+                    r.key_recoveries += 1;
+                    let u: f64 = self.auth_rng[a].as_mut().map_or(1.0, rand::RngExt::random);
+                    if r.outage_share > EPS && u < mismatch_p {
+                        r.mismatch = true;
+                    }
+                    let mismatch = r.mismatch;
+                    changed = true;
+                    let name = self.s.topology.services[a].name.clone();
+                    self.record(
+                        now,
+                        TraceEvent::AdaptiveState {
+                            service: name,
+                            state: if mismatch {
+                                "keys_mismatch_outage_tokens_rejected"
+                            } else {
+                                "degraded_validation_off"
+                            },
+                        },
+                    );
+                }
+                if self.roles[a].mismatch && self.auth_step_at.is_none() {
+                    self.auth_step_at = Some(now.plus(self.s.resolution));
+                }
+            }
+            // Cache: note when the origin becomes unavailable; when it returns, the extended
+            // entries expire together (a refresh burst over one resolution step).
+            if let Some(e) = self.roles[a].cache_edge
+                && let Some((_, keys, ttl, _, _)) = self.cache_of(a)
+            {
+                let origin_ok = self.q[e] >= 0.5;
+                let res = self.s.resolution.as_secs_f64();
+                let r = &mut self.roles[a];
+                match r.origin_down_since {
+                    None if !origin_ok => {
+                        r.origin_down_since = Some(t);
+                        let name = self.s.topology.services[a].name.clone();
+                        self.record(
+                            now,
+                            TraceEvent::AdaptiveState {
+                                service: name,
+                                state: "serving_stale_extending_ttl",
+                            },
+                        );
+                    }
+                    Some(since) if origin_ok => {
+                        r.origin_down_since = None;
+                        if r.cache_cold_until == Some(f64::INFINITY) {
+                            r.cache_cold_until = Some(t + ttl);
+                        } else {
+                            let extended = keys * ((t - since) / ttl).min(1.0);
+                            r.refresh_left += extended;
+                            r.refresh_rate = r.refresh_left / res;
+                        }
+                        changed = true;
+                        let name = self.s.topology.services[a].name.clone();
+                        self.record(
+                            now,
+                            TraceEvent::AdaptiveState {
+                                service: name,
+                                state: "origin_back_extended_entries_expire",
+                            },
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            // Queue: a backlog that consumers cannot work through must be reconciled.
+            if let Some((consumers, ..)) = self.queue_of(a)
+                && self.roles[a].queue_backlog > EPS
+                && self.consumer_progress(consumers) < 0.5
+            {
+                self.roles[a].needs_reconcile = true;
+            }
+            // Autoscaling towards the observed load.
+            if let Some(auto) = &self.s.topology.services[a].autoscale {
+                let svc = &self.s.topology.services[a];
+                let per_instance = svc.capacity / f64::from(svc.instances);
+                let want = (self.arrivals[a] / (per_instance * auto.target_utilisation)).ceil();
+                let want = (want.max(f64::from(auto.min)).min(f64::from(auto.max))) as u32;
+                let cur = self.instances[a];
+                self.scale_at[a] = match self.scale_at[a] {
+                    _ if want == cur => None,
+                    Some((at, target)) if (target > cur) == (want > cur) => {
+                        Some((at, want.max(target).min(want.max(target))))
+                    }
+                    _ => {
+                        let delay = if want > cur {
+                            auto.scale_up_delay
+                        } else {
+                            auto.scale_down_delay
+                        };
+                        Some((now.plus(delay), want))
+                    }
+                };
+            }
+        }
+        // Circuit breakers: a failure ratio above the threshold for a whole window trips them.
+        for e in 0..self.s.topology.deps.len() {
+            let Some(b) = self.breaker_of(e) else {
+                continue;
+            };
+            if self.breaker[e] == BreakerState::Closed {
+                if self.p[e] >= b.failure_threshold && self.fresh[e] > EPS {
+                    if self.trip_at[e].is_none() {
+                        self.trip_at[e] = Some(now.plus(b.window));
+                    }
+                } else {
+                    self.trip_at[e] = None;
+                }
+            }
+        }
+        // Registration retried when the registry was down.
+        changed
+    }
+
+    pub(super) fn queue_of(&self, s: usize) -> Option<(&'a [usize], f64, f64)> {
+        self.queue_cfg[s]
+    }
+
+    /// Share of handed-out messages that consumers process successfully.
+    pub(super) fn consumer_progress(&self, consumers: &[usize]) -> f64 {
+        if consumers.is_empty() {
+            return 0.0;
+        }
+        consumers
+            .iter()
+            .map(|&c| self.share[c] * self.ok_proc[c])
+            .sum::<f64>()
+            / consumers.len() as f64
+    }
+
+    /// Rates of change of the continuous state under the current solution.
+    pub(super) fn dynamics_rates(&mut self) {
+        let n = self.s.topology.services.len();
+        for s in 0..n {
+            let c = self.cap[s];
+            self.backlog_rate[s] = if c <= 0.0
+                || (self.backlog[s] >= self.max_backlog(s) * (1.0 - 1e-12) && self.arrivals[s] > c)
+            {
+                0.0
+            } else {
+                self.arrivals[s] - self.served[s]
+            };
+        }
+        for s in 0..n {
+            if let Some((consumers, _, max)) = self.queue_of(s) {
+                let enq = self.served[s];
+                let progress = self.roles[s].queue_drain * self.consumer_progress(consumers);
+                let mut rate = enq - progress;
+                let mut lost = 0.0;
+                if self.roles[s].queue_backlog >= max * (1.0 - 1e-12) && rate > 0.0 {
+                    lost = rate;
+                    rate = 0.0;
+                }
+                self.acc.queue_rate[s] = (rate, progress, lost, enq);
+            }
+        }
+    }
+
+    /// Moves the continuous state and the accumulators over `[from, to)`.
+    pub(super) fn integrate(&mut self, from: SimTime, to: SimTime) {
+        let dt = to.since(from).as_secs_f64();
+        if dt <= 0.0 {
+            return;
+        }
+        self.accumulate(from, to, dt);
+        let n = self.s.topology.services.len();
+        for s in 0..n {
+            let max = self.max_backlog(s);
+            self.backlog[s] =
+                (self.backlog[s] + self.backlog_rate[s] * dt).clamp(0.0, max.max(0.0));
+            if self.s.topology.services[s].roles.is_empty() {
+                continue;
+            }
+            if let Some((_, _, max_q)) = self.queue_of(s) {
+                let (rate, ..) = self.acc.queue_rate[s];
+                self.roles[s].queue_backlog =
+                    (self.roles[s].queue_backlog + rate * dt).clamp(0.0, max_q);
+            }
+            if let Some(Role::Database {
+                lag_growth,
+                lag_close_rate,
+                ..
+            }) = self.s.topology.services[s]
+                .roles
+                .iter()
+                .find(|r| matches!(r, Role::Database { .. }))
+            {
+                let rate = if self.is_down(s) {
+                    *lag_growth
+                } else {
+                    -lag_close_rate
+                };
+                self.roles[s].lag = (self.roles[s].lag + rate * dt).max(0.0);
+            }
+            let r = &mut self.roles[s];
+            if r.refresh_rate > 0.0 {
+                r.refresh_left = (r.refresh_left - r.refresh_rate * dt).max(0.0);
+            }
+        }
+        for e in 0..self.s.topology.deps.len() {
+            if let Some(rate) = self.deferred_rate(e) {
+                let max = self.breaker_of(e).map_or(0.0, |b| b.max_deferred);
+                self.deferred[e] = (self.deferred[e] + rate * dt).clamp(0.0, max);
+            }
+        }
+        // Cache extension: stale reads grow with the share of entries past their TTL.
+        for s in 0..n {
+            if let (Some(since), Some((_, _, ttl, hit, _))) =
+                (self.roles[s].origin_down_since, self.cache_of(s))
+                && self.roles[s].cache_cold_until.is_none()
+            {
+                let (a, b) = (from.as_secs_f64() - since, to.as_secs_f64() - since);
+                self.acc.stale_reads +=
+                    self.served[s] * hit * expired_share_integral(a.max(0.0), b.max(0.0), ttl);
+            }
+        }
+    }
+
+    /// Rate of change of the deferred demand on edge `e`, if it is moving.
+    fn deferred_rate(&self, e: usize) -> Option<f64> {
+        let b = self.breaker_of(e)?;
+        if self.release_rate[e] > 0.0 {
+            return Some(-self.release_rate[e]);
+        }
+        match self.breaker[e] {
+            BreakerState::Open { .. }
+                if b.max_deferred > 0.0 && self.deferred[e] < b.max_deferred =>
+            {
+                Some(self.fresh_while_open(e))
+            }
+            _ => None,
+        }
+    }
+
+    /// The calls the caller would make on edge `e` if its breaker were closed.
+    fn fresh_while_open(&self, e: usize) -> f64 {
+        self.fresh[e]
+    }
+
+    /// Applies every timer and threshold crossing due at `now`.
+    pub(super) fn wake(&mut self, now: SimTime) {
+        let t = now.as_secs_f64();
+        let n = self.s.topology.services.len();
+        // Snap quantities that were scheduled to reach a threshold now.
+        for s in 0..n {
+            let max = self.max_backlog(s);
+            let b = &mut self.backlog[s];
+            let tol = SNAP * max.max(1.0);
+            if *b < tol {
+                *b = 0.0;
+            } else if (*b - max).abs() < tol {
+                *b = max;
+            } else {
+                // A waiting time reaching a client timeout: step past it in the direction of
+                // motion so the new mode applies from now on.
+                let rate = self.backlog_rate[s];
+                for &e in &self.s.topology.in_edges[s] {
+                    if let Some(to) = self.s.topology.deps[e].timeout {
+                        let thr = self.cap[s]
+                            * (to.as_secs_f64()
+                                - self.s.topology.services[s].base_latency.as_secs_f64()
+                                - self.latency_added[s]);
+                        if thr > 0.0 && (*b - thr).abs() < tol {
+                            *b = thr + rate.signum() * 2.0 * tol;
+                        }
+                    }
+                }
+            }
+            let r = &mut self.roles[s];
+            if r.queue_backlog < SNAP * r.queue_backlog.max(1.0) {
+                r.queue_backlog = 0.0;
+                r.needs_reconcile = false;
+            }
+            if r.lag < SNAP {
+                r.lag = 0.0;
+            }
+            if r.refresh_rate > 0.0 && r.refresh_left < SNAP * r.refresh_rate.max(1.0) {
+                r.refresh_left = 0.0;
+                r.refresh_rate = 0.0;
+            }
+            if let Some(cold) = r.cache_cold_until
+                && cold <= t + 1e-9
+            {
+                r.cache_cold_until = None;
+            }
+            if let (Some(since), Some((_, _, _, _, max_ext))) =
+                (self.roles[s].origin_down_since, self.cache_of(s))
+                && t >= since + max_ext - 1e-9
+                && self.roles[s].cache_cold_until.is_none()
+            {
+                // Extended entries reached the cap and are evicted: the cache is cold.
+                self.roles[s].cache_cold_until = Some(f64::INFINITY);
+                let name = self.s.topology.services[s].name.clone();
+                self.record(
+                    now,
+                    TraceEvent::AdaptiveState {
+                        service: name,
+                        state: "extension_cap_reached_entries_evicted",
+                    },
+                );
+            }
+            if let Some((at, target)) = self.scale_at[s]
+                && at <= now
+            {
+                self.instances[s] = target;
+                self.scale_at[s] = None;
+                let name = self.s.topology.services[s].name.clone();
+                self.record(
+                    now,
+                    TraceEvent::Scaled {
+                        service: name,
+                        instances: target,
+                    },
+                );
+            }
+            if let Some(at) = self.register_at[s]
+                && at <= now
+            {
+                let registry = self.s.topology.services[s]
+                    .roles
+                    .iter()
+                    .find_map(|r| match r {
+                        Role::Discovery { registry, .. } => *registry,
+                        _ => None,
+                    });
+                if registry.is_some_and(|r| self.is_down(r)) {
+                    self.register_at[s] = Some(now.plus(self.s.resolution));
+                } else {
+                    self.registered[s] = true;
+                    self.register_at[s] = None;
+                    let name = self.s.topology.services[s].name.clone();
+                    self.record(
+                        now,
+                        TraceEvent::AdaptiveState {
+                            service: name,
+                            state: "registered",
+                        },
+                    );
+                }
+            }
+        }
+        if let Some(at) = self.auth_step_at
+            && at <= now
+        {
+            let res = self.s.resolution.as_secs_f64();
+            let mut any = false;
+            for a in 0..n {
+                let refresh = self.s.topology.services[a]
+                    .roles
+                    .iter()
+                    .find_map(|r| match *r {
+                        Role::Auth {
+                            client_refresh_rate,
+                            ..
+                        } => Some(client_refresh_rate),
+                        _ => None,
+                    });
+                let r = &mut self.roles[a];
+                if let Some(rate) = refresh
+                    && r.mismatch
+                    && !r.degraded
+                {
+                    r.outage_share *= (-rate * res).exp();
+                    if r.outage_share < 1e-3 {
+                        r.outage_share = 0.0;
+                        r.mismatch = false;
+                    } else {
+                        any = true;
+                    }
+                }
+            }
+            self.auth_step_at = any.then(|| now.plus(self.s.resolution));
+        }
+        for e in 0..self.s.topology.deps.len() {
+            let Some(b) = self.breaker_of(e).cloned() else {
+                continue;
+            };
+            if let Some(at) = self.trip_at[e]
+                && at <= now
+            {
+                self.trip_at[e] = None;
+                if self.p[e] >= b.failure_threshold {
+                    self.breaker[e] = BreakerState::Open {
+                        until: now.plus(b.open_for),
+                    };
+                    self.release_rate[e] = 0.0;
+                    self.record_edge(now, e, "breaker_open");
+                }
+            }
+            if let BreakerState::Open { until } = self.breaker[e]
+                && until <= now
+            {
+                // Half-open: probes see the callee as it is now.
+                if 1.0 - self.q[e] < b.failure_threshold {
+                    self.breaker[e] = BreakerState::Closed;
+                    self.start_release(e, &b);
+                    self.record_edge(now, e, "breaker_closed");
+                } else {
+                    self.breaker[e] = BreakerState::Open {
+                        until: now.plus(b.open_for),
+                    };
+                }
+            }
+            if self.release_rate[e] > 0.0 && self.deferred[e] < SNAP * self.release_rate[e].max(1.0)
+            {
+                self.deferred[e] = 0.0;
+                self.release_rate[e] = 0.0;
+            }
+        }
+        self.dirty = true;
+    }
+
+    /// Starts releasing the demand deferred on edge `e`.
+    pub(super) fn start_release(&mut self, e: usize, b: &Breaker) {
+        if self.deferred[e] <= EPS {
+            return;
+        }
+        self.release_rate[e] = match b.release_rate {
+            Some(r) => r,
+            None => self.deferred[e] / self.release_spread_secs(e),
+        };
+    }
+
+    fn record_edge(&mut self, now: SimTime, e: usize, state: &'static str) {
+        if self.trace.is_some() {
+            let d = &self.s.topology.deps[e];
+            let edge = format!(
+                "{}->{}",
+                self.s.topology.services[d.from].name, self.s.topology.services[d.to].name
+            );
+            self.record(
+                now,
+                TraceEvent::Breaker {
+                    edge,
+                    state,
+                    deferred: self.deferred[e],
+                },
+            );
+        }
+    }
+
+    /// Schedules the next wake-up: the earliest timer or threshold crossing.
+    pub(super) fn schedule_wake(&mut self, now: SimTime, q: &mut EventQueue<super::Ev>) {
+        let mut next_secs = f64::INFINITY;
+        let mut next_at = SimTime::NEVER;
+        let mut at = |t: Option<SimTime>| {
+            if let Some(t) = t
+                && t > now
+            {
+                next_at = next_at.min(t);
+            }
+        };
+        let n = self.s.topology.services.len();
+        for s in 0..n {
+            at(self.scale_at[s].map(|x| x.0));
+            at(self.register_at[s]);
+        }
+        at(self.auth_step_at);
+        for e in 0..self.s.topology.deps.len() {
+            at(self.trip_at[e]);
+            if let BreakerState::Open { until } = self.breaker[e] {
+                at(Some(until));
+            }
+        }
+        let t = now.as_secs_f64();
+        let mut soon = |d: Option<f64>| {
+            if let Some(d) = d {
+                next_secs = next_secs.min(d);
+            }
+        };
+        for s in 0..n {
+            let b = self.backlog[s];
+            let rate = self.backlog_rate[s];
+            soon(crossing(b, rate, 0.0));
+            soon(crossing(b, rate, self.max_backlog(s)));
+            for &e in &self.s.topology.in_edges[s] {
+                if let Some(to) = self.s.topology.deps[e].timeout {
+                    let thr = self.cap[s]
+                        * (to.as_secs_f64()
+                            - self.s.topology.services[s].base_latency.as_secs_f64()
+                            - self.latency_added[s]);
+                    if thr > 0.0 {
+                        soon(crossing(b, rate, thr));
+                    }
+                }
+            }
+            let r = &self.roles[s];
+            if let Some((_, _, max)) = self.queue_of(s) {
+                let (rate, ..) = self.acc.queue_rate[s];
+                soon(crossing(r.queue_backlog, rate, 0.0));
+                soon(crossing(r.queue_backlog, rate, max));
+            }
+            if r.lag > 0.0 && !self.is_down(s) {
+                if let Some(Role::Database { lag_close_rate, .. }) = self.s.topology.services[s]
+                    .roles
+                    .iter()
+                    .find(|x| matches!(x, Role::Database { .. }))
+                {
+                    soon(Some(r.lag / lag_close_rate));
+                }
+            }
+            if r.refresh_rate > 0.0 {
+                soon(Some(r.refresh_left / r.refresh_rate));
+            }
+            if let Some(cold) = r.cache_cold_until
+                && cold.is_finite()
+            {
+                soon(Some((cold - t).max(0.0)));
+            }
+            if let (Some(since), Some((_, _, _, _, max_ext))) =
+                (r.origin_down_since, self.cache_of(s))
+                && r.cache_cold_until.is_none()
+            {
+                soon(Some((since + max_ext - t).max(0.0)));
+            }
+        }
+        for e in 0..self.s.topology.deps.len() {
+            if let Some(rate) = self.deferred_rate(e) {
+                let max = self.breaker_of(e).map_or(0.0, |b| b.max_deferred);
+                soon(crossing(self.deferred[e], rate, 0.0));
+                soon(crossing(self.deferred[e], rate, max));
+            }
+        }
+        if next_secs.is_finite() {
+            let ns = (next_secs * 1e9).ceil().max(1.0);
+            let t2 = if ns >= (u64::MAX - now.0) as f64 {
+                SimTime::NEVER
+            } else {
+                now.plus(SimDuration(ns as u64))
+            };
+            next_at = next_at.min(t2);
+        }
+        if next_at < SimTime::NEVER && next_at <= self.s.horizon {
+            self.wake_gen += 1;
+            q.push(next_at, super::Ev::Wake(self.wake_gen));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crossings() {
+        assert_eq!(crossing(10.0, -2.0, 0.0), Some(5.0));
+        assert_eq!(crossing(10.0, 2.0, 0.0), None);
+        assert_eq!(crossing(0.0, 4.0, 8.0), Some(2.0));
+        assert_eq!(crossing(8.0, 4.0, 8.0), None);
+    }
+
+    #[test]
+    fn expired_share_integral_matches_closed_form() {
+        // Ramp for the first TTL, then flat at 1.
+        assert!((expired_share_integral(0.0, 10.0, 10.0) - 5.0).abs() < 1e-12);
+        assert!((expired_share_integral(0.0, 30.0, 10.0) - 25.0).abs() < 1e-12);
+        assert!((expired_share_integral(5.0, 15.0, 10.0) - (5.0 - 1.25 + 5.0)).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,373 @@
+//! What a flow trial measures: accumulators integrated between events, health tracking at
+//! events, and the trial's summary row.
+//!
+//! Definitions follow MODEL.md: operational restoration is the first moment after technical
+//! recovery from which, for the stability window, users succeed within the SLO, every service
+//! is up (not overloaded or degraded) and no adaptive state is left; storm metrics
+//! (peak offered load / capacity, overload seconds, excess work) and the continuity cascade
+//! count only what happens after technical recovery.
+
+use super::{BreakerState, EPS, FlowTrial, Health, TraceEvent};
+use crate::engine::SimTime;
+use crate::metrics::{Metric, TrialRow};
+
+/// Running totals of one trial.
+#[derive(Debug, Clone)]
+pub(super) struct Accumulators {
+    pub user_offered: f64,
+    pub user_ok: f64,
+    pub ever_bad: Vec<bool>,
+    pub up_since_recovery: Vec<bool>,
+    pub cascaded: Vec<bool>,
+    pub storm_peak: f64,
+    pub overload_s: f64,
+    pub excess_work: f64,
+    pub stale_reads: f64,
+    pub out_of_order: f64,
+    pub lost_work: f64,
+    pub degraded_accepts: f64,
+    pub auth_rejects: f64,
+    pub routing_failures: f64,
+    pub healthy_since: Option<SimTime>,
+    pub operational: Option<SimTime>,
+    // Ledger.
+    pub arrived: Vec<f64>,
+    pub served: Vec<f64>,
+    pub rejected: Vec<f64>,
+    pub dropped: Vec<f64>,
+    pub enqueued: Vec<f64>,
+    pub progressed: Vec<f64>,
+    pub lost: Vec<f64>,
+    /// Per queue role: (backlog rate, progress rate, lost rate, enqueue rate).
+    pub queue_rate: Vec<(f64, f64, f64, f64)>,
+}
+
+impl Accumulators {
+    pub fn new(n: usize) -> Self {
+        Accumulators {
+            user_offered: 0.0,
+            user_ok: 0.0,
+            ever_bad: vec![false; n],
+            up_since_recovery: vec![false; n],
+            cascaded: vec![false; n],
+            storm_peak: 0.0,
+            overload_s: 0.0,
+            excess_work: 0.0,
+            stale_reads: 0.0,
+            out_of_order: 0.0,
+            lost_work: 0.0,
+            degraded_accepts: 0.0,
+            auth_rejects: 0.0,
+            routing_failures: 0.0,
+            healthy_since: None,
+            operational: None,
+            arrived: vec![0.0; n],
+            served: vec![0.0; n],
+            rejected: vec![0.0; n],
+            dropped: vec![0.0; n],
+            enqueued: vec![0.0; n],
+            progressed: vec![0.0; n],
+            lost: vec![0.0; n],
+            queue_rate: vec![(0.0, 0.0, 0.0, 0.0); n],
+        }
+    }
+}
+
+/// Conservation of work in one trial, for property tests: every quantity is non-negative and
+/// `arrived = served + rejected + dropped + backlog` per service, `enqueued = progressed + lost
+/// + backlog` per queue, `offered = succeeded + failed` for users.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ledger {
+    /// Requests that arrived at each service.
+    pub arrived: Vec<f64>,
+    /// Requests each service processed.
+    pub served: Vec<f64>,
+    /// Requests rejected (service down, or queue full).
+    pub rejected: Vec<f64>,
+    /// Requests lost from a service's queue when it went down.
+    pub dropped: Vec<f64>,
+    /// Requests still queued at the horizon.
+    pub backlog: Vec<f64>,
+    /// Messages enqueued in each queue role.
+    pub enqueued: Vec<f64>,
+    /// Messages consumed successfully.
+    pub progressed: Vec<f64>,
+    /// Messages lost to overflow.
+    pub lost: Vec<f64>,
+    /// Messages still in each queue at the horizon.
+    pub queue_backlog: Vec<f64>,
+    /// User requests offered.
+    pub user_offered: f64,
+    /// User requests that succeeded.
+    pub user_succeeded: f64,
+}
+
+impl FlowTrial<'_> {
+    /// Health of every service from the current solution; records changes and cascades.
+    pub(super) fn update_health(&mut self, now: SimTime) {
+        let n = self.s.topology.services.len();
+        let recovered = self.technical_recovery.is_some() && self.active_faults == 0;
+        for s in 0..n {
+            let r = &self.roles[s];
+            let adaptive = r.origin_down_since.is_some()
+                || r.cache_cold_until.is_some()
+                || r.degraded
+                || r.mismatch
+                || r.lag > EPS;
+            let health = if self.is_down(s) {
+                Health::Down
+            } else if self.overloaded[s]
+                || self.share[s] < 1.0 - 1e-9
+                || self.ok_proc[s] < 1.0 - 1e-9
+                || !self.registered[s]
+                || adaptive
+                || self.failing_soft_dependency(s)
+            {
+                Health::Degraded
+            } else {
+                Health::Up
+            };
+            if health != Health::Up {
+                self.acc.ever_bad[s] = true;
+            }
+            if recovered {
+                if health == Health::Up {
+                    self.acc.up_since_recovery[s] = true;
+                } else if self.acc.up_since_recovery[s] && !self.acc.cascaded[s] {
+                    self.acc.cascaded[s] = true;
+                }
+            }
+            if health != self.health[s] {
+                self.health[s] = health;
+                if self.trace.is_some() {
+                    let event = TraceEvent::ServiceState {
+                        service: self.service_name(s),
+                        state: health.name(),
+                        offered_rps: self.arrivals[s],
+                        accepted_rps: self.served[s],
+                    };
+                    self.record(now, event);
+                }
+            }
+        }
+    }
+
+    fn failing_soft_dependency(&self, s: usize) -> bool {
+        self.s.topology.out_edges[s]
+            .iter()
+            .any(|&e| self.fresh[e] > EPS && self.call_ok[e] < 1.0 - 1e-9)
+    }
+
+    /// True when nothing is left to restore: the operational restoration condition.
+    fn restored_now(&self) -> bool {
+        let recovered = self.technical_recovery.is_some() && self.active_faults == 0;
+        if !recovered {
+            return false;
+        }
+        let success = if self.user_rate > 0.0 {
+            self.user_ok_rate / self.user_rate
+        } else {
+            1.0
+        };
+        if success < self.s.slo.success_rate {
+            return false;
+        }
+        if self.health.iter().any(|h| *h != Health::Up) {
+            return false;
+        }
+        let n = self.s.topology.services.len();
+        let adaptive_left = (0..n).any(|s| {
+            let r = &self.roles[s];
+            self.backlog[s] > EPS
+                || r.queue_backlog > EPS
+                || r.refresh_rate > 0.0
+                || r.refresh_left > EPS
+                || r.degraded
+                || r.mismatch
+                || r.lag > EPS
+                || r.origin_down_since.is_some()
+                || r.cache_cold_until.is_some()
+                || !self.registered[s]
+                || self.scale_at[s].is_some_and(|(_, t)| t > self.instances[s])
+        }) || (0..self.s.topology.deps.len()).any(|e| {
+            self.deferred[e] > EPS
+                || self.release_rate[e] > 0.0
+                || self.breaker[e] != BreakerState::Closed
+        });
+        !adaptive_left
+    }
+
+    /// Observes the solution just computed at `now` (instantaneous metrics).
+    pub(super) fn observe(&mut self, now: SimTime) {
+        if self.restored_now() {
+            if self.acc.healthy_since.is_none() {
+                self.acc.healthy_since = Some(now);
+            }
+        } else {
+            self.acc.healthy_since = None;
+        }
+        if self.technical_recovery.is_some() {
+            for s in 0..self.s.topology.services.len() {
+                if self.cap[s] > 0.0 {
+                    self.acc.storm_peak = self.acc.storm_peak.max(self.arrivals[s] / self.cap[s]);
+                }
+            }
+        }
+    }
+
+    /// Integrates rate-based metrics over `[from, to)`.
+    pub(super) fn accumulate(&mut self, from: SimTime, to: SimTime, dt: f64) {
+        self.acc.user_offered += self.user_rate * dt;
+        self.acc.user_ok += self.user_ok_rate * dt;
+        let n = self.s.topology.services.len();
+        for s in 0..n {
+            let arrived = self.arrivals[s];
+            self.acc.arrived[s] += arrived * dt;
+            self.acc.served[s] += self.served[s] * dt;
+            let rejected = arrived - self.served[s] - self.backlog_rate[s];
+            self.acc.rejected[s] += rejected.max(0.0) * dt;
+            let (_, progress, lost, enq) = self.acc.queue_rate[s];
+            if enq > 0.0 || progress > 0.0 || lost > 0.0 {
+                self.acc.enqueued[s] += enq * dt;
+                self.acc.progressed[s] += progress * dt;
+                self.acc.lost[s] += lost * dt;
+                self.acc.lost_work += lost * dt;
+                if self.roles[s].needs_reconcile && self.roles[s].queue_backlog > EPS {
+                    self.acc.out_of_order += progress * dt;
+                }
+            }
+            let r = &self.roles[s];
+            if r.degraded {
+                self.acc.degraded_accepts += self.served[s] * self.share[s].min(1.0) * dt;
+            }
+            if r.mismatch && !r.degraded {
+                self.acc.auth_rejects += self.served[s] * r.outage_share * dt;
+            }
+            if let Some((replica, _)) = self.db_replica[s] {
+                if self.is_down(s) {
+                    // Reads served by the replica while the primary is down are stale.
+                    let reads: f64 = self.s.topology.in_edges[s]
+                        .iter()
+                        .map(|&e| self.attempts[e] * self.redirected_success(e).unwrap_or(0.0))
+                        .sum();
+                    let _ = replica;
+                    self.acc.stale_reads += reads * dt;
+                } else if r.lag > EPS {
+                    // Requests to a primary still closing its replication lag are inconsistent.
+                    self.acc.stale_reads += self.served[s] * dt;
+                }
+            }
+            if !self.registered[s] {
+                let routed: f64 = self.s.topology.in_edges[s]
+                    .iter()
+                    .map(|&e| self.attempts[e])
+                    .sum();
+                self.acc.routing_failures += routed * dt;
+            }
+        }
+        if self.technical_recovery.is_some() {
+            let mut any = false;
+            for s in 0..n {
+                let c = self.cap[s];
+                if c > 0.0 && self.arrivals[s] > c * (1.0 + 1e-9) {
+                    any = true;
+                    self.acc.excess_work += (self.arrivals[s] - c) * dt;
+                }
+            }
+            if any {
+                self.acc.overload_s += dt;
+            }
+        }
+        if let Some(h) = self.acc.healthy_since
+            && self.acc.operational.is_none()
+            && to.since(h) >= self.s.slo.stability_window
+        {
+            self.acc.operational = Some(h);
+        }
+        let _ = from;
+    }
+
+    pub(super) fn ledger(&self) -> Ledger {
+        Ledger {
+            arrived: self.acc.arrived.clone(),
+            served: self.acc.served.clone(),
+            rejected: self.acc.rejected.clone(),
+            dropped: self.acc.dropped.clone(),
+            backlog: self.backlog.clone(),
+            enqueued: self.acc.enqueued.clone(),
+            progressed: self.acc.progressed.clone(),
+            lost: self.acc.lost.clone(),
+            queue_backlog: self.roles.iter().map(|r| r.queue_backlog).collect(),
+            user_offered: self.acc.user_offered,
+            user_succeeded: self.acc.user_ok,
+        }
+    }
+
+    /// The trial's summary row.
+    pub(super) fn finish(mut self) -> TrialRow {
+        let horizon_s = self.s.horizon.as_secs_f64();
+        let mut values = [0.0; 16];
+        let mut never_restored = false;
+        let (technical, operational) = match self.first_failure {
+            None => (0.0, 0.0),
+            Some(f) => {
+                let tech = match self.technical_recovery {
+                    Some(r) => r.since(f).as_secs_f64(),
+                    None => {
+                        never_restored = true;
+                        horizon_s
+                    }
+                };
+                // Not restored operationally within the horizon: reported as the horizon (the
+                // never-restored share counts components that never came back technically).
+                let op = match self.acc.operational {
+                    Some(o) if !never_restored => o.since(f).as_secs_f64(),
+                    _ => horizon_s,
+                };
+                (tech, op.max(tech))
+            }
+        };
+        let a = &self.acc;
+        let availability = if a.user_offered > 0.0 {
+            (a.user_ok / a.user_offered).clamp(0.0, 1.0)
+        } else {
+            1.0
+        };
+        let n = a.ever_bad.len().max(1) as f64;
+        let set = |v: &mut [f64; 16], m: Metric, x: f64| v[m.index()] = x;
+        set(&mut values, Metric::TechnicalMttr, technical);
+        set(&mut values, Metric::OperationalMttr, operational);
+        set(&mut values, Metric::RestorationGap, operational - technical);
+        set(&mut values, Metric::Availability, availability);
+        set(
+            &mut values,
+            Metric::BlastRadiusServices,
+            a.ever_bad.iter().filter(|b| **b).count() as f64 / n,
+        );
+        set(&mut values, Metric::BlastRadiusRequests, 1.0 - availability);
+        set(&mut values, Metric::StormPeakRatio, a.storm_peak);
+        set(&mut values, Metric::OverloadSeconds, a.overload_s);
+        set(&mut values, Metric::ExcessWork, a.excess_work);
+        set(
+            &mut values,
+            Metric::CascadeCount,
+            a.cascaded.iter().filter(|c| **c).count() as f64,
+        );
+        set(&mut values, Metric::DegradedAuthAccepts, a.degraded_accepts);
+        set(&mut values, Metric::AuthRejectsPostRecovery, a.auth_rejects);
+        set(&mut values, Metric::StaleReads, a.stale_reads);
+        set(&mut values, Metric::OutOfOrderReplays, a.out_of_order);
+        set(&mut values, Metric::LostWork, a.lost_work);
+        let event = TraceEvent::TrialEnd {
+            technical_mttr_s: technical,
+            operational_mttr_s: operational,
+            availability,
+            never_restored,
+        };
+        self.record(self.s.horizon, event);
+        TrialRow {
+            values,
+            never_restored,
+        }
+    }
+}

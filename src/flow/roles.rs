@@ -1,0 +1,144 @@
+//! Adaptive roles inside the flow solution: caches, queues, auth, databases, discovery.
+//!
+//! Each role adapts while something it relies on is unavailable and keeps *adaptive state*
+//! (extended cache entries, queue backlog, outage-issued tokens, replication lag, a missing
+//! registration); recovery turns that state into load or errors. This file holds how roles
+//! shape the flows at one instant; their state evolves in [`super::dynamics`].
+
+use super::FlowTrial;
+use crate::model::Role;
+
+/// A cache role's settings: (origin, keys, ttl s, hit ratio, max extension s).
+pub(super) type CacheCfg = (usize, f64, f64, f64, f64);
+
+/// Per-service role state. A service has at most one role of each kind.
+#[derive(Debug, Clone, Default)]
+pub(super) struct RoleState {
+    /// Cache: the origin edge index.
+    pub cache_edge: Option<usize>,
+    /// Cache: since when the origin has been unavailable (simulated seconds).
+    pub origin_down_since: Option<f64>,
+    /// Cache: extended entries were evicted (cap reached) or the cache is cold after them.
+    pub cache_cold_until: Option<f64>,
+    /// Cache: entries extended at origin recovery, still to refresh.
+    pub refresh_left: f64,
+    /// Cache: refresh rate on the origin edge while a refresh burst lasts.
+    pub refresh_rate: f64,
+    /// Queue: backlog of messages.
+    pub queue_backlog: f64,
+    /// Queue: current drain attempt rate (messages/s handed to consumers).
+    pub queue_drain: f64,
+    /// Queue: the backlog holds messages from an outage not yet reconciled.
+    pub needs_reconcile: bool,
+    /// Auth: degraded validation is on.
+    pub degraded: bool,
+    /// Auth: since when (simulated seconds) degraded validation has been on.
+    pub degraded_since: f64,
+    /// Auth: share of clients holding outage-issued (or pre-rotation) tokens.
+    pub outage_share: f64,
+    /// Auth: restored keys do not match those tokens, so they are rejected.
+    pub mismatch: bool,
+    /// Auth: recoveries of the key provider seen so far (indexes the mismatch draws).
+    pub key_recoveries: u64,
+    /// Database: replication lag in seconds.
+    pub lag: f64,
+}
+
+impl FlowTrial<'_> {
+    /// The cache role of service `s`, if any: (origin, keys, ttl s, hit ratio, max extension s).
+    pub(super) fn cache_of(&self, s: usize) -> Option<CacheCfg> {
+        self.cache_cfg[s]
+    }
+
+    /// Multiplier of the calls a caller makes on edge `e`: a cache only calls its origin on
+    /// misses, unless it is cold (every read misses).
+    pub(super) fn edge_call_factor(&self, e: usize) -> f64 {
+        let d = &self.s.topology.deps[e];
+        let r = &self.roles[d.from];
+        if r.cache_edge != Some(e) {
+            return 1.0;
+        }
+        match self.cache_of(d.from) {
+            Some((_, _, _, hit, _)) if r.cache_cold_until.is_none() => 1.0 - hit,
+            _ => 1.0,
+        }
+    }
+
+    /// True when edge `e` is an auth service's call to its key provider and validation is
+    /// degraded: the call is skipped and does not decide success.
+    pub(super) fn auth_bypass(&self, e: usize) -> bool {
+        let d = &self.s.topology.deps[e];
+        self.roles[d.from].degraded && self.auth_edge[d.from] == Some(e)
+    }
+
+    /// Extra success factor of service `s` from its roles (auth rejecting outage tokens).
+    pub(super) fn role_ok_factor(&self, s: usize) -> f64 {
+        let r = &self.roles[s];
+        if r.mismatch && !r.degraded {
+            1.0 - r.outage_share
+        } else {
+            1.0
+        }
+    }
+
+    /// Whether calls to `d` are redirected (a database primary that is down: reads go to the
+    /// replica, writes fail).
+    pub(super) fn db_redirect(&self, d: usize) -> bool {
+        self.db_replica[d].is_some() && self.is_down(d)
+    }
+
+    /// Inputs that do not come through a caller edge: queue drains into consumers and reads
+    /// redirected from a down primary to its replica (from the previous iteration's attempts).
+    pub(super) fn role_inputs(&mut self) {
+        let topo = &self.s.topology;
+        for (q, svc) in topo.services.iter().enumerate() {
+            for role in &svc.roles {
+                match role {
+                    Role::Queue {
+                        consumers,
+                        consumer_max_rate,
+                        ..
+                    } => {
+                        // Consumers drain at their max rate while there is a backlog, else
+                        // keep up with what arrives.
+                        let drain = if self.roles[q].queue_backlog > 1e-9 {
+                            *consumer_max_rate
+                        } else {
+                            self.served[q].min(*consumer_max_rate)
+                        };
+                        self.roles[q].queue_drain = drain;
+                        let each = drain / consumers.len().max(1) as f64;
+                        for &c in consumers {
+                            self.role_input[c] += each;
+                        }
+                    }
+                    Role::Database {
+                        replica,
+                        read_share,
+                        ..
+                    } if self.is_down(q) => {
+                        for &e in &topo.in_edges[q] {
+                            self.role_input[*replica] += read_share * self.attempts[e];
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Reads redirected to a replica are accounted in [`Self::role_inputs`]; nothing to do
+    /// after the load pass today (kept as the single place where redirection happens).
+    pub(super) fn redirect_reads(&mut self) {}
+
+    /// Success probability of an attempt on edge `e` whose callee is a down primary: reads
+    /// succeed through the replica, writes fail.
+    pub(super) fn redirected_success(&self, e: usize) -> Option<f64> {
+        let d = self.s.topology.deps[e].to;
+        if !self.db_redirect(d) {
+            return None;
+        }
+        let (replica, read_share) = self.db_replica[d]?;
+        Some(read_share * self.share[replica] * self.ok_proc[replica])
+    }
+}
