@@ -103,11 +103,14 @@ impl<'a> FlowTrial<'a> {
                 } else if r.degraded && provider_ok {
                     let tau = t - r.degraded_since;
                     r.degraded = false;
-                    r.outage_share = 1.0 - (1.0 - r.outage_share) * (-refresh * tau).exp();
+                    r.token_share = 1.0 - (1.0 - r.token_share) * (-refresh * tau).exp();
                     r.key_recoveries += 1;
                     let u: f64 = self.auth_rng[a].as_mut().map_or(1.0, rand::RngExt::random);
-                    if r.outage_share > EPS && u < mismatch_p {
+                    if r.token_share > EPS && u < mismatch_p {
                         r.mismatch = true;
+                    } else if !r.mismatch {
+                        // Tokens that still validate are refreshed over time, harmlessly.
+                        r.token_share = 0.0;
                     }
                     let mismatch = r.mismatch;
                     changed = true;
@@ -124,8 +127,11 @@ impl<'a> FlowTrial<'a> {
                         },
                     );
                 }
-                if self.roles[a].mismatch && self.auth_step_at.is_none() {
-                    self.auth_step_at = Some(now.plus(self.s.resolution));
+                if self.roles[a].mismatch
+                    && !self.roles[a].degraded
+                    && self.roles[a].step_at.is_none()
+                {
+                    self.token_step(a, now);
                 }
             }
             // Cache: note when the origin becomes unavailable; when it returns, the extended
@@ -134,7 +140,7 @@ impl<'a> FlowTrial<'a> {
                 && let Some((_, keys, ttl, _, _)) = self.cache_of(a)
             {
                 let origin_ok = self.q[e] >= 0.5;
-                let res = self.s.resolution.as_secs_f64();
+                let spread = self.s.resolution.as_secs_f64().max(self.cache_window[a]);
                 let r = &mut self.roles[a];
                 match r.origin_down_since {
                     None if !origin_ok => {
@@ -155,7 +161,7 @@ impl<'a> FlowTrial<'a> {
                         } else {
                             let extended = keys * ((t - since) / ttl).min(1.0);
                             r.refresh_left += extended;
-                            r.refresh_rate = r.refresh_left / res;
+                            r.refresh_rate = r.refresh_left / spread;
                         }
                         changed = true;
                         let name = self.s.topology.services[a].name.clone();
@@ -172,7 +178,6 @@ impl<'a> FlowTrial<'a> {
             }
             // Queue: a backlog that consumers cannot work through must be reconciled.
             if let Some((consumers, ..)) = self.queue_of(a)
-                && self.roles[a].queue_backlog > EPS
                 && self.consumer_progress(consumers) < 0.5
             {
                 self.roles[a].needs_reconcile = true;
@@ -201,7 +206,8 @@ impl<'a> FlowTrial<'a> {
             }
         }
         // Circuit breakers: a failure ratio above the threshold for a whole window trips them.
-        for e in 0..self.s.topology.deps.len() {
+        for k in 0..self.breaker_edges.len() {
+            let e = self.breaker_edges[k];
             let Some(b) = self.breaker_of(e) else {
                 continue;
             };
@@ -278,10 +284,21 @@ impl<'a> FlowTrial<'a> {
             if self.s.topology.services[s].roles.is_empty() {
                 continue;
             }
-            if let Some((_, _, max_q)) = self.queue_of(s) {
-                let (rate, ..) = self.acc.queue_rate[s];
-                self.roles[s].queue_backlog =
-                    (self.roles[s].queue_backlog + rate * dt).clamp(0.0, max_q);
+            if let Some((consumers, _, max_q)) = self.queue_of(s) {
+                let (rate, progress, ..) = self.acc.queue_rate[s];
+                let stalled = self.consumer_progress(consumers) < 0.5;
+                let r = &mut self.roles[s];
+                r.queue_backlog = (r.queue_backlog + rate * dt).clamp(0.0, max_q);
+                if stalled && r.needs_reconcile {
+                    // Consumers cannot progress: everything queued now is outage backlog.
+                    r.outage_left = r.queue_backlog;
+                } else if r.needs_reconcile && r.outage_left > 0.0 {
+                    // Consumers re-attached before reconciliation: the outage backlog is
+                    // replayed first (FIFO), out of order with what consumers expect.
+                    let replayed = (progress * dt).min(r.outage_left);
+                    r.outage_left -= replayed;
+                    self.acc.out_of_order += replayed;
+                }
             }
             if let Some(Role::Database {
                 lag_growth,
@@ -304,7 +321,8 @@ impl<'a> FlowTrial<'a> {
                 r.refresh_left = (r.refresh_left - r.refresh_rate * dt).max(0.0);
             }
         }
-        for e in 0..self.s.topology.deps.len() {
+        for k in 0..self.breaker_edges.len() {
+            let e = self.breaker_edges[k];
             if let Some(rate) = self.deferred_rate(e) {
                 let max = self.breaker_of(e).map_or(0.0, |b| b.max_deferred);
                 self.deferred[e] = (self.deferred[e] + rate * dt).clamp(0.0, max);
@@ -346,6 +364,8 @@ impl<'a> FlowTrial<'a> {
 
     /// Applies every timer and threshold crossing due at `now`.
     pub(super) fn wake(&mut self, now: SimTime) {
+        let breaker_only = self.wake_breaker_only;
+        let breakers_before = self.breaker.clone();
         let t = now.as_secs_f64();
         let n = self.s.topology.services.len();
         // Snap quantities that were scheduled to reach a threshold now.
@@ -373,10 +393,14 @@ impl<'a> FlowTrial<'a> {
                     }
                 }
             }
+            let progressing = self
+                .queue_of(s)
+                .is_some_and(|(c, ..)| self.consumer_progress(c) >= 0.5);
             let r = &mut self.roles[s];
-            if r.queue_backlog < SNAP * r.queue_backlog.max(1.0) {
+            if r.queue_backlog < SNAP * r.queue_backlog.max(1.0) && progressing {
                 r.queue_backlog = 0.0;
                 r.needs_reconcile = false;
+                r.outage_left = 0.0;
             }
             if r.lag < SNAP {
                 r.lag = 0.0;
@@ -446,39 +470,24 @@ impl<'a> FlowTrial<'a> {
                 }
             }
         }
-        if let Some(at) = self.auth_step_at
-            && at <= now
-        {
-            let res = self.s.resolution.as_secs_f64();
-            let mut any = false;
-            for a in 0..n {
-                let refresh = self.s.topology.services[a]
-                    .roles
-                    .iter()
-                    .find_map(|r| match *r {
-                        Role::Auth {
-                            client_refresh_rate,
-                            ..
-                        } => Some(client_refresh_rate),
-                        _ => None,
-                    });
+        for a in 0..n {
+            if let Some(at) = self.roles[a].step_at
+                && at <= now
+            {
                 let r = &mut self.roles[a];
-                if let Some(rate) = refresh
-                    && r.mismatch
-                    && !r.degraded
-                {
-                    r.outage_share *= (-rate * res).exp();
-                    if r.outage_share < 1e-3 {
-                        r.outage_share = 0.0;
-                        r.mismatch = false;
-                    } else {
-                        any = true;
-                    }
+                r.token_share *= (-r.refresh_rate_auth * r.step_len).exp();
+                if r.token_share < 1e-3 {
+                    r.token_share = 0.0;
+                    r.outage_share = 0.0;
+                    r.mismatch = false;
+                    r.step_at = None;
+                } else {
+                    self.token_step(a, now);
                 }
             }
-            self.auth_step_at = any.then(|| now.plus(self.s.resolution));
         }
-        for e in 0..self.s.topology.deps.len() {
+        for k in 0..self.breaker_edges.len() {
+            let e = self.breaker_edges[k];
             let Some(b) = self.breaker_of(e).cloned() else {
                 continue;
             };
@@ -514,7 +523,31 @@ impl<'a> FlowTrial<'a> {
                 self.release_rate[e] = 0.0;
             }
         }
-        self.dirty = true;
+        let unchanged = breaker_only
+            && self.breaker.iter().zip(&breakers_before).all(|(a, b)| {
+                matches!(
+                    (a, b),
+                    (BreakerState::Closed, BreakerState::Closed)
+                        | (BreakerState::Open { .. }, BreakerState::Open { .. })
+                )
+            });
+        if !unchanged {
+            self.dirty = true;
+        }
+    }
+
+    /// Starts a refresh step of auth service `a`: clients refresh outage tokens exponentially;
+    /// the flows use the step's average share of rejected tokens, so the number of rejected
+    /// requests over the step is exact while the flows stay constant within it. Steps last a
+    /// resolution step, or the time for the share to fall by about 10% if that is longer.
+    pub(super) fn token_step(&mut self, a: usize, now: SimTime) {
+        let res = self.s.resolution.as_secs_f64();
+        let r = &mut self.roles[a];
+        let rate = r.refresh_rate_auth;
+        let len = res.max(0.1 / rate);
+        r.step_len = len;
+        r.outage_share = r.token_share * (1.0 - (-rate * len).exp()) / (rate * len);
+        r.step_at = Some(now.plus(SimDuration::from_secs_f64(len)));
     }
 
     /// Starts releasing the demand deferred on edge `e`.
@@ -550,6 +583,9 @@ impl<'a> FlowTrial<'a> {
     pub(super) fn schedule_wake(&mut self, now: SimTime, q: &mut EventQueue<super::Ev>) {
         let mut next_secs = f64::INFINITY;
         let mut next_at = SimTime::NEVER;
+        // Breaker timers are tracked apart: a half-open probe that finds the callee still
+        // failing changes nothing, and then the flows need no new solution.
+        let mut next_breaker = SimTime::NEVER;
         let mut at = |t: Option<SimTime>| {
             if let Some(t) = t
                 && t > now
@@ -562,11 +598,23 @@ impl<'a> FlowTrial<'a> {
             at(self.scale_at[s].map(|x| x.0));
             at(self.register_at[s]);
         }
-        at(self.auth_step_at);
-        for e in 0..self.s.topology.deps.len() {
-            at(self.trip_at[e]);
-            if let BreakerState::Open { until } = self.breaker[e] {
-                at(Some(until));
+        for s in 0..n {
+            at(self.roles[s].step_at);
+        }
+        for &e in &self.breaker_edges {
+            for t in [
+                self.trip_at[e],
+                match self.breaker[e] {
+                    BreakerState::Open { until } => Some(until),
+                    BreakerState::Closed => None,
+                },
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if t > now {
+                    next_breaker = next_breaker.min(t);
+                }
             }
         }
         let t = now.as_secs_f64();
@@ -578,18 +626,22 @@ impl<'a> FlowTrial<'a> {
         for s in 0..n {
             let b = self.backlog[s];
             let rate = self.backlog_rate[s];
-            soon(crossing(b, rate, 0.0));
-            soon(crossing(b, rate, self.max_backlog(s)));
-            for &e in &self.s.topology.in_edges[s] {
-                if let Some(to) = self.s.topology.deps[e].timeout {
-                    let thr = self.cap[s]
-                        * (to.as_secs_f64()
-                            - self.s.topology.services[s].base_latency.as_secs_f64()
-                            - self.latency_added[s]);
-                    if thr > 0.0 {
-                        soon(crossing(b, rate, thr));
+            if rate != 0.0 {
+                soon(crossing(b, rate, 0.0));
+                soon(crossing(b, rate, self.max_backlog(s)));
+                for &e in &self.s.topology.in_edges[s] {
+                    let timeout = self.edges[e].timeout;
+                    if timeout.is_finite() {
+                        let thr = self.cap[s]
+                            * (timeout - self.base_latency_s[s] - self.latency_added[s]);
+                        if thr > 0.0 {
+                            soon(crossing(b, rate, thr));
+                        }
                     }
                 }
+            }
+            if !self.has_role[s] {
+                continue;
             }
             let r = &self.roles[s];
             if let Some((_, _, max)) = self.queue_of(s) {
@@ -621,7 +673,7 @@ impl<'a> FlowTrial<'a> {
                 soon(Some((since + max_ext - t).max(0.0)));
             }
         }
-        for e in 0..self.s.topology.deps.len() {
+        for &e in &self.breaker_edges {
             if let Some(rate) = self.deferred_rate(e) {
                 let max = self.breaker_of(e).map_or(0.0, |b| b.max_deferred);
                 soon(crossing(self.deferred[e], rate, 0.0));
@@ -637,6 +689,8 @@ impl<'a> FlowTrial<'a> {
             };
             next_at = next_at.min(t2);
         }
+        self.wake_breaker_only = next_breaker < next_at;
+        let next_at = next_at.min(next_breaker);
         if next_at < SimTime::NEVER && next_at <= self.s.horizon {
             self.wake_gen += 1;
             q.push(next_at, super::Ev::Wake(self.wake_gen));

@@ -232,9 +232,6 @@ impl FlowTrial<'_> {
                 self.acc.progressed[s] += progress * dt;
                 self.acc.lost[s] += lost * dt;
                 self.acc.lost_work += lost * dt;
-                if self.roles[s].needs_reconcile && self.roles[s].queue_backlog > EPS {
-                    self.acc.out_of_order += progress * dt;
-                }
             }
             let r = &self.roles[s];
             if r.degraded {

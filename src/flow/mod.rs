@@ -114,6 +114,13 @@ pub struct Snapshot {
 pub(crate) struct FlowTrial<'a> {
     s: &'a Scenario,
     windows: &'a [FaultWindow],
+    // Static, packed for the hot loops.
+    edges: Vec<solve::EdgeInfo>,
+    max_wait_s: Vec<f64>,
+    base_latency_s: Vec<f64>,
+    has_flow_roles: bool,
+    has_role: Vec<bool>,
+    breaker_edges: Vec<usize>,
     // Fault state.
     down: Vec<u32>,
     zone_down: Vec<Vec<u32>>,
@@ -134,11 +141,11 @@ pub(crate) struct FlowTrial<'a> {
     release_rate: Vec<f64>,
     roles: Vec<RoleState>,
     cache_cfg: Vec<Option<roles::CacheCfg>>,
+    cache_window: Vec<f64>,
     queue_cfg: Vec<Option<(&'a [usize], f64, f64)>>,
     auth_edge: Vec<Option<usize>>,
     db_replica: Vec<Option<(usize, f64)>>,
     auth_rng: Vec<Option<ChaCha8Rng>>,
-    auth_step_at: Option<SimTime>,
     // Continuous state.
     backlog: Vec<f64>,
     backlog_rate: Vec<f64>,
@@ -153,6 +160,7 @@ pub(crate) struct FlowTrial<'a> {
     cap: Vec<f64>,
     arrivals: Vec<f64>,
     served: Vec<f64>,
+    prev_served: Vec<f64>,
     share: Vec<f64>,
     ok_proc: Vec<f64>,
     overloaded: Vec<bool>,
@@ -168,6 +176,7 @@ pub(crate) struct FlowTrial<'a> {
     user_ok_rate: f64,
     // Wake-ups.
     wake_gen: u64,
+    wake_breaker_only: bool,
     // Results.
     acc: Accumulators,
     first_failure: Option<SimTime>,
@@ -243,6 +252,7 @@ impl<'a> FlowTrial<'a> {
         let mut auth_rng = vec![None; n];
         let mut register_rng = vec![None; n];
         let mut cache_cfg = vec![None; n];
+        let mut cache_window = vec![0.0; n];
         let mut queue_cfg = vec![None; n];
         let find_edge = |from: usize, to: usize| {
             s.topology.out_edges[from]
@@ -259,7 +269,9 @@ impl<'a> FlowTrial<'a> {
                         ttl,
                         hit_ratio,
                         max_extension,
+                        invalidation_window,
                     } => {
+                        cache_window[i] = invalidation_window.map_or(0.0, |w| w.as_secs_f64());
                         roles[i].cache_edge = find_edge(i, origin);
                         cache_cfg[i] = Some((
                             origin,
@@ -269,8 +281,13 @@ impl<'a> FlowTrial<'a> {
                             max_extension.as_secs_f64(),
                         ));
                     }
-                    Role::Auth { key_provider, .. } => {
+                    Role::Auth {
+                        key_provider,
+                        client_refresh_rate,
+                        ..
+                    } => {
                         auth_edge[i] = find_edge(i, key_provider);
+                        roles[i].refresh_rate_auth = client_refresh_rate;
                         auth_rng[i] = Some(stream(
                             seed,
                             trial,
@@ -302,6 +319,29 @@ impl<'a> FlowTrial<'a> {
         FlowTrial {
             s,
             windows,
+            edges: solve::EdgeInfo::all(&s.topology),
+            max_wait_s: s
+                .topology
+                .services
+                .iter()
+                .map(|x| x.max_wait.as_secs_f64())
+                .collect(),
+            base_latency_s: s
+                .topology
+                .services
+                .iter()
+                .map(|x| x.base_latency.as_secs_f64())
+                .collect(),
+            has_flow_roles: s.topology.services.iter().any(|x| !x.roles.is_empty()),
+            has_role: s
+                .topology
+                .services
+                .iter()
+                .map(|x| !x.roles.is_empty())
+                .collect(),
+            breaker_edges: (0..m)
+                .filter(|&e| s.topology.deps[e].breaker.is_some())
+                .collect(),
             down: vec![0; n],
             zone_down: s
                 .topology
@@ -330,11 +370,11 @@ impl<'a> FlowTrial<'a> {
             release_rate: vec![0.0; m],
             roles,
             cache_cfg,
+            cache_window,
             queue_cfg,
             auth_edge,
             db_replica,
             auth_rng,
-            auth_step_at: None,
             backlog: vec![0.0; n],
             backlog_rate: vec![0.0; n],
             entry_rate: vec![0.0; s.traffic.len()],
@@ -356,6 +396,7 @@ impl<'a> FlowTrial<'a> {
             cap: vec![0.0; n],
             arrivals: vec![0.0; n],
             served: vec![0.0; n],
+            prev_served: vec![0.0; n],
             share: vec![1.0; n],
             ok_proc: vec![1.0; n],
             overloaded: vec![false; n],
@@ -370,6 +411,7 @@ impl<'a> FlowTrial<'a> {
             user_rate: 0.0,
             user_ok_rate: 0.0,
             wake_gen: 0,
+            wake_breaker_only: false,
             acc: Accumulators::new(n),
             first_failure: None,
             technical_recovery: None,
@@ -481,8 +523,12 @@ impl<'a> FlowTrial<'a> {
             FailureKind::KeyRotation(a) => {
                 if on {
                     // Every token in circulation was signed with the old keys.
-                    self.roles[*a].outage_share = 1.0;
+                    self.roles[*a].token_share = 1.0;
                     self.roles[*a].mismatch = true;
+                    self.roles[*a].step_at = None;
+                    if !self.roles[*a].degraded {
+                        self.token_step(*a, now);
+                    }
                 }
             }
         }
@@ -686,6 +732,10 @@ impl Process for FlowTrial<'_> {
             Ev::Wake(generation) => {
                 if generation == self.wake_gen {
                     self.wake(now);
+                    if !self.dirty {
+                        // Only timers moved (a breaker stayed open): same flows, next wake-up.
+                        self.schedule_wake(now, q);
+                    }
                 }
             }
         }

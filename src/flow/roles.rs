@@ -30,12 +30,24 @@ pub(super) struct RoleState {
     pub queue_drain: f64,
     /// Queue: the backlog holds messages from an outage not yet reconciled.
     pub needs_reconcile: bool,
+    /// Queue: messages of the outage backlog not yet replayed (FIFO: they drain first).
+    pub outage_left: f64,
     /// Auth: degraded validation is on.
     pub degraded: bool,
     /// Auth: since when (simulated seconds) degraded validation has been on.
     pub degraded_since: f64,
-    /// Auth: share of clients holding outage-issued (or pre-rotation) tokens.
+    /// Auth: share of requests carrying rejected tokens, averaged over the current refresh
+    /// step (what the flows use).
     pub outage_share: f64,
+    /// Auth: share of clients holding outage-issued (or pre-rotation) tokens at the start of
+    /// the current refresh step.
+    pub token_share: f64,
+    /// Auth: length of the current refresh step, seconds.
+    pub step_len: f64,
+    /// Auth: end of the current refresh step.
+    pub step_at: Option<crate::engine::SimTime>,
+    /// Auth: clients' token refresh rate (share per second).
+    pub refresh_rate_auth: f64,
     /// Auth: restored keys do not match those tokens, so they are rejected.
     pub mismatch: bool,
     /// Auth: recoveries of the key provider seen so far (indexes the mismatch draws).
@@ -126,10 +138,6 @@ impl FlowTrial<'_> {
             }
         }
     }
-
-    /// Reads redirected to a replica are accounted in [`Self::role_inputs`]; nothing to do
-    /// after the load pass today (kept as the single place where redirection happens).
-    pub(super) fn redirect_reads(&mut self) {}
 
     /// Success probability of an attempt on edge `e` whose callee is a down primary: reads
     /// succeed through the replica, writes fail.

@@ -14,7 +14,7 @@
 //! until the next event.
 
 use super::{BreakerState, FlowTrial};
-use crate::model::{DepKind, Jitter};
+use crate::model::{DepKind, Jitter, Topology};
 
 /// Iterations allowed to reach the fixed point.
 const MAX_ITERATIONS: usize = 200;
@@ -24,6 +24,9 @@ const TOLERANCE: f64 = 1e-12;
 /// Expected attempts per call with `attempts` tries when each fails with probability `p`:
 /// `1 + p + ... + p^(attempts-1) = (1 - p^attempts) / (1 - p)`.
 pub fn attempts_per_call(p: f64, attempts: u32) -> f64 {
+    if p <= 0.0 {
+        return 1.0;
+    }
     if p >= 1.0 {
         return f64::from(attempts);
     }
@@ -35,9 +38,71 @@ pub fn attempts_per_call(p: f64, attempts: u32) -> f64 {
 /// plus one more for a `calls - floor(calls)` share of requests. So `calls: 0.05` means 5% of
 /// requests depend on the callee, and `calls: 3.0` means every request needs three successes.
 pub fn call_success(p: f64, calls: f64) -> f64 {
+    if p >= 1.0 {
+        return 1.0;
+    }
     let whole = calls.floor();
     let frac = calls - whole;
     p.powi(whole as i32) * (1.0 - frac * (1.0 - p))
+}
+
+/// What the passes need to know about an edge, packed for the hot loops.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct EdgeInfo {
+    /// Callee.
+    pub to: usize,
+    /// Hard dependency.
+    pub hard: bool,
+    /// Calls per request.
+    pub calls: f64,
+    /// Attempts per call (1 without a retry policy).
+    pub tries: u32,
+    /// Client timeout in seconds (infinite without one).
+    pub timeout: f64,
+    /// Bulkhead share (1 without one).
+    pub bulkhead: f64,
+    /// The caller is a cache and this is its origin edge.
+    pub cache: bool,
+    /// The caller is an auth service and this is its key provider edge.
+    pub auth: bool,
+    /// The callee is a database primary with a replica.
+    pub db: bool,
+    /// Extra attempts may ride on this edge (deferred release or cache refresh).
+    pub extra: bool,
+}
+
+impl EdgeInfo {
+    /// Packs every edge of `topo`.
+    pub fn all(topo: &Topology) -> Vec<EdgeInfo> {
+        use crate::model::Role;
+        topo.deps
+            .iter()
+            .map(|d| {
+                let from_roles = &topo.services[d.from].roles;
+                let cache = from_roles
+                    .iter()
+                    .any(|r| matches!(r, Role::Cache { origin, .. } if *origin == d.to));
+                let auth = from_roles
+                    .iter()
+                    .any(|r| matches!(r, Role::Auth { key_provider, .. } if *key_provider == d.to));
+                EdgeInfo {
+                    to: d.to,
+                    hard: d.kind == DepKind::Hard,
+                    calls: d.calls,
+                    tries: d.retry.as_ref().map_or(1, |r| r.max_attempts),
+                    timeout: d.timeout.map_or(f64::INFINITY, |t| t.as_secs_f64()),
+                    bulkhead: d.bulkhead.unwrap_or(1.0),
+                    cache,
+                    auth,
+                    db: topo.services[d.to]
+                        .roles
+                        .iter()
+                        .any(|r| matches!(r, Role::Database { .. })),
+                    extra: cache || d.breaker.is_some(),
+                }
+            })
+            .collect()
+    }
 }
 
 impl FlowTrial<'_> {
@@ -69,7 +134,20 @@ impl FlowTrial<'_> {
         for _ in 0..MAX_ITERATIONS {
             self.load_pass();
             let change = self.success_pass();
-            if change < TOLERANCE {
+            // Role inputs (queue drains, redirected reads) were computed from the previous
+            // iteration's flows: the fixed point also needs them to agree with the new flows.
+            let settled = !self.has_flow_roles || {
+                self.prev_served.copy_from_slice(&self.role_input);
+                self.role_input.iter_mut().for_each(|x| *x = 0.0);
+                self.role_inputs();
+                let moved = self
+                    .role_input
+                    .iter()
+                    .zip(&self.prev_served)
+                    .fold(0.0f64, |m, (a, b)| m.max((a - b).abs() / a.abs().max(1.0)));
+                moved < TOLERANCE
+            };
+            if change < TOLERANCE && settled {
                 break;
             }
         }
@@ -84,17 +162,19 @@ impl FlowTrial<'_> {
     /// success `call_ok` of the previous iteration.
     fn load_pass(&mut self) {
         let topo = &self.s.topology;
-        for x in self.role_input.iter_mut() {
-            *x = 0.0;
+        self.role_input.iter_mut().for_each(|x| *x = 0.0);
+        if self.has_flow_roles {
+            self.role_inputs();
         }
-        self.role_inputs();
         for &s in &topo.order {
             let mut total = self.external[s] + self.role_input[s];
             for &e in &topo.in_edges[s] {
                 let delivered = self.delivered[e];
-                let admitted = match topo.deps[e].bulkhead {
-                    Some(b) => delivered.min(b * self.cap[s]),
-                    None => delivered,
+                let b = self.edges[e].bulkhead;
+                let admitted = if b < 1.0 {
+                    delivered.min(b * self.cap[s])
+                } else {
+                    delivered
                 };
                 self.bulk_ok[e] = if delivered > 0.0 {
                     admitted / delivered
@@ -107,10 +187,12 @@ impl FlowTrial<'_> {
             self.arrivals[s] = total;
             let (served, share) = if c <= 0.0 {
                 (0.0, 0.0)
-            } else if self.backlog[s] >= self.max_backlog(s) * (1.0 - 1e-12) && total > c {
-                (c, c / total)
             } else if self.backlog[s] > 1e-9 {
-                (c, 1.0)
+                if self.backlog[s] >= c * self.max_wait_s[s] * (1.0 - 1e-12) && total > c {
+                    (c, c / total)
+                } else {
+                    (c, 1.0)
+                }
             } else {
                 (total.min(c), 1.0)
             };
@@ -119,35 +201,42 @@ impl FlowTrial<'_> {
             // Calls to dependencies, in file order, stopping at the first failed hard call.
             let mut reach = 1.0;
             for &e in &topo.out_edges[s] {
-                let d = &topo.deps[e];
-                let mut fresh = served * d.calls * reach * self.edge_call_factor(e);
-                if self.auth_bypass(e) {
-                    fresh = 0.0;
-                }
+                let info = self.edges[e];
+                let bypass = info.auth && self.auth_bypass(e);
+                let factor = if info.cache {
+                    self.edge_call_factor(e)
+                } else {
+                    1.0
+                };
+                let fresh = if bypass {
+                    0.0
+                } else {
+                    served * info.calls * reach * factor
+                };
                 self.fresh[e] = fresh;
-                let attempts = match self.breaker[e] {
+                let retried = match self.breaker[e] {
                     BreakerState::Open { .. } => 0.0,
-                    _ => {
-                        let tries = d.retry.as_ref().map_or(1, |r| r.max_attempts);
-                        fresh * attempts_per_call(self.p[e], tries)
-                    }
-                } + self.extra_attempts(e);
+                    BreakerState::Closed => fresh * attempts_per_call(self.p[e], info.tries),
+                };
+                let attempts = if info.extra {
+                    retried + self.extra_attempts(e)
+                } else {
+                    retried
+                };
                 self.attempts[e] = attempts;
                 self.delivered[e] = if self.partitioned[e] > 0
-                    || !self.registered[d.to]
-                    || self.db_redirect(d.to)
+                    || !self.registered[info.to]
+                    || (info.db && self.db_redirect(info.to))
                 {
                     0.0
                 } else {
                     attempts
                 };
-                if d.kind == DepKind::Hard && !self.auth_bypass(e) {
-                    reach *=
-                        call_success(self.call_ok[e], d.calls * self.edge_call_factor(e)).max(0.0);
+                if info.hard && !bypass {
+                    reach *= call_success(self.call_ok[e], info.calls * factor).max(0.0);
                 }
             }
         }
-        self.redirect_reads();
     }
 
     /// Success: callees before callers. Returns the largest change of an attempt failure
@@ -158,43 +247,56 @@ impl FlowTrial<'_> {
         for &s in topo.order.iter().rev() {
             let mut ok = 1.0;
             for &e in &topo.out_edges[s] {
-                let d = &topo.deps[e];
-                if d.kind == DepKind::Hard && !self.auth_bypass(e) {
-                    ok *= call_success(self.call_ok[e], d.calls * self.edge_call_factor(e));
+                let info = self.edges[e];
+                if info.hard && !(info.auth && self.auth_bypass(e)) {
+                    let factor = if info.cache {
+                        self.edge_call_factor(e)
+                    } else {
+                        1.0
+                    };
+                    ok *= call_success(self.call_ok[e], info.calls * factor);
                 }
             }
-            ok *= self.role_ok_factor(s);
+            if self.has_flow_roles {
+                ok *= self.role_ok_factor(s);
+            }
             self.ok_proc[s] = ok;
             let wait = if self.cap[s] > 0.0 {
                 self.backlog[s] / self.cap[s]
             } else {
                 0.0
             };
-            let latency = self.s.topology.services[s].base_latency.as_secs_f64()
-                + self.latency_added[s]
-                + wait;
+            let latency = self.base_latency_s[s] + self.latency_added[s] + wait;
+            let routable = self.registered[s];
             for &e in &topo.in_edges[s] {
-                let d = &topo.deps[e];
-                let in_time = d.timeout.is_none_or(|t| latency <= t.as_secs_f64() + 1e-12);
-                let q = if let Some(q) = self.redirected_success(e) {
+                let info = self.edges[e];
+                let in_time = latency <= info.timeout + 1e-12;
+                let redirected = if info.db {
+                    self.redirected_success(e)
+                } else {
+                    None
+                };
+                let q = if let Some(q) = redirected {
                     q
-                } else if self.delivered[e] <= 0.0 && self.attempts[e] > 0.0
-                    || self.partitioned[e] > 0
-                    || !self.registered[s]
-                {
+                } else if self.partitioned[e] > 0 || !routable || !in_time {
                     0.0
                 } else {
-                    self.bulk_ok[e] * self.share[s] * if in_time { 1.0 } else { 0.0 } * ok
+                    self.bulk_ok[e] * self.share[s] * ok
                 };
                 let q = q.clamp(0.0, 1.0);
                 let p = 1.0 - q;
                 change = change.max((p - self.p[e]).abs());
                 self.p[e] = p;
                 self.q[e] = q;
-                let tries = d.retry.as_ref().map_or(1, |r| r.max_attempts);
                 self.call_ok[e] = match self.breaker[e] {
                     BreakerState::Open { .. } => 0.0,
-                    _ => 1.0 - p.powi(tries as i32),
+                    BreakerState::Closed => {
+                        if p <= 0.0 {
+                            1.0
+                        } else {
+                            1.0 - p.powi(info.tries as i32)
+                        }
+                    }
                 };
             }
         }

@@ -109,6 +109,8 @@ pub enum Role {
         hit_ratio: f64,
         /// Longest extended TTL.
         max_extension: SimDuration,
+        /// Window over which extended entries are refreshed when the origin returns.
+        invalidation_window: Option<SimDuration>,
     },
     /// Queue between its callers and consumers.
     Queue {

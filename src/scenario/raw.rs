@@ -126,6 +126,10 @@ pub enum RawRole {
         hit_ratio: f64,
         /// Longest a TTL may be extended to while the origin is down, e.g. `"2h"`.
         max_extension: String,
+        /// When the origin returns, refresh the extended entries over this window instead of
+        /// all at once (default: all at once, within one resolution step).
+        #[serde(default)]
+        invalidation_window: Option<String>,
     },
     /// A queue between producers (its callers) and `consumers`.
     Queue {

@@ -311,6 +311,45 @@ fn build(cx: &mut Ctx<'_>, raw: &RawScenario, text: &str) -> Option<Scenario> {
         );
     }
 
+    // Roles that act through an edge need that edge; a service has one role of each kind.
+    for (i, s) in raw.services.iter().enumerate() {
+        let mut kinds: Vec<&'static str> = Vec::new();
+        for (r, role) in s.roles.iter().enumerate() {
+            let path = format!("services[{i}].roles[{r}]");
+            let (kind, needs) = match role {
+                RawRole::Cache { origin, .. } => ("Cache", Some(("origin", origin))),
+                RawRole::Auth { key_provider, .. } => {
+                    ("Auth", Some(("key_provider", key_provider)))
+                }
+                RawRole::Queue { .. } => ("Queue", None),
+                RawRole::Database { .. } => ("Database", None),
+                RawRole::Discovery { .. } => ("Discovery", None),
+            };
+            if kinds.contains(&kind) {
+                cx.err(
+                    &path,
+                    format!("`{}` has two `{kind}` roles", s.name),
+                    "a service has at most one role of each kind; split it into two services",
+                );
+            }
+            kinds.push(kind);
+            if let Some((field, target)) = needs
+                && let Some(&t) = names.get(target.as_str())
+                && !raw
+                    .dependencies
+                    .iter()
+                    .any(|d| d.from == s.name && d.to == *target)
+                && t != i
+            {
+                cx.err(
+                    &format!("{path}.{field}"),
+                    format!("`{}` has a `{kind}` role with {field} `{target}` but no dependency `{}` -> `{target}`", s.name, s.name),
+                    format!("add `(from: \"{}\", to: \"{target}\")` to `dependencies`: the role's calls travel on it", s.name),
+                );
+            }
+        }
+    }
+
     // Traffic.
     if raw.traffic.is_empty() {
         cx.err(
@@ -590,19 +629,33 @@ fn role(
             ttl,
             hit_ratio,
             max_extension,
+            invalidation_window,
         } => {
+            let w = match invalidation_window {
+                Some(w) => cx
+                    .positive_duration(&format!("{p}.invalidation_window"), w)
+                    .map(Some),
+                None => Some(None),
+            };
             let o = cx.service(&format!("{p}.origin"), origin, names);
             let o = not_self(cx, &format!("{p}.origin"), o);
             let k = cx.positive(&format!("{p}.keys"), "`keys`", *keys);
             let t = cx.positive_duration(&format!("{p}.ttl"), ttl);
             let h = cx.probability(&format!("{p}.hit_ratio"), "`hit_ratio`", *hit_ratio);
             let m = cx.positive_duration(&format!("{p}.max_extension"), max_extension);
+            if let (Some(t), Some(m)) = (t, m)
+                && m < t
+            {
+                cx.err(&format!("{p}.max_extension"), format!("`max_extension` ({m}) is shorter than the TTL ({t}), so no entry is ever extended"), "set it to at least the TTL, e.g. several hours");
+                return None;
+            }
             Some(Role::Cache {
                 origin: o?,
                 keys: k?,
                 ttl: t?,
                 hit_ratio: h?,
                 max_extension: m?,
+                invalidation_window: w?,
             })
         }
         RawRole::Queue {

@@ -7,5 +7,6 @@ mod errors;
 mod expectations;
 mod flow_exact;
 mod loader_props;
+mod planes;
 mod replay;
 mod support;
