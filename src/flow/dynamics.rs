@@ -539,12 +539,12 @@ impl<'a> FlowTrial<'a> {
     /// Starts a refresh step of auth service `a`: clients refresh outage tokens exponentially;
     /// the flows use the step's average share of rejected tokens, so the number of rejected
     /// requests over the step is exact while the flows stay constant within it. Steps last a
-    /// resolution step, or the time for the share to fall by about 10% if that is longer.
+    /// resolution step, or the time for the share to fall by about 22% if that is longer.
     pub(super) fn token_step(&mut self, a: usize, now: SimTime) {
         let res = self.s.resolution.as_secs_f64();
         let r = &mut self.roles[a];
         let rate = r.refresh_rate_auth;
-        let len = res.max(0.1 / rate);
+        let len = res.max(0.25 / rate);
         r.step_len = len;
         r.outage_share = r.token_share * (1.0 - (-rate * len).exp()) / (rate * len);
         r.step_at = Some(now.plus(SimDuration::from_secs_f64(len)));

@@ -120,6 +120,8 @@ pub(crate) struct FlowTrial<'a> {
     base_latency_s: Vec<f64>,
     has_flow_roles: bool,
     has_role: Vec<bool>,
+    consumer_of: Vec<Vec<usize>>,
+    replica_for: Vec<Vec<usize>>,
     breaker_edges: Vec<usize>,
     // Fault state.
     down: Vec<u32>,
@@ -160,7 +162,6 @@ pub(crate) struct FlowTrial<'a> {
     cap: Vec<f64>,
     arrivals: Vec<f64>,
     served: Vec<f64>,
-    prev_served: Vec<f64>,
     share: Vec<f64>,
     ok_proc: Vec<f64>,
     overloaded: Vec<bool>,
@@ -253,6 +254,8 @@ impl<'a> FlowTrial<'a> {
         let mut register_rng = vec![None; n];
         let mut cache_cfg = vec![None; n];
         let mut cache_window = vec![0.0; n];
+        let mut consumer_of = vec![Vec::new(); n];
+        let mut replica_for = vec![Vec::new(); n];
         let mut queue_cfg = vec![None; n];
         let find_edge = |from: usize, to: usize| {
             s.topology.out_edges[from]
@@ -298,7 +301,10 @@ impl<'a> FlowTrial<'a> {
                         replica,
                         read_share,
                         ..
-                    } => db_replica[i] = Some((replica, read_share)),
+                    } => {
+                        db_replica[i] = Some((replica, read_share));
+                        replica_for[replica].push(i);
+                    }
                     Role::Discovery { .. } => {
                         register_rng[i] = Some(stream(
                             seed,
@@ -311,6 +317,9 @@ impl<'a> FlowTrial<'a> {
                         consumer_max_rate,
                         max_backlog,
                     } => {
+                        for &c in consumers {
+                            consumer_of[c].push(i);
+                        }
                         queue_cfg[i] = Some((consumers.as_slice(), consumer_max_rate, max_backlog));
                     }
                 }
@@ -339,6 +348,8 @@ impl<'a> FlowTrial<'a> {
                 .iter()
                 .map(|x| !x.roles.is_empty())
                 .collect(),
+            consumer_of,
+            replica_for,
             breaker_edges: (0..m)
                 .filter(|&e| s.topology.deps[e].breaker.is_some())
                 .collect(),
@@ -396,7 +407,6 @@ impl<'a> FlowTrial<'a> {
             cap: vec![0.0; n],
             arrivals: vec![0.0; n],
             served: vec![0.0; n],
-            prev_served: vec![0.0; n],
             share: vec![1.0; n],
             ok_proc: vec![1.0; n],
             overloaded: vec![false; n],

@@ -6,7 +6,6 @@
 //! shape the flows at one instant; their state evolves in [`super::dynamics`].
 
 use super::FlowTrial;
-use crate::model::Role;
 
 /// A cache role's settings: (origin, keys, ttl s, hit ratio, max extension s).
 pub(super) type CacheCfg = (usize, f64, f64, f64, f64);
@@ -99,44 +98,35 @@ impl FlowTrial<'_> {
         self.db_replica[d].is_some() && self.is_down(d)
     }
 
-    /// Inputs that do not come through a caller edge: queue drains into consumers and reads
-    /// redirected from a down primary to its replica (from the previous iteration's attempts).
-    pub(super) fn role_inputs(&mut self) {
-        let topo = &self.s.topology;
-        for (q, svc) in topo.services.iter().enumerate() {
-            for role in &svc.roles {
-                match role {
-                    Role::Queue {
-                        consumers,
-                        consumer_max_rate,
-                        ..
-                    } => {
-                        // Consumers drain at their max rate while there is a backlog, else
-                        // keep up with what arrives.
-                        let drain = if self.roles[q].queue_backlog > 1e-9 {
-                            *consumer_max_rate
-                        } else {
-                            self.served[q].min(*consumer_max_rate)
-                        };
-                        self.roles[q].queue_drain = drain;
-                        let each = drain / consumers.len().max(1) as f64;
-                        for &c in consumers {
-                            self.role_input[c] += each;
-                        }
-                    }
-                    Role::Database {
-                        replica,
-                        read_share,
-                        ..
-                    } if self.is_down(q) => {
-                        for &e in &topo.in_edges[q] {
-                            self.role_input[*replica] += read_share * self.attempts[e];
-                        }
-                    }
-                    _ => {}
+    /// Input of service `s` that does not come through a caller edge: its share of queue
+    /// drains (as a consumer) and reads redirected to it (as the replica of a down primary).
+    pub(super) fn role_input_for(&mut self, s: usize) -> f64 {
+        let mut x = 0.0;
+        for k in 0..self.consumer_of[s].len() {
+            let q = self.consumer_of[s][k];
+            if let Some((consumers, max_rate, _)) = self.queue_cfg[q] {
+                // Consumers drain at their max rate while there is a backlog, else keep up
+                // with what arrives.
+                let drain = if self.roles[q].queue_backlog > 1e-9 {
+                    max_rate
+                } else {
+                    self.served[q].min(max_rate)
+                };
+                self.roles[q].queue_drain = drain;
+                x += drain / consumers.len().max(1) as f64;
+            }
+        }
+        for k in 0..self.replica_for[s].len() {
+            let d = self.replica_for[s][k];
+            if let Some((_, read_share)) = self.db_replica[d]
+                && self.is_down(d)
+            {
+                for &e in &self.s.topology.in_edges[d] {
+                    x += read_share * self.attempts[e];
                 }
             }
         }
+        x
     }
 
     /// Success probability of an attempt on edge `e` whose callee is a down primary: reads

@@ -137,14 +137,11 @@ impl FlowTrial<'_> {
             // Role inputs (queue drains, redirected reads) were computed from the previous
             // iteration's flows: the fixed point also needs them to agree with the new flows.
             let settled = !self.has_flow_roles || {
-                self.prev_served.copy_from_slice(&self.role_input);
-                self.role_input.iter_mut().for_each(|x| *x = 0.0);
-                self.role_inputs();
-                let moved = self
-                    .role_input
-                    .iter()
-                    .zip(&self.prev_served)
-                    .fold(0.0f64, |m, (a, b)| m.max((a - b).abs() / a.abs().max(1.0)));
+                let mut moved = 0.0f64;
+                for s in 0..self.role_input.len() {
+                    let now = self.role_input_for(s);
+                    moved = moved.max((now - self.role_input[s]).abs() / now.abs().max(1.0));
+                }
                 moved < TOLERANCE
             };
             if change < TOLERANCE && settled {
@@ -162,11 +159,10 @@ impl FlowTrial<'_> {
     /// success `call_ok` of the previous iteration.
     fn load_pass(&mut self) {
         let topo = &self.s.topology;
-        self.role_input.iter_mut().for_each(|x| *x = 0.0);
-        if self.has_flow_roles {
-            self.role_inputs();
-        }
         for &s in &topo.order {
+            if self.has_flow_roles {
+                self.role_input[s] = self.role_input_for(s);
+            }
             let mut total = self.external[s] + self.role_input[s];
             for &e in &topo.in_edges[s] {
                 let delivered = self.delivered[e];

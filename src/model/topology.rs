@@ -8,7 +8,7 @@
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
-use super::{DepKind, Dependency, Service, ServiceId};
+use super::{DepKind, Dependency, Role, Service, ServiceId};
 
 /// Services, dependencies and derived orders.
 #[derive(Debug, Clone)]
@@ -45,7 +45,42 @@ impl Topology {
             out_edges[d.from].push(i);
             in_edges[d.to].push(i);
         }
-        let (order, lagged) = caller_first_order(n, &deps, &in_edges);
+        // Roles feed services without a call edge: a queue feeds its consumers, and the callers
+        // of a database primary feed its replica while it is down. Ordering those feeders first
+        // lets one load pass see their flows (when that closes a cycle, the iteration over the
+        // fixed point still reaches it).
+        let mut augmented = deps.clone();
+        for (i, svc) in services.iter().enumerate() {
+            for r in &svc.roles {
+                let mut feed = |from: usize, to: usize| {
+                    if from != to {
+                        augmented.push(Dependency {
+                            from,
+                            to,
+                            kind: DepKind::Soft,
+                            calls: 0.0,
+                            timeout: None,
+                            retry: None,
+                            breaker: None,
+                            bulkhead: None,
+                        });
+                    }
+                };
+                match r {
+                    Role::Queue { consumers, .. } => consumers.iter().for_each(|&c| feed(i, c)),
+                    Role::Database { replica, .. } => in_edges[i]
+                        .iter()
+                        .for_each(|&e| feed(deps[e].from, *replica)),
+                    _ => {}
+                }
+            }
+        }
+        let mut aug_in = vec![Vec::new(); n];
+        for (k, d) in augmented.iter().enumerate() {
+            aug_in[d.to].push(k);
+        }
+        let (order, mut lagged) = caller_first_order(n, &augmented, &aug_in);
+        lagged.truncate(deps.len());
         let mut layer = vec![0usize; n];
         for &s in order.iter().rev() {
             for &e in &out_edges[s] {
