@@ -122,6 +122,8 @@ pub(crate) struct FlowTrial<'a> {
     has_role: Vec<bool>,
     consumer_of: Vec<Vec<usize>>,
     replica_for: Vec<Vec<usize>>,
+    fed: Vec<bool>,
+    fed_list: Vec<usize>,
     breaker_edges: Vec<usize>,
     // Fault state.
     down: Vec<u32>,
@@ -348,6 +350,8 @@ impl<'a> FlowTrial<'a> {
                 .iter()
                 .map(|x| !x.roles.is_empty())
                 .collect(),
+            fed: (0..n).map(|i| !consumer_of[i].is_empty() || !replica_for[i].is_empty()).collect(),
+            fed_list: (0..n).filter(|&i| !consumer_of[i].is_empty() || !replica_for[i].is_empty()).collect(),
             consumer_of,
             replica_for,
             breaker_edges: (0..m)

@@ -138,7 +138,8 @@ impl FlowTrial<'_> {
             // iteration's flows: the fixed point also needs them to agree with the new flows.
             let settled = !self.has_flow_roles || {
                 let mut moved = 0.0f64;
-                for s in 0..self.role_input.len() {
+                for k in 0..self.fed_list.len() {
+                    let s = self.fed_list[k];
                     let now = self.role_input_for(s);
                     moved = moved.max((now - self.role_input[s]).abs() / now.abs().max(1.0));
                 }
@@ -160,7 +161,7 @@ impl FlowTrial<'_> {
     fn load_pass(&mut self) {
         let topo = &self.s.topology;
         for &s in &topo.order {
-            if self.has_flow_roles {
+            if self.fed[s] {
                 self.role_input[s] = self.role_input_for(s);
             }
             let mut total = self.external[s] + self.role_input[s];
