@@ -365,6 +365,9 @@ impl<'a> FlowTrial<'a> {
     /// Applies every timer and threshold crossing due at `now`.
     pub(super) fn wake(&mut self, now: SimTime) {
         let breaker_only = self.wake_breaker_only;
+        // A quantity snapped onto a threshold changes the mode even when the wake-up was for a
+        // breaker timer.
+        let mut snapped = false;
         let breakers_before = self.breaker.clone();
         let t = now.as_secs_f64();
         let n = self.s.topology.services.len();
@@ -374,8 +377,10 @@ impl<'a> FlowTrial<'a> {
             let b = &mut self.backlog[s];
             let tol = SNAP * max.max(1.0);
             if *b < tol {
+                snapped |= *b != 0.0;
                 *b = 0.0;
             } else if (*b - max).abs() < tol {
+                snapped |= *b != max;
                 *b = max;
             } else {
                 // A waiting time reaching a client timeout: step past it in the direction of
@@ -389,6 +394,7 @@ impl<'a> FlowTrial<'a> {
                                 - self.latency_added[s]);
                         if thr > 0.0 && (*b - thr).abs() < tol {
                             *b = thr + rate.signum() * 2.0 * tol;
+                            snapped = true;
                         }
                     }
                 }
@@ -531,7 +537,7 @@ impl<'a> FlowTrial<'a> {
                         | (BreakerState::Open { .. }, BreakerState::Open { .. })
                 )
             });
-        if !unchanged {
+        if !unchanged || snapped {
             self.dirty = true;
         }
     }
@@ -623,6 +629,7 @@ impl<'a> FlowTrial<'a> {
                 next_secs = next_secs.min(d);
             }
         };
+        let dwell = self.s.resolution.as_secs_f64() / 10.0;
         for s in 0..n {
             let b = self.backlog[s];
             let rate = self.backlog_rate[s];
@@ -635,7 +642,11 @@ impl<'a> FlowTrial<'a> {
                         let thr = self.cap[s]
                             * (timeout - self.base_latency_s[s] - self.latency_added[s]);
                         if thr > 0.0 {
-                            soon(crossing(b, rate, thr));
+                            // A waiting time can slide along a client timeout (crossing it
+                            // flips retries, which flips the load, which flips it back): such
+                            // chatter is resolved at a tenth of the resolution, not in
+                            // nanosecond steps. Backlogs still empty and fill exactly.
+                            soon(crossing(b, rate, thr).map(|d| d.max(dwell)));
                         }
                     }
                 }

@@ -350,8 +350,12 @@ impl<'a> FlowTrial<'a> {
                 .iter()
                 .map(|x| !x.roles.is_empty())
                 .collect(),
-            fed: (0..n).map(|i| !consumer_of[i].is_empty() || !replica_for[i].is_empty()).collect(),
-            fed_list: (0..n).filter(|&i| !consumer_of[i].is_empty() || !replica_for[i].is_empty()).collect(),
+            fed: (0..n)
+                .map(|i| !consumer_of[i].is_empty() || !replica_for[i].is_empty())
+                .collect(),
+            fed_list: (0..n)
+                .filter(|&i| !consumer_of[i].is_empty() || !replica_for[i].is_empty())
+                .collect(),
             consumer_of,
             replica_for,
             breaker_edges: (0..m)
@@ -660,6 +664,15 @@ impl<'a> FlowTrial<'a> {
             self.solve_flows();
             if !self.react(now) {
                 break;
+            }
+        }
+        // A capacity that dropped shrinks the queue a service may hold: what no longer fits is
+        // shed (and counted), never silently lost.
+        for s in 0..self.backlog.len() {
+            let max = self.max_backlog(s);
+            if self.backlog[s] > max {
+                self.acc.dropped[s] += self.backlog[s] - max;
+                self.backlog[s] = max;
             }
         }
         self.user_rate = 0.0;

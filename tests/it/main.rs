@@ -2,6 +2,7 @@
 
 mod availability;
 mod cli;
+mod conservation;
 mod determinism;
 mod errors;
 mod expectations;
