@@ -217,6 +217,17 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         b.finish_and_clear();
     }
     let elapsed = started.elapsed();
+    if let Some((trial, plan)) = rows.first_aborted() {
+        return Err(Failure::bad_input(format!(
+            "{label}: trial {trial} of plan `{}` exceeded {} events and was stopped; no report was written\n  help: this is a bug in the model; reproduce it with `aftershock replay {}--trial {trial} --plan {} --seed {seed}` and report it",
+            s.plans[plan].name,
+            crate::flow::MAX_EVENTS_PER_TRIAL,
+            args.scenario
+                .as_ref()
+                .map_or_else(String::new, |p| format!("{} ", p.display())),
+            s.plans[plan].name,
+        )));
+    }
     let report = Report::build(&s, seed, &rows);
     let json = report::json::render(&report);
     let io = |what: &str, e: std::io::Error| {
@@ -332,6 +343,12 @@ fn replay(args: ReplayArgs) -> Result<(), Failure> {
     };
     let seed = args.seed.unwrap_or(s.seed);
     let (row, trace) = runner::replay(&s, seed, args.trial, plan);
+    if row.aborted {
+        eprintln!(
+            "warning: the trial exceeded {} events and was stopped: its metrics are not valid (a model bug worth reporting)",
+            crate::flow::MAX_EVENTS_PER_TRIAL
+        );
+    }
     let mut lines = String::new();
     for r in &trace {
         lines.push_str(&serde_json::to_string(r).unwrap_or_default());

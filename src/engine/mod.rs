@@ -33,11 +33,28 @@ pub trait Process {
 /// integrates up to the horizon. Events exactly at the horizon are handled. Returns the number
 /// of events handled.
 pub fn run<P: Process>(process: &mut P, queue: &mut EventQueue<P::Event>, horizon: SimTime) -> u64 {
+    match run_bounded(process, queue, horizon, u64::MAX) {
+        Ok(n) => n,
+        Err((n, _)) => n,
+    }
+}
+
+/// Like [`run`], but stops after `max_events` events: `Err((handled, time reached))`. A model
+/// bug that schedules events ever closer together then ends in an error, not a hang.
+pub fn run_bounded<P: Process>(
+    process: &mut P,
+    queue: &mut EventQueue<P::Event>,
+    horizon: SimTime,
+    max_events: u64,
+) -> Result<u64, (u64, SimTime)> {
     let mut now = SimTime::ZERO;
     let mut handled = 0u64;
     while let Some(t) = queue.peek_time() {
         if t > horizon {
             break;
+        }
+        if handled >= max_events {
+            return Err((handled, now));
         }
         let Some((t, event)) = queue.pop() else { break };
         if t > now {
@@ -50,7 +67,7 @@ pub fn run<P: Process>(process: &mut P, queue: &mut EventQueue<P::Event>, horizo
     if horizon > now {
         process.advance(now, horizon);
     }
-    handled
+    Ok(handled)
 }
 
 #[cfg(test)]
@@ -76,6 +93,24 @@ mod tests {
                 q.push(now.plus(SimDuration::from_secs(1)), ());
             }
         }
+    }
+
+    /// A process that reschedules itself 1 ns later forever (a Zeno bug).
+    struct Zeno;
+    impl Process for Zeno {
+        type Event = ();
+        fn advance(&mut self, _: SimTime, _: SimTime) {}
+        fn handle(&mut self, now: SimTime, _: (), q: &mut EventQueue<()>) {
+            q.push(SimTime(now.0 + 1), ());
+        }
+    }
+
+    #[test]
+    fn a_runaway_process_is_stopped_at_its_budget() {
+        let mut q = EventQueue::new();
+        q.push(SimTime::ZERO, ());
+        let out = run_bounded(&mut Zeno, &mut q, SimTime(u64::MAX / 2), 1000);
+        assert_eq!(out, Err((1000, SimTime(999))));
     }
 
     #[test]

@@ -365,6 +365,7 @@ impl FlowTrial<'_> {
         TrialRow {
             values,
             never_restored,
+            aborted: false,
         }
     }
 }

@@ -207,9 +207,15 @@ pub fn run_trial(
         },
     );
     let mut q = t.initial_queue();
-    engine::run(&mut t, &mut q, s.horizon);
-    t.finish()
+    let outcome = engine::run_bounded(&mut t, &mut q, s.horizon, MAX_EVENTS_PER_TRIAL);
+    let mut row = t.finish();
+    row.aborted = outcome.is_err();
+    row
 }
+
+/// Events one trial may handle before it is stopped as runaway (a typical trial handles a few
+/// hundred).
+pub const MAX_EVENTS_PER_TRIAL: u64 = 5_000_000;
 
 /// Runs trial `trial` of `plan` up to `at` and returns the flow solution then (for tests and
 /// charts).

@@ -151,6 +151,8 @@ pub struct TrialRow {
     pub values: [f64; 16],
     /// A failed component was still down at the horizon.
     pub never_restored: bool,
+    /// The trial was stopped at its event budget (a model bug): its values are not valid.
+    pub aborted: bool,
 }
 
 impl TrialRow {

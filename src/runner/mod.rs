@@ -57,6 +57,12 @@ impl RunRows {
         self.rows.iter().skip(plan).step_by(self.plans)
     }
 
+    /// The first (trial, plan index) stopped at its event budget, if any.
+    pub fn first_aborted(&self) -> Option<(u64, usize)> {
+        let i = self.rows.iter().position(|r| r.aborted)?;
+        Some((self.first_trial + (i / self.plans) as u64, i % self.plans))
+    }
+
     /// Number of trials.
     pub fn trials(&self) -> u64 {
         (self.rows.len() / self.plans.max(1)) as u64
