@@ -92,14 +92,7 @@ impl<'a> FlowTrial<'a> {
                     r.degraded = true;
                     r.degraded_since = t;
                     changed = true;
-                    let name = self.s.topology.services[a].name.clone();
-                    self.record(
-                        now,
-                        TraceEvent::AdaptiveState {
-                            service: name,
-                            state: "degraded_validation_on",
-                        },
-                    );
+                    self.note(now, a, "degraded_validation_on");
                 } else if r.degraded && provider_ok {
                     let tau = t - r.degraded_since;
                     r.degraded = false;
@@ -114,16 +107,13 @@ impl<'a> FlowTrial<'a> {
                     }
                     let mismatch = r.mismatch;
                     changed = true;
-                    let name = self.s.topology.services[a].name.clone();
-                    self.record(
+                    self.note(
                         now,
-                        TraceEvent::AdaptiveState {
-                            service: name,
-                            state: if mismatch {
-                                "keys_mismatch_outage_tokens_rejected"
-                            } else {
-                                "degraded_validation_off"
-                            },
+                        a,
+                        if mismatch {
+                            "keys_mismatch_outage_tokens_rejected"
+                        } else {
+                            "degraded_validation_off"
                         },
                     );
                 }
@@ -145,14 +135,7 @@ impl<'a> FlowTrial<'a> {
                 match r.origin_down_since {
                     None if !origin_ok => {
                         r.origin_down_since = Some(t);
-                        let name = self.s.topology.services[a].name.clone();
-                        self.record(
-                            now,
-                            TraceEvent::AdaptiveState {
-                                service: name,
-                                state: "serving_stale_extending_ttl",
-                            },
-                        );
+                        self.note(now, a, "serving_stale_extending_ttl");
                     }
                     Some(since) if origin_ok => {
                         r.origin_down_since = None;
@@ -164,14 +147,7 @@ impl<'a> FlowTrial<'a> {
                             r.refresh_rate = r.refresh_left / spread;
                         }
                         changed = true;
-                        let name = self.s.topology.services[a].name.clone();
-                        self.record(
-                            now,
-                            TraceEvent::AdaptiveState {
-                                service: name,
-                                state: "origin_back_extended_entries_expire",
-                            },
-                        );
+                        self.note(now, a, "origin_back_extended_entries_expire");
                     }
                     _ => {}
                 }
@@ -427,28 +403,23 @@ impl<'a> FlowTrial<'a> {
             {
                 // Extended entries reached the cap and are evicted: the cache is cold.
                 self.roles[s].cache_cold_until = Some(f64::INFINITY);
-                let name = self.s.topology.services[s].name.clone();
-                self.record(
-                    now,
-                    TraceEvent::AdaptiveState {
-                        service: name,
-                        state: "extension_cap_reached_entries_evicted",
-                    },
-                );
+                self.note(now, s, "extension_cap_reached_entries_evicted");
             }
             if let Some((at, target)) = self.scale_at[s]
                 && at <= now
             {
                 self.instances[s] = target;
                 self.scale_at[s] = None;
-                let name = self.s.topology.services[s].name.clone();
-                self.record(
-                    now,
-                    TraceEvent::Scaled {
-                        service: name,
-                        instances: target,
-                    },
-                );
+                if self.trace.is_some() {
+                    let service = self.service_name(s);
+                    self.record(
+                        now,
+                        TraceEvent::Scaled {
+                            service,
+                            instances: target,
+                        },
+                    );
+                }
             }
             if let Some(at) = self.register_at[s]
                 && at <= now
@@ -465,14 +436,7 @@ impl<'a> FlowTrial<'a> {
                 } else {
                     self.registered[s] = true;
                     self.register_at[s] = None;
-                    let name = self.s.topology.services[s].name.clone();
-                    self.record(
-                        now,
-                        TraceEvent::AdaptiveState {
-                            service: name,
-                            state: "registered",
-                        },
-                    );
+                    self.note(now, s, "registered");
                 }
             }
         }
@@ -554,6 +518,14 @@ impl<'a> FlowTrial<'a> {
         r.step_len = len;
         r.outage_share = r.token_share * (1.0 - (-rate * len).exp()) / (rate * len);
         r.step_at = Some(now.plus(SimDuration::from_secs_f64(len)));
+    }
+
+    /// Records an adaptive-state change of service `s` in the trace (free when not tracing).
+    fn note(&mut self, now: SimTime, s: usize, state: &'static str) {
+        if self.trace.is_some() {
+            let service = self.service_name(s);
+            self.record(now, TraceEvent::AdaptiveState { service, state });
+        }
     }
 
     /// Starts releasing the demand deferred on edge `e`.

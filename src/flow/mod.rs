@@ -198,14 +198,10 @@ pub fn run_trial(
     trace: Option<&mut Vec<TraceRecord>>,
 ) -> TrialRow {
     let mut t = FlowTrial::new(s, windows, seed, trial, trace);
-    t.record(
-        SimTime::ZERO,
-        TraceEvent::TrialStart {
-            plan: plan.name.clone(),
-            trial,
-            seed,
-        },
-    );
+    if t.trace.is_some() {
+        let plan = plan.name.clone();
+        t.record(SimTime::ZERO, TraceEvent::TrialStart { plan, trial, seed });
+    }
     let mut q = t.initial_queue();
     let outcome = engine::run_bounded(&mut t, &mut q, s.horizon, MAX_EVENTS_PER_TRIAL);
     let mut row = t.finish();
@@ -643,14 +639,16 @@ impl<'a> FlowTrial<'a> {
         if rate != self.entry_rate[i] {
             self.entry_rate[i] = rate;
             self.dirty = true;
-            let entry = self.service_name(tr.entry);
-            self.record(
-                now,
-                TraceEvent::TrafficChange {
-                    entry,
-                    rate_rps: rate,
-                },
-            );
+            if self.trace.is_some() {
+                let entry = self.service_name(tr.entry);
+                self.record(
+                    now,
+                    TraceEvent::TrafficChange {
+                        entry,
+                        rate_rps: rate,
+                    },
+                );
+            }
         }
         let mut next = SimTime::NEVER;
         if !tr.hourly.is_empty() {
@@ -732,12 +730,14 @@ impl Process for FlowTrial<'_> {
                     self.first_failure.get_or_insert(now);
                 }
                 self.apply_fault(w, true, now);
-                let event = TraceEvent::FaultStart {
-                    failure: self.s.failures[self.windows[w].failure].name.clone(),
-                    services: self.affected(w),
-                    until_s: self.windows[w].end.as_secs_f64(),
-                };
-                self.record(now, event);
+                if self.trace.is_some() {
+                    let event = TraceEvent::FaultStart {
+                        failure: self.s.failures[self.windows[w].failure].name.clone(),
+                        services: self.affected(w),
+                        until_s: self.windows[w].end.as_secs_f64(),
+                    };
+                    self.record(now, event);
+                }
             }
             Ev::FaultEnd(w) => {
                 // All-at-once: the component is restored the instant its fault clears.
@@ -749,11 +749,13 @@ impl Process for FlowTrial<'_> {
                     return;
                 }
                 self.apply_fault(w, false, now);
-                let event = TraceEvent::Restored {
-                    failure: self.s.failures[self.windows[w].failure].name.clone(),
-                    services: self.affected(w),
-                };
-                self.record(now, event);
+                if self.trace.is_some() {
+                    let event = TraceEvent::Restored {
+                        failure: self.s.failures[self.windows[w].failure].name.clone(),
+                        services: self.affected(w),
+                    };
+                    self.record(now, event);
+                }
                 if self.active_faults == 0 && self.technical_recovery.is_none() {
                     self.technical_recovery = Some(now);
                     let mttr_s = self
