@@ -601,7 +601,7 @@ impl<'a> FlowTrial<'a> {
                 next_secs = next_secs.min(d);
             }
         };
-        let dwell = self.s.resolution.as_secs_f64() / 10.0;
+        let dwell = self.s.resolution.as_secs_f64();
         for s in 0..n {
             let b = self.backlog[s];
             let rate = self.backlog_rate[s];
@@ -616,8 +616,8 @@ impl<'a> FlowTrial<'a> {
                         if thr > 0.0 {
                             // A waiting time can slide along a client timeout (crossing it
                             // flips retries, which flips the load, which flips it back): such
-                            // chatter is resolved at a tenth of the resolution, not in
-                            // nanosecond steps. Backlogs still empty and fill exactly.
+                            // chatter is resolved once per resolution step, not in nanosecond
+                            // steps. Backlogs still empty and fill exactly.
                             soon(crossing(b, rate, thr).map(|d| d.max(dwell)));
                         }
                     }
