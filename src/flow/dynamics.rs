@@ -99,7 +99,7 @@ impl<'a> FlowTrial<'a> {
                     r.token_share = 1.0 - (1.0 - r.token_share) * (-refresh * tau).exp();
                     r.key_recoveries += 1;
                     let u: f64 = self.auth_rng[a].as_mut().map_or(1.0, rand::RngExt::random);
-                    if r.token_share > EPS && u < mismatch_p {
+                    if r.token_share > EPS && u < mismatch_p && !self.prewarmed {
                         r.mismatch = true;
                     } else if !r.mismatch {
                         // Tokens that still validate are refreshed over time, harmlessly.
@@ -341,6 +341,9 @@ impl<'a> FlowTrial<'a> {
     /// Applies every timer and threshold crossing due at `now`.
     pub(super) fn wake(&mut self, now: SimTime) {
         let breaker_only = self.wake_breaker_only;
+        if self.program.and_then(|p| p.until).is_some_and(|t| t <= now) {
+            self.run_program(now);
+        }
         // A quantity snapped onto a threshold changes the mode even when the wake-up was for a
         // breaker timer.
         let mut snapped = false;
@@ -579,6 +582,7 @@ impl<'a> FlowTrial<'a> {
         for s in 0..n {
             at(self.roles[s].step_at);
         }
+        at(self.program.and_then(|p| p.until));
         for &e in &self.breaker_edges {
             for t in [
                 self.trip_at[e],

@@ -19,6 +19,7 @@
 
 mod dynamics;
 mod metrics;
+mod plan;
 mod roles;
 pub mod solve;
 pub mod trace;
@@ -113,6 +114,13 @@ pub struct Snapshot {
 /// One trial of one plan.
 pub(crate) struct FlowTrial<'a> {
     s: &'a Scenario,
+    // Plan state.
+    plan: &'a Plan,
+    plan_rng: ChaCha8Rng,
+    held: Vec<usize>,
+    faulting: u32,
+    program: Option<plan::Program>,
+    prewarmed: bool,
     windows: &'a [FaultWindow],
     // Static, packed for the hot loops.
     edges: Vec<solve::EdgeInfo>,
@@ -197,7 +205,7 @@ pub fn run_trial(
     trial: u64,
     trace: Option<&mut Vec<TraceRecord>>,
 ) -> TrialRow {
-    let mut t = FlowTrial::new(s, windows, seed, trial, trace);
+    let mut t = FlowTrial::new(s, plan, windows, seed, trial, trace);
     if t.trace.is_some() {
         let plan = plan.name.clone();
         t.record(SimTime::ZERO, TraceEvent::TrialStart { plan, trial, seed });
@@ -218,8 +226,7 @@ pub const MAX_EVENTS_PER_TRIAL: u64 = 5_000_000;
 pub fn probe(s: &Scenario, plan: &Plan, seed: u64, trial: u64, at: SimTime) -> Snapshot {
     let mut windows = Vec::new();
     fault::draw(s, seed, trial, &mut windows);
-    let mut t = FlowTrial::new(s, &windows, seed, trial, None);
-    let _ = plan;
+    let mut t = FlowTrial::new(s, plan, &windows, seed, trial, None);
     let mut q = t.initial_queue();
     engine::run(&mut t, &mut q, at);
     if t.dirty {
@@ -232,8 +239,7 @@ pub fn probe(s: &Scenario, plan: &Plan, seed: u64, trial: u64, at: SimTime) -> S
 pub fn audit(s: &Scenario, plan: &Plan, seed: u64, trial: u64) -> metrics::Ledger {
     let mut windows = Vec::new();
     fault::draw(s, seed, trial, &mut windows);
-    let mut t = FlowTrial::new(s, &windows, seed, trial, None);
-    let _ = plan;
+    let mut t = FlowTrial::new(s, plan, &windows, seed, trial, None);
     let mut q = t.initial_queue();
     engine::run(&mut t, &mut q, s.horizon);
     t.ledger()
@@ -244,6 +250,7 @@ pub use metrics::Ledger;
 impl<'a> FlowTrial<'a> {
     fn new(
         s: &'a Scenario,
+        plan: &'a Plan,
         windows: &'a [FaultWindow],
         seed: u64,
         trial: u64,
@@ -331,6 +338,12 @@ impl<'a> FlowTrial<'a> {
         }
         FlowTrial {
             s,
+            plan,
+            plan_rng: stream(seed, trial, Purpose::Plan(&plan.name)),
+            held: Vec::new(),
+            faulting: 0,
+            program: None,
+            prewarmed: false,
             windows,
             edges: solve::EdgeInfo::all(&s.topology),
             max_wait_s: s
@@ -730,6 +743,7 @@ impl Process for FlowTrial<'_> {
                     self.first_failure.get_or_insert(now);
                 }
                 self.apply_fault(w, true, now);
+                self.plan_fault_started(w);
                 if self.trace.is_some() {
                     let event = TraceEvent::FaultStart {
                         failure: self.s.failures[self.windows[w].failure].name.clone(),
@@ -739,31 +753,7 @@ impl Process for FlowTrial<'_> {
                     self.record(now, event);
                 }
             }
-            Ev::FaultEnd(w) => {
-                // All-at-once: the component is restored the instant its fault clears.
-                let w = w as usize;
-                if matches!(
-                    self.s.failures[self.windows[w].failure].kind,
-                    FailureKind::KeyRotation(_)
-                ) {
-                    return;
-                }
-                self.apply_fault(w, false, now);
-                if self.trace.is_some() {
-                    let event = TraceEvent::Restored {
-                        failure: self.s.failures[self.windows[w].failure].name.clone(),
-                        services: self.affected(w),
-                    };
-                    self.record(now, event);
-                }
-                if self.active_faults == 0 && self.technical_recovery.is_none() {
-                    self.technical_recovery = Some(now);
-                    let mttr_s = self
-                        .first_failure
-                        .map_or(0.0, |f| now.since(f).as_secs_f64());
-                    self.record(now, TraceEvent::TechnicalRecovery { mttr_s });
-                }
-            }
+            Ev::FaultEnd(w) => self.plan_fault_cleared(w as usize, now),
             Ev::Wake(generation) => {
                 if generation == self.wake_gen {
                     self.wake(now);

@@ -91,6 +91,15 @@ pub enum TraceEvent {
         /// Deferred demand held at that moment.
         deferred: f64,
     },
+    /// A recovery plan ran a step.
+    PlanStep {
+        /// Plan name.
+        plan: String,
+        /// `gate`, `prewarm_identity`, `restore_all`.
+        step: &'static str,
+        /// Position of the step in the plan.
+        index: usize,
+    },
     /// The trial ends at the horizon.
     TrialEnd {
         /// Technical MTTR of the trial.

@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use crate::fault::{self, FaultWindow};
 use crate::flow::{self, TraceRecord};
 use crate::metrics::TrialRow;
-use crate::model::{Scenario, Schedule, Strategy};
+use crate::model::{Scenario, Schedule, Step, Strategy};
 use crate::scenario::validate::{MAX_BUCKETS, MAX_BYTES, MAX_CPU_SECONDS};
 
 /// Trials handed to a worker at a time.
@@ -159,12 +159,35 @@ pub fn check_budget(s: &Scenario, trials: u64) -> Result<(), BudgetRefusal> {
     Ok(())
 }
 
+fn step_name(st: &Step) -> &'static str {
+    match st {
+        Step::RestoreAll => "RestoreAll",
+        Step::Restore(_) => "Restore",
+        Step::PrewarmIdentity => "PrewarmIdentity",
+        Step::ReconcileState => "ReconcileState",
+        Step::InvalidateCaches(_) => "InvalidateCaches",
+        Step::Reregister => "Reregister",
+        Step::RampTraffic(_) => "RampTraffic",
+        Step::ReleaseRetries(_) => "ReleaseRetries",
+        Step::ScaleUp => "ScaleUp",
+        Step::Gate(_) => "Gate",
+    }
+}
+
 /// Plans the flow engine cannot run yet, by name, with the feature that is missing.
 pub fn unsupported(s: &Scenario) -> Vec<String> {
     let mut out = Vec::new();
     for p in &s.plans {
-        if !matches!(p.strategy, Strategy::AllAtOnce) {
-            out.push(format!("plan `{}` uses the `{}` strategy, which the engine does not run yet (only `AllAtOnce`)", p.name, p.strategy.kind_name()));
+        match &p.strategy {
+            Strategy::AllAtOnce => {}
+            Strategy::Custom(steps) => {
+                for st in steps {
+                    if !matches!(st, Step::RestoreAll | Step::PrewarmIdentity | Step::Gate(_)) {
+                        out.push(format!("plan `{}` has a `{}` step, which the engine does not run yet (custom plans run `RestoreAll`, `PrewarmIdentity` and `Gate` today)", p.name, step_name(st)));
+                    }
+                }
+            }
+            other => out.push(format!("plan `{}` uses the `{}` strategy, which the engine does not run yet (`AllAtOnce` and `Custom` run today)", p.name, other.kind_name())),
         }
         if !p.actions.is_empty() {
             out.push(format!(

@@ -308,3 +308,77 @@ fn the_continuity_cascade_grows_with_the_outage_length() {
         "storm peak by outage length: {storms:?}"
     );
 }
+
+fn identity_with_plans(mismatch: f64) -> Scenario {
+    scenario(&format!(
+        r#"Scenario(
+    name: "identity-plans", horizon: "4h", resolution: "10s", seed: 3, trials: 1,
+    services: [
+        (name: "api", capacity: 100000.0),
+        (name: "auth", capacity: 100000.0,
+         roles: [Auth(key_provider: "idp", key_mismatch_probability: {mismatch}, client_refresh_rate: 0.005)]),
+        (name: "idp", capacity: 100000.0),
+    ],
+    dependencies: [(from: "api", to: "auth"), (from: "auth", to: "idp")],
+    traffic: [(entry: "api", rate: 100.0)],
+    failures: [(kind: Crash(target: "idp"), schedule: Once(at: Fixed("30m"), duration: Fixed("1h")))],
+    plans: [
+        (name: "all-at-once", baseline: true, strategy: AllAtOnce),
+        (name: "prewarm", strategy: Custom(steps: [PrewarmIdentity, RestoreAll])),
+        (name: "gated", strategy: Custom(steps: [Gate(Fixed("10m")), RestoreAll])),
+    ],
+)"#
+    ))
+}
+
+/// Identity pre-warming before traffic returns removes the 401 burst that mismatched keys cause.
+#[test]
+fn prewarming_identity_before_traffic_removes_the_reject_burst() {
+    let s = identity_with_plans(1.0);
+    let r = report(&s, 4, 1);
+    let get = |plan: usize, key: &str| {
+        r.plans[plan]
+            .metrics
+            .iter()
+            .find(|(m, _)| m.key() == key)
+            .unwrap()
+            .1
+            .mean
+    };
+    assert!(
+        get(0, "auth_rejects_post_recovery") > 10_000.0,
+        "all-at-once rejects outage tokens"
+    );
+    assert_eq!(
+        get(1, "auth_rejects_post_recovery"),
+        0.0,
+        "pre-warmed identity rejects nothing"
+    );
+    // Same outage, same degraded validation during it.
+    assert_eq!(
+        get(0, "degraded_auth_accepts"),
+        get(1, "degraded_auth_accepts")
+    );
+    // A gate before restoring holds the provider down 10 more minutes.
+    assert_eq!(get(0, "technical_mttr_s"), 3600.0);
+    assert_eq!(get(2, "technical_mttr_s"), 4200.0);
+}
+
+#[test]
+fn plan_steps_appear_in_the_replay_trace() {
+    let s = identity_with_plans(1.0);
+    let (_, trace) = aftershock::runner::replay(&s, s.seed, 0, 2);
+    let steps: Vec<String> = trace
+        .iter()
+        .filter_map(|r| match &r.event {
+            aftershock::flow::TraceEvent::PlanStep { step, .. } => {
+                Some(format!("{}@{}", step, r.t_s))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        vec!["gate@5400".to_string(), "restore_all@6000".to_string()]
+    );
+}
