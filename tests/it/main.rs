@@ -1,6 +1,7 @@
 //! Integration tests, one binary.
 
 mod availability;
+mod behaviours;
 mod cli;
 mod conservation;
 mod determinism;

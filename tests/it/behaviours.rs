@@ -1,0 +1,250 @@
+//! One test per adaptive behaviour that the planes tests do not already pin: breakers and
+//! deferred demand, bulkheads, autoscaling, database replicas and lag, discovery, partitions,
+//! key rotation. Values are exact unless a tolerance is stated.
+
+use aftershock::engine::{SimDuration, SimTime};
+use aftershock::flow::{self, Snapshot};
+use aftershock::model::Scenario;
+
+use crate::support::{mean, report, scenario};
+
+fn at(s: &Scenario, secs: f64) -> Snapshot {
+    flow::probe(
+        s,
+        &s.plans[0],
+        s.seed,
+        0,
+        SimTime(SimDuration::from_secs_f64(secs).0),
+    )
+}
+
+fn edge(s: &Scenario, from: &str, to: &str) -> usize {
+    let (f, t) = (s.topology.find(from).unwrap(), s.topology.find(to).unwrap());
+    s.topology
+        .deps
+        .iter()
+        .position(|d| d.from == f && d.to == t)
+        .unwrap()
+}
+
+fn breaker_scenario(release: &str) -> Scenario {
+    scenario(&format!(
+        r#"Scenario(
+    name: "breaker", horizon: "1h", resolution: "10s", seed: 1, trials: 1,
+    services: [(name: "client", capacity: 1e6), (name: "x", capacity: 1e6)],
+    dependencies: [(from: "client", to: "x",
+        breaker: (failure_threshold: 0.5, window: "20s", open_for: "1m", half_open_probes: 3,
+                  max_deferred: 1000000.0, release: {release}))],
+    traffic: [(entry: "client", rate: 100.0)],
+    failures: [(kind: Crash(target: "x"), schedule: Once(at: Fixed("600s"), duration: Fixed("600s")))],
+)"#
+    ))
+}
+
+/// The breaker opens after a window of failures, defers the calls it suppresses, probes every
+/// minute, and when x is back releases everything deferred in one resolution step.
+#[test]
+fn an_open_breaker_defers_demand_and_releases_it_at_once() {
+    let s = breaker_scenario("AllAtOnce");
+    let e = edge(&s, "client", "x");
+    assert_eq!(
+        at(&s, 610.0).attempts[e],
+        100.0,
+        "still closed within the window"
+    );
+    assert_eq!(
+        at(&s, 700.0).attempts[e],
+        0.0,
+        "open: calls fail fast, nothing reaches x"
+    );
+    // Opened at 620 s; probes at 680, 740, ..., 1220 s find x back (it returned at 1200 s).
+    assert_eq!(
+        at(&s, 1210.0).attempts[e],
+        0.0,
+        "still open until the next probe"
+    );
+    let burst = at(&s, 1221.0).attempts[e];
+    // 600 s x 100 calls/s deferred, released over one 10 s step.
+    assert!(
+        (burst - (100.0 + 6000.0)).abs() < 1e-6,
+        "release rate {burst}"
+    );
+    assert_eq!(at(&s, 1235.0).attempts[e], 100.0, "released");
+    assert!(mean(&report(&s, 1, 1), "storm_peak_ratio") > 0.006);
+}
+
+#[test]
+fn deferred_demand_can_be_released_at_a_configured_rate() {
+    let s = breaker_scenario("Rate(500.0)");
+    let e = edge(&s, "client", "x");
+    assert!((at(&s, 1221.0).attempts[e] - 600.0).abs() < 1e-6);
+    // 60,000 deferred at 500/s: 120 s.
+    assert!((at(&s, 1335.0).attempts[e] - 600.0).abs() < 1e-6);
+    assert_eq!(at(&s, 1345.0).attempts[e], 100.0);
+}
+
+fn bulkhead_scenario(bulkhead: &str) -> Scenario {
+    scenario(&format!(
+        r#"Scenario(
+    name: "bulkhead", horizon: "1h", seed: 1, trials: 1,
+    services: [(name: "batch", capacity: 1e6), (name: "web", capacity: 1e6), (name: "x", capacity: 1000.0)],
+    dependencies: [(from: "batch", to: "x"{bulkhead}), (from: "web", to: "x")],
+    traffic: [(entry: "batch", rate: 10000.0), (entry: "web", rate: 100.0)],
+)"#
+    ))
+}
+
+/// A caller limited to half of x's capacity cannot starve the other caller.
+#[test]
+fn a_bulkhead_stops_one_caller_from_starving_another() {
+    let s = bulkhead_scenario(", bulkhead: 0.5");
+    let x = s.topology.find("x").unwrap();
+    let snap = at(&s, 1800.0);
+    assert_eq!(snap.arrivals[x], 600.0, "batch admitted at 500, web at 100");
+    assert_eq!(snap.backlog[x], 0.0);
+    // Without the bulkhead the flood fills x's queue and web gets a tenth of a share.
+    let flooded = bulkhead_scenario("");
+    let snap = at(&flooded, 1800.0);
+    assert!(snap.backlog[x] > 0.0);
+    assert!(snap.user_success < 0.1, "{}", snap.user_success);
+}
+
+/// A pool that saw no traffic during the outage shrank, and is too small when it returns.
+#[test]
+fn autoscaled_pools_shrink_during_the_outage_and_lag_when_it_ends() {
+    let s = scenario(
+        r#"Scenario(
+    name: "autoscale", horizon: "2h", seed: 1, trials: 1,
+    services: [
+        (name: "checkout", capacity: 1e6),
+        (name: "orders", capacity: 1e6),
+        (name: "payments", capacity: 300.0, instances: 6,
+         autoscale: (min: 1, max: 12, target_utilisation: 0.6, scale_up_delay: "4m", scale_down_delay: "5m")),
+    ],
+    // Checkout calls orders first: while orders is down, payments sees nothing.
+    dependencies: [(from: "checkout", to: "orders"), (from: "checkout", to: "payments")],
+    traffic: [(entry: "checkout", rate: 150.0)],
+    failures: [(kind: Crash(target: "orders"), schedule: Once(at: Fixed("10m"), duration: Fixed("30m")))],
+)"#,
+    );
+    let p = s.topology.find("payments").unwrap();
+    // 150/s needs ceil(150 / (50 x 0.6)) = 5 instances: scaled from 6 to 5 after 5 minutes.
+    assert_eq!(at(&s, 500.0).capacity[p], 250.0);
+    // No traffic during the outage: down to the minimum, 1 instance, after 5 minutes.
+    assert_eq!(at(&s, 1000.0).capacity[p], 50.0);
+    // Orders returns at 40 min: payments is overloaded until the 4-minute scale-up delay.
+    let back = at(&s, 2460.0);
+    assert_eq!(back.capacity[p], 50.0);
+    assert!(back.backlog[p] > 0.0);
+    assert_eq!(at(&s, 2400.0 + 245.0).capacity[p], 250.0);
+    let r = report(&s, 1, 1);
+    assert!(
+        mean(&r, "storm_peak_ratio") >= 3.0,
+        "150/s on 50/s of capacity"
+    );
+    assert!(mean(&r, "cascade_count") >= 1.0 || mean(&r, "overload_s") > 0.0);
+}
+
+/// Reads move to the replica while the primary is down; the primary returns with lag that
+/// closes at its rate, and requests before it closes are inconsistent.
+#[test]
+fn reads_move_to_the_replica_and_lag_closes_after_the_primary_returns() {
+    let s = scenario(
+        r#"Scenario(
+    name: "replica", horizon: "2h", seed: 1, trials: 1,
+    services: [
+        (name: "api", capacity: 1e6),
+        (name: "db", capacity: 1e6, roles: [Database(replica: "db-ro", read_share: 0.6, lag_growth: 0.5, lag_close_rate: 2.0)]),
+        (name: "db-ro", capacity: 1e6),
+    ],
+    dependencies: [(from: "api", to: "db")],
+    traffic: [(entry: "api", rate: 100.0)],
+    failures: [(kind: Crash(target: "db"), schedule: Once(at: Fixed("10m"), duration: Fixed("1200s")))],
+)"#,
+    );
+    let ro = s.topology.find("db-ro").unwrap();
+    let during = at(&s, 1000.0);
+    assert_eq!(during.arrivals[ro], 60.0, "reads on the replica");
+    assert!((during.user_success - 0.6).abs() < 1e-12, "writes fail");
+    let r = report(&s, 1, 1);
+    // 0.6 x 100/s x 1200 s stale reads, then 600 s of lag closing at 2 s/s: 300 s x 100/s.
+    assert!(
+        (mean(&r, "stale_reads") - (72_000.0 + 30_000.0)).abs() < 1e-6,
+        "{}",
+        mean(&r, "stale_reads")
+    );
+    assert_eq!(mean(&r, "technical_mttr_s"), 1200.0);
+    assert_eq!(
+        mean(&r, "operational_mttr_s"),
+        1500.0,
+        "restored once the lag closed"
+    );
+}
+
+/// A restarted service must re-register before dependents can route to it.
+#[test]
+fn routing_fails_until_a_restarted_service_re_registers() {
+    let s = scenario(
+        r#"Scenario(
+    name: "discovery", horizon: "2h", seed: 1, trials: 1,
+    services: [(name: "api", capacity: 1e6), (name: "svc", capacity: 1e6, roles: [Discovery(register_time: Fixed("90s"))])],
+    dependencies: [(from: "api", to: "svc")],
+    traffic: [(entry: "api", rate: 100.0)],
+    failures: [(kind: Crash(target: "svc"), schedule: Once(at: Fixed("10m"), duration: Fixed("10m")))],
+)"#,
+    );
+    let r = report(&s, 1, 1);
+    assert_eq!(mean(&r, "technical_mttr_s"), 600.0);
+    assert_eq!(mean(&r, "operational_mttr_s"), 690.0);
+    assert!((mean(&r, "availability") - (1.0 - 690.0 / 7200.0)).abs() < 1e-12);
+    assert_eq!(
+        at(&s, 1245.0).user_success,
+        0.0,
+        "registered only at 1290 s"
+    );
+    assert_eq!(at(&s, 1295.0).user_success, 1.0);
+}
+
+#[test]
+fn a_partition_cuts_one_edge_only() {
+    let s = scenario(
+        r#"Scenario(
+    name: "partition", horizon: "100m", seed: 1, trials: 1,
+    services: [(name: "api", capacity: 1e6), (name: "db", capacity: 1e6), (name: "worker", capacity: 1e6)],
+    dependencies: [(from: "api", to: "db"), (from: "worker", to: "db")],
+    traffic: [(entry: "api", rate: 100.0), (entry: "worker", rate: 100.0)],
+    failures: [(kind: Partition(from: "api", to: "db"), schedule: Once(at: Fixed("10m"), duration: Fixed("5m")))],
+)"#,
+    );
+    let snap = at(&s, 700.0);
+    assert!(
+        (snap.user_success - 0.5).abs() < 1e-12,
+        "api fails, worker still reaches db"
+    );
+    let r = report(&s, 1, 1);
+    assert_eq!(mean(&r, "technical_mttr_s"), 300.0);
+    assert!((mean(&r, "availability") - (1.0 - 0.5 * 300.0 / 6000.0)).abs() < 1e-12);
+}
+
+/// A key rotation invalidates every token in circulation until clients refresh.
+#[test]
+fn a_key_rotation_rejects_tokens_until_clients_refresh() {
+    let s = scenario(
+        r#"Scenario(
+    name: "rotation", horizon: "6h", resolution: "10s", seed: 1, trials: 1,
+    services: [
+        (name: "api", capacity: 1e6),
+        (name: "auth", capacity: 1e6, roles: [Auth(key_provider: "idp", key_mismatch_probability: 0.0, client_refresh_rate: 0.005)]),
+        (name: "idp", capacity: 1e6),
+    ],
+    dependencies: [(from: "api", to: "auth"), (from: "auth", to: "idp")],
+    traffic: [(entry: "api", rate: 100.0)],
+    failures: [(kind: KeyRotation(target: "auth"), schedule: Once(at: Fixed("30m"), duration: Fixed("1s")))],
+)"#,
+    );
+    let r = report(&s, 1, 1);
+    // 100/s x the integral of e^(-0.005 t) = 100 / 0.005 = 20,000 (until the share is 0.1%).
+    // Tolerance 1%: the last refresh step is cut at a share of 0.1%.
+    let rejects = mean(&r, "auth_rejects_post_recovery");
+    assert!((rejects / 20_000.0 - 1.0).abs() < 0.01, "{rejects}");
+}
