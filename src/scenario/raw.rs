@@ -218,9 +218,14 @@ pub struct RawRetry {
     pub backoff_base: String,
     /// Longest backoff, e.g. `"10s"`.
     pub backoff_cap: String,
-    /// Jitter strategy (default `Full`).
-    #[serde(default)]
-    pub jitter: Option<RawJitter>,
+    /// Jitter strategy (default `Full`). Not an `Option`: `jitter: None` must mean "no jitter",
+    /// not "use the default".
+    #[serde(default = "full_jitter")]
+    pub jitter: RawJitter,
+}
+
+fn full_jitter() -> RawJitter {
+    RawJitter::Full
 }
 
 /// Backoff jitter.

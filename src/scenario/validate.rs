@@ -812,7 +812,7 @@ fn dependency(
                     "the cap bounds the growing backoff; make it at least the base",
                 );
             }
-            let jitter = match r.jitter.unwrap_or(RawJitter::Full) {
+            let jitter = match r.jitter {
                 RawJitter::None => Jitter::None,
                 RawJitter::Full => Jitter::Full,
                 RawJitter::Equal => Jitter::Equal,

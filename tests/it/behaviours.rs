@@ -248,3 +248,31 @@ fn a_key_rotation_rejects_tokens_until_clients_refresh() {
     let rejects = mean(&r, "auth_rejects_post_recovery");
     assert!((rejects / 20_000.0 - 1.0).abs() < 0.01, "{rejects}");
 }
+
+/// Jitter decides how synchronised the released retries are: none releases everything in one
+/// resolution step, full jitter spreads it over the backoff cap, equal jitter over half of it.
+/// (Regression: `jitter: None` once parsed as "no value", i.e. the default full jitter.)
+#[test]
+fn jitter_spreads_the_release_of_deferred_demand() {
+    let e_for = |jitter: &str| {
+        let s = scenario(&format!(
+            r#"Scenario(
+    name: "jitter", horizon: "1h", resolution: "10s", seed: 1, trials: 1,
+    services: [(name: "client", capacity: 1e6), (name: "x", capacity: 1e6)],
+    dependencies: [(from: "client", to: "x",
+        retry: (max_attempts: 3, backoff_base: "1s", backoff_cap: "60s", jitter: {jitter}),
+        breaker: (failure_threshold: 0.5, window: "20s", open_for: "1m", half_open_probes: 3,
+                  max_deferred: 1000000.0))],
+    traffic: [(entry: "client", rate: 100.0)],
+    failures: [(kind: Crash(target: "x"), schedule: Once(at: Fixed("600s"), duration: Fixed("600s")))],
+)"#
+        ));
+        let e = edge(&s, "client", "x");
+        at(&s, 1221.0).attempts[e] - 100.0
+    };
+    // 60,000 deferred calls (600 s x 100/s).
+    let none = e_for("None");
+    assert!((none - 6000.0).abs() < 1e-6, "{none}");
+    assert!((e_for("Full") - 1000.0).abs() < 1e-6);
+    assert!((e_for("Equal") - 2000.0).abs() < 1e-6);
+}
