@@ -2,30 +2,9 @@
 //! deferred demand, bulkheads, autoscaling, database replicas and lag, discovery, partitions,
 //! key rotation. Values are exact unless a tolerance is stated.
 
-use aftershock::engine::{SimDuration, SimTime};
-use aftershock::flow::{self, Snapshot};
 use aftershock::model::Scenario;
 
-use crate::support::{mean, report, scenario};
-
-fn at(s: &Scenario, secs: f64) -> Snapshot {
-    flow::probe(
-        s,
-        &s.plans[0],
-        s.seed,
-        0,
-        SimTime(SimDuration::from_secs_f64(secs).0),
-    )
-}
-
-fn edge(s: &Scenario, from: &str, to: &str) -> usize {
-    let (f, t) = (s.topology.find(from).unwrap(), s.topology.find(to).unwrap());
-    s.topology
-        .deps
-        .iter()
-        .position(|d| d.from == f && d.to == t)
-        .unwrap()
-}
+use crate::support::{at, edge, mean, report, scenario};
 
 fn breaker_scenario(release: &str) -> Scenario {
     scenario(&format!(

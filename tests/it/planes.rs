@@ -1,25 +1,9 @@
 //! The four planes: each adaptive behaviour builds state during the outage and destabilises
 //! recovery in its own way (fixed seeds; tolerances stated per test).
 
-use aftershock::engine::{SimDuration, SimTime};
-use aftershock::flow::{self, Snapshot};
 use aftershock::model::Scenario;
 
-use crate::support::{mean, report, scenario};
-
-fn at(s: &Scenario, secs: f64) -> Snapshot {
-    let t = SimTime(SimDuration::from_secs_f64(secs).0);
-    flow::probe(s, &s.plans[0], s.seed, 0, t)
-}
-
-fn edge(s: &Scenario, from: &str, to: &str) -> usize {
-    let (f, t) = (s.topology.find(from).unwrap(), s.topology.find(to).unwrap());
-    s.topology
-        .deps
-        .iter()
-        .position(|d| d.from == f && d.to == t)
-        .unwrap()
-}
+use crate::support::{at, edge, mean, report, scenario};
 
 fn svc(s: &Scenario, name: &str) -> usize {
     s.topology.find(name).unwrap()
@@ -200,6 +184,11 @@ fn extended_cache_entries_expire_together_unless_invalidation_is_spread() {
 }
 
 fn identity_scenario(mismatch: f64) -> Scenario {
+    identity_with(mismatch, "")
+}
+
+/// An identity provider down for an hour behind an auth service, with extra plans.
+fn identity_with(mismatch: f64, plans: &str) -> Scenario {
     scenario(&format!(
         r#"Scenario(
     name: "identity", horizon: "4h", resolution: "10s", seed: 3, trials: 1,
@@ -212,6 +201,7 @@ fn identity_scenario(mismatch: f64) -> Scenario {
     dependencies: [(from: "api", to: "auth"), (from: "auth", to: "idp")],
     traffic: [(entry: "api", rate: 100.0)],
     failures: [(kind: Crash(target: "idp"), schedule: Once(at: Fixed("30m"), duration: Fixed("1h")))],
+    {plans}
 )"#
     ))
 }
@@ -310,25 +300,14 @@ fn the_continuity_cascade_grows_with_the_outage_length() {
 }
 
 fn identity_with_plans(mismatch: f64) -> Scenario {
-    scenario(&format!(
-        r#"Scenario(
-    name: "identity-plans", horizon: "4h", resolution: "10s", seed: 3, trials: 1,
-    services: [
-        (name: "api", capacity: 100000.0),
-        (name: "auth", capacity: 100000.0,
-         roles: [Auth(key_provider: "idp", key_mismatch_probability: {mismatch}, client_refresh_rate: 0.005)]),
-        (name: "idp", capacity: 100000.0),
-    ],
-    dependencies: [(from: "api", to: "auth"), (from: "auth", to: "idp")],
-    traffic: [(entry: "api", rate: 100.0)],
-    failures: [(kind: Crash(target: "idp"), schedule: Once(at: Fixed("30m"), duration: Fixed("1h")))],
-    plans: [
+    identity_with(
+        mismatch,
+        r#"plans: [
         (name: "all-at-once", baseline: true, strategy: AllAtOnce),
         (name: "prewarm", strategy: Custom(steps: [PrewarmIdentity, RestoreAll])),
         (name: "gated", strategy: Custom(steps: [Gate(Fixed("10m")), RestoreAll])),
-    ],
-)"#
-    ))
+    ],"#,
+    )
 }
 
 /// Identity pre-warming before traffic returns removes the 401 burst that mismatched keys cause.

@@ -1,5 +1,7 @@
 //! Shared helpers for the integration tests.
 
+use aftershock::engine::{SimDuration, SimTime};
+use aftershock::flow::{self, Snapshot};
 use aftershock::model::Scenario;
 use aftershock::report::Report;
 use aftershock::runner::{self, RunConfig};
@@ -28,4 +30,25 @@ pub fn mean(r: &Report, key: &str) -> f64 {
         .find(|(m, _)| m.key() == key)
         .map(|(_, s)| s.mean)
         .unwrap_or_else(|| panic!("metric {key} not reported"))
+}
+
+/// The flow solution of trial 0 of the first plan at `secs` simulated seconds.
+pub fn at(s: &Scenario, secs: f64) -> Snapshot {
+    flow::probe(
+        s,
+        &s.plans[0],
+        s.seed,
+        0,
+        SimTime(SimDuration::from_secs_f64(secs).0),
+    )
+}
+
+/// The index of the dependency `from -> to`.
+pub fn edge(s: &Scenario, from: &str, to: &str) -> usize {
+    let (f, t) = (s.topology.find(from).unwrap(), s.topology.find(to).unwrap());
+    s.topology
+        .deps
+        .iter()
+        .position(|d| d.from == f && d.to == t)
+        .unwrap()
 }
