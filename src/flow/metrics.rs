@@ -216,7 +216,7 @@ impl FlowTrial<'_> {
     }
 
     /// Integrates rate-based metrics over `[from, to)`.
-    pub(super) fn accumulate(&mut self, from: SimTime, to: SimTime, dt: f64) {
+    pub(super) fn accumulate(&mut self, to: SimTime, dt: f64) {
         self.acc.user_offered += self.user_rate * dt;
         self.acc.user_ok += self.user_ok_rate * dt;
         let n = self.s.topology.services.len();
@@ -240,14 +240,13 @@ impl FlowTrial<'_> {
             if r.mismatch && !r.degraded {
                 self.acc.auth_rejects += self.served[s] * r.outage_share * dt;
             }
-            if let Some((replica, _)) = self.db_replica[s] {
+            if self.db_replica[s].is_some() {
                 if self.is_down(s) {
                     // Reads served by the replica while the primary is down are stale.
                     let reads: f64 = self.s.topology.in_edges[s]
                         .iter()
                         .map(|&e| self.attempts[e] * self.redirected_success(e).unwrap_or(0.0))
                         .sum();
-                    let _ = replica;
                     self.acc.stale_reads += reads * dt;
                 } else if r.lag > EPS {
                     // Requests to a primary still closing its replication lag are inconsistent.
@@ -281,7 +280,6 @@ impl FlowTrial<'_> {
         {
             self.acc.operational = Some(h);
         }
-        let _ = from;
     }
 
     pub(super) fn ledger(&self) -> Ledger {
