@@ -9,25 +9,31 @@ fn svc(s: &Scenario, name: &str) -> usize {
     s.topology.find(name).unwrap()
 }
 
-/// Queue backlog: 80 msg/s arrive, consumers drain at most 100/s, and the consumers'
-/// database is down for 60 s: 4,800 messages queue up and drain at 20/s, in 240 s.
-#[test]
-fn queue_backlog_drains_in_lambda_t_over_mu_minus_lambda() {
-    let s = scenario(
+/// 80 msg/s into a queue drained by consumers at most at 100/s; the consumers' database is
+/// down for 60 s from 10 min.
+fn queue_scenario(max_backlog: f64) -> Scenario {
+    scenario(&format!(
         r#"Scenario(
-    name: "drain", horizon: "1h", seed: 1, trials: 1,
+    name: "queue", horizon: "1h", seed: 1, trials: 1,
     services: [
         (name: "orders", capacity: 1000.0),
         (name: "order-queue", capacity: 1000.0,
-         roles: [Queue(consumers: ["worker"], consumer_max_rate: 100.0, max_backlog: 1000000.0)]),
+         roles: [Queue(consumers: ["worker"], consumer_max_rate: 100.0, max_backlog: {max_backlog:.1})]),
         (name: "worker", capacity: 1000.0),
         (name: "worker-db", capacity: 1000.0),
     ],
     dependencies: [(from: "orders", to: "order-queue"), (from: "worker", to: "worker-db")],
     traffic: [(entry: "orders", rate: 80.0)],
     failures: [(kind: Crash(target: "worker-db"), schedule: Once(at: Fixed("10m"), duration: Fixed("60s")))],
-)"#,
-    );
+)"#
+    ))
+}
+
+/// Queue backlog: 80 msg/s arrive, consumers drain at most 100/s, and the consumers'
+/// database is down for 60 s: 4,800 messages queue up and drain at 20/s, in 240 s.
+#[test]
+fn queue_backlog_drains_in_lambda_t_over_mu_minus_lambda() {
+    let s = queue_scenario(1_000_000.0);
     let q = svc(&s, "order-queue");
     // Exactly 4,800 queued when the database returns, then 20/s less every second.
     let b = at(&s, 660.0).queue_backlog[q];
@@ -48,21 +54,7 @@ fn queue_backlog_drains_in_lambda_t_over_mu_minus_lambda() {
 
 #[test]
 fn queue_overflow_past_max_backlog_is_lost_work() {
-    let s = scenario(
-        r#"Scenario(
-    name: "overflow", horizon: "1h", seed: 1, trials: 1,
-    services: [
-        (name: "orders", capacity: 1000.0),
-        (name: "order-queue", capacity: 1000.0,
-         roles: [Queue(consumers: ["worker"], consumer_max_rate: 100.0, max_backlog: 3000.0)]),
-        (name: "worker", capacity: 1000.0),
-        (name: "worker-db", capacity: 1000.0),
-    ],
-    dependencies: [(from: "orders", to: "order-queue"), (from: "worker", to: "worker-db")],
-    traffic: [(entry: "orders", rate: 80.0)],
-    failures: [(kind: Crash(target: "worker-db"), schedule: Once(at: Fixed("10m"), duration: Fixed("60s")))],
-)"#,
-    );
+    let s = queue_scenario(3000.0);
     let r = report(&s, 1, 1);
     // 4,800 arrive during the outage, 3,000 fit.
     assert!(
