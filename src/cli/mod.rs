@@ -149,19 +149,6 @@ fn load(path: Option<&Path>) -> Result<Scenario, Failure> {
     }
 }
 
-fn refuse_unsupported(s: &Scenario, file: &str) -> Result<(), Failure> {
-    let missing = runner::unsupported(s);
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let mut msg = String::new();
-    for m in &missing {
-        msg.push_str(&format!("{file}: {m}\n"));
-    }
-    msg.push_str("  help: the file is valid, but this version cannot simulate these features faithfully and will not report numbers that ignore them; remove them to run");
-    Err(Failure::bad_input(msg))
-}
-
 fn file_label(path: Option<&Path>) -> String {
     path.map_or_else(
         || scenario::DEFAULT_SCENARIO_PATH.to_string(),
@@ -172,7 +159,6 @@ fn file_label(path: Option<&Path>) -> String {
 fn run(args: RunArgs) -> Result<(), Failure> {
     let s = load(args.scenario.as_deref())?;
     let label = file_label(args.scenario.as_deref());
-    refuse_unsupported(&s, &label)?;
     let seed = args.seed.unwrap_or(s.seed);
     let trials = args.trials.unwrap_or(s.trials);
     if trials == 0 {
@@ -305,9 +291,6 @@ fn validate(files: &[PathBuf]) -> Result<(), Failure> {
                     s.failures.len(),
                     s.plans.len()
                 );
-                for m in runner::unsupported(&s) {
-                    println!("{}: note: {m}", f.display());
-                }
             }
             Err(e) => {
                 failed += 1;
@@ -326,7 +309,6 @@ fn validate(files: &[PathBuf]) -> Result<(), Failure> {
 
 fn replay(args: ReplayArgs) -> Result<(), Failure> {
     let s = load(args.scenario.as_deref())?;
-    refuse_unsupported(&s, &file_label(args.scenario.as_deref()))?;
     let plan = match &args.plan {
         None => s.baseline,
         Some(name) => s

@@ -8,6 +8,7 @@
 //! [`FlowTrial::wake`] applies what is due. [`FlowTrial::react`] lets roles and controllers
 //! respond to a new flow solution at the same instant.
 
+use super::plan::Release;
 use super::{BreakerState, EPS, FlowTrial, TraceEvent};
 use crate::engine::{EventQueue, SimDuration, SimTime};
 use crate::model::{Breaker, Role};
@@ -130,7 +131,8 @@ impl<'a> FlowTrial<'a> {
                 && let Some((_, keys, ttl, _, _)) = self.cache_of(a)
             {
                 let origin_ok = self.q[e] >= 0.5;
-                let spread = self.s.resolution.as_secs_f64().max(self.cache_window[a]);
+                let spread = self.cache_spread_secs(a);
+                let hold = self.hold_caches;
                 let r = &mut self.roles[a];
                 match r.origin_down_since {
                     None if !origin_ok => {
@@ -144,7 +146,11 @@ impl<'a> FlowTrial<'a> {
                         } else {
                             let extended = keys * ((t - since) / ttl).min(1.0);
                             r.refresh_left += extended;
-                            r.refresh_rate = r.refresh_left / spread;
+                            if !hold {
+                                // (A plan holding the caches keeps serving the extended
+                                // entries until it invalidates them.)
+                                r.refresh_rate = r.refresh_left / spread;
+                            }
                         }
                         changed = true;
                         self.note(now, a, "origin_back_extended_entries_expire");
@@ -154,6 +160,7 @@ impl<'a> FlowTrial<'a> {
             }
             // Queue: a backlog that consumers cannot work through must be reconciled.
             if let Some((consumers, ..)) = self.queue_of(a)
+                && !self.reconciled
                 && self.consumer_progress(consumers) < 0.5
             {
                 self.roles[a].needs_reconcile = true;
@@ -163,7 +170,11 @@ impl<'a> FlowTrial<'a> {
                 let svc = &self.s.topology.services[a];
                 let per_instance = svc.capacity / f64::from(svc.instances);
                 let want = (self.arrivals[a] / (per_instance * auto.target_utilisation)).ceil();
-                let want = (want.max(f64::from(auto.min)).min(f64::from(auto.max))) as u32;
+                let mut want = (want.max(f64::from(auto.min)).min(f64::from(auto.max))) as u32;
+                if self.scale_pinned {
+                    // Re-targeted by the plan: no shrinking below the pre-outage pool.
+                    want = want.max(svc.instances);
+                }
                 let cur = self.instances[a];
                 self.scale_at[a] = match self.scale_at[a] {
                     _ if want == cur => None,
@@ -285,8 +296,11 @@ impl<'a> FlowTrial<'a> {
                 .iter()
                 .find(|r| matches!(r, Role::Database { .. }))
             {
-                let rate = if self.is_down(s) {
+                // A repaired primary held out of traffic after reconciliation stays in sync.
+                let rate = if self.fault_down(s) || (self.is_down(s) && !self.reconciled) {
                     *lag_growth
+                } else if self.is_down(s) {
+                    0.0
                 } else {
                     -lag_close_rate
                 };
@@ -304,8 +318,16 @@ impl<'a> FlowTrial<'a> {
                 self.deferred[e] = (self.deferred[e] + rate * dt).clamp(0.0, max);
             }
         }
-        // Cache extension: stale reads grow with the share of entries past their TTL.
+        // Cache extension: stale reads grow with the share of entries past their TTL; after
+        // the origin returns, extended entries not yet invalidated are still served.
         for s in 0..n {
+            if let Some((_, keys, _, hit, _)) = self.cache_of(s)
+                && self.roles[s].refresh_left > EPS
+                && self.roles[s].cache_cold_until.is_none()
+            {
+                let share = (self.roles[s].refresh_left / keys).min(1.0);
+                self.acc.stale_reads += self.served[s] * hit * share * dt;
+            }
             if let (Some(since), Some((_, _, ttl, hit, _))) =
                 (self.roles[s].origin_down_since, self.cache_of(s))
                 && self.roles[s].cache_cold_until.is_none()
@@ -341,9 +363,7 @@ impl<'a> FlowTrial<'a> {
     /// Applies every timer and threshold crossing due at `now`.
     pub(super) fn wake(&mut self, now: SimTime) {
         let breaker_only = self.wake_breaker_only;
-        if self.program.and_then(|p| p.until).is_some_and(|t| t <= now) {
-            self.run_program(now);
-        }
+        self.plan_timers(now);
         // A quantity snapped onto a threshold changes the mode even when the wake-up was for a
         // breaker timer.
         let mut snapped = false;
@@ -482,7 +502,7 @@ impl<'a> FlowTrial<'a> {
                 // Half-open: probes see the callee as it is now.
                 if 1.0 - self.q[e] < b.failure_threshold {
                     self.breaker[e] = BreakerState::Closed;
-                    self.start_release(e, &b);
+                    self.start_release(e, &b, now);
                     self.record_edge(now, e, "breaker_closed");
                 } else {
                     self.breaker[e] = BreakerState::Open {
@@ -524,21 +544,27 @@ impl<'a> FlowTrial<'a> {
     }
 
     /// Records an adaptive-state change of service `s` in the trace (free when not tracing).
-    fn note(&mut self, now: SimTime, s: usize, state: &'static str) {
+    pub(super) fn note(&mut self, now: SimTime, s: usize, state: &'static str) {
         if self.trace.is_some() {
             let service = self.service_name(s);
             self.record(now, TraceEvent::AdaptiveState { service, state });
         }
     }
 
-    /// Starts releasing the demand deferred on edge `e`.
-    pub(super) fn start_release(&mut self, e: usize, b: &Breaker) {
-        if self.deferred[e] <= EPS {
+    /// Starts releasing the demand deferred on edge `e` (unless the plan holds it): as the
+    /// breaker is configured, or as the plan's release step says.
+    pub(super) fn start_release(&mut self, e: usize, b: &Breaker, now: SimTime) {
+        if self.deferred[e] <= EPS || self.hold_retries {
             return;
         }
-        self.release_rate[e] = match b.release_rate {
-            Some(r) => r,
-            None => self.deferred[e] / self.release_spread_secs(e),
+        self.release_rate[e] = match self.retry_mode {
+            Release::Breaker => match b.release_rate {
+                Some(r) => r,
+                None => self.deferred[e] / self.release_spread_secs(e),
+            },
+            Release::AtOnce => self.deferred[e] / self.release_spread_secs(e),
+            Release::Rate(r) => r,
+            Release::Ramp => self.within_headroom(e, self.deferred[e] / self.ramp_left_secs(now)),
         };
     }
 
@@ -582,7 +608,7 @@ impl<'a> FlowTrial<'a> {
         for s in 0..n {
             at(self.roles[s].step_at);
         }
-        at(self.program.and_then(|p| p.until));
+        at(self.next_plan_timer());
         for &e in &self.breaker_edges {
             for t in [
                 self.trip_at[e],

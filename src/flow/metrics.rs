@@ -106,7 +106,7 @@ impl FlowTrial<'_> {
     /// Health of every service from the current solution; records changes and cascades.
     pub(super) fn update_health(&mut self, now: SimTime) {
         let n = self.s.topology.services.len();
-        let recovered = self.technical_recovery.is_some() && self.active_faults == 0;
+        let recovered = self.released();
         for s in 0..n {
             let r = &self.roles[s];
             let adaptive = r.origin_down_since.is_some()
@@ -158,9 +158,17 @@ impl FlowTrial<'_> {
             .any(|&e| self.fresh[e] > EPS && self.call_ok[e] < 1.0 - 1e-9)
     }
 
+    /// Technical recovery happened and every component is back in traffic.
+    fn released(&self) -> bool {
+        self.technical_recovery.is_some()
+            && self.active_faults == 0
+            && self.n_held == 0
+            && self.n_repairing == 0
+    }
+
     /// True when nothing is left to restore: the operational restoration condition.
     fn restored_now(&self) -> bool {
-        let recovered = self.technical_recovery.is_some() && self.active_faults == 0;
+        let recovered = self.released();
         if !recovered {
             return false;
         }
@@ -253,7 +261,7 @@ impl FlowTrial<'_> {
                     self.acc.stale_reads += self.served[s] * dt;
                 }
             }
-            if !self.registered[s] {
+            if !self.registered[s] && !self.is_down(s) {
                 let routed: f64 = self.s.topology.in_edges[s]
                     .iter()
                     .map(|&e| self.attempts[e])
@@ -301,7 +309,7 @@ impl FlowTrial<'_> {
     /// The trial's summary row.
     pub(super) fn finish(mut self) -> TrialRow {
         let horizon_s = self.s.horizon.as_secs_f64();
-        let mut values = [0.0; 16];
+        let mut values = [0.0; Metric::COUNT];
         let mut never_restored = false;
         let (technical, operational) = match self.first_failure {
             None => (0.0, 0.0),
@@ -329,7 +337,7 @@ impl FlowTrial<'_> {
             1.0
         };
         let n = a.ever_bad.len().max(1) as f64;
-        let set = |v: &mut [f64; 16], m: Metric, x: f64| v[m.index()] = x;
+        let set = |v: &mut [f64; Metric::COUNT], m: Metric, x: f64| v[m.index()] = x;
         set(&mut values, Metric::TechnicalMttr, technical);
         set(&mut values, Metric::OperationalMttr, operational);
         set(&mut values, Metric::RestorationGap, operational - technical);
@@ -353,6 +361,13 @@ impl FlowTrial<'_> {
         set(&mut values, Metric::StaleReads, a.stale_reads);
         set(&mut values, Metric::OutOfOrderReplays, a.out_of_order);
         set(&mut values, Metric::LostWork, a.lost_work);
+        set(&mut values, Metric::RoutingFailures, a.routing_failures);
+        let success = if self.stages_total > 0 {
+            f64::from(self.stages_first_pass) / f64::from(self.stages_total)
+        } else {
+            1.0
+        };
+        set(&mut values, Metric::RecoverySuccessRate, success);
         let event = TraceEvent::TrialEnd {
             technical_mttr_s: technical,
             operational_mttr_s: operational,

@@ -117,10 +117,31 @@ pub(crate) struct FlowTrial<'a> {
     // Plan state.
     plan: &'a Plan,
     plan_rng: ChaCha8Rng,
-    held: Vec<usize>,
-    faulting: u32,
+    ctl: plan::Control,
+    held: Vec<bool>,
+    n_held: u32,
+    repair: Vec<Option<plan::Repair>>,
+    n_repairing: u32,
+    release_action: Vec<Option<usize>>,
+    backup: Vec<Option<f64>>,
+    switch_at: Vec<Option<SimTime>>,
+    replay: Vec<Option<(f64, SimTime)>>,
+    fail_start: Vec<(SimTime, f64)>,
+    prereg: Vec<bool>,
+    incident_open: bool,
     program: Option<plan::Program>,
+    layers: Vec<usize>,
     prewarmed: bool,
+    reconciled: bool,
+    hold_retries: bool,
+    hold_caches: bool,
+    retry_mode: plan::Release,
+    cache_spread: Option<f64>,
+    ramp: Option<plan::RampState>,
+    ramp_f: f64,
+    scale_pinned: bool,
+    stages_total: u32,
+    stages_first_pass: u32,
     windows: &'a [FaultWindow],
     // Static, packed for the hot loops.
     edges: Vec<solve::EdgeInfo>,
@@ -340,10 +361,31 @@ impl<'a> FlowTrial<'a> {
             s,
             plan,
             plan_rng: stream(seed, trial, Purpose::Plan(&plan.name)),
-            held: Vec::new(),
-            faulting: 0,
+            ctl: plan::Control::of(&plan.strategy),
+            held: vec![false; n],
+            n_held: 0,
+            repair: vec![None; n],
+            n_repairing: 0,
+            release_action: vec![None; n],
+            backup: vec![None; n],
+            switch_at: vec![None; windows.len()],
+            replay: vec![None; n],
+            fail_start: vec![(SimTime::ZERO, 0.0); n],
+            prereg: vec![false; n],
+            incident_open: false,
             program: None,
+            layers: Vec::new(),
             prewarmed: false,
+            reconciled: false,
+            hold_retries: false,
+            hold_caches: false,
+            retry_mode: plan::Release::Breaker,
+            cache_spread: None,
+            ramp: None,
+            ramp_f: 1.0,
+            scale_pinned: false,
+            stages_total: 0,
+            stages_first_pass: 0,
             windows,
             edges: solve::EdgeInfo::all(&s.topology),
             max_wait_s: s
@@ -477,9 +519,15 @@ impl<'a> FlowTrial<'a> {
         self.s.topology.services[id].name.clone()
     }
 
-    /// Down: crashed, or every zone it is placed in has failed.
-    pub(crate) fn is_down(&self, s: usize) -> bool {
+    /// Down by a fault: crashed, or every zone it is placed in has failed.
+    pub(crate) fn fault_down(&self, s: usize) -> bool {
         self.down[s] > 0 || self.placement_factor[s] == 0.0
+    }
+
+    /// Down: by a fault, under a recovery action, or held out of traffic by the plan; unless
+    /// a backup serves in its place.
+    pub(crate) fn is_down(&self, s: usize) -> bool {
+        (self.fault_down(s) || self.held[s] || self.repair[s].is_some()) && self.backup[s].is_none()
     }
 
     /// The largest backlog service `s` may hold: `max_wait` seconds of its capacity.
@@ -507,37 +555,39 @@ impl<'a> FlowTrial<'a> {
         let mut went_down = Vec::new();
         let mut came_up = Vec::new();
         match &f.kind {
-            FailureKind::Crash(t) => {
-                let was = self.is_down(*t);
-                add(&mut self.down[*t]);
-                if !was && self.is_down(*t) {
-                    went_down.push(*t);
-                } else if was && !self.is_down(*t) {
-                    came_up.push(*t);
-                }
-            }
-            FailureKind::Zone {
-                zone,
-                placed,
-                shared,
-            } => {
-                let affected: Vec<usize> = placed.iter().chain(shared).copied().collect();
-                let before: Vec<bool> = affected.iter().map(|&t| self.is_down(t)).collect();
-                for &t in shared {
-                    add(&mut self.down[t]);
-                }
-                for &t in placed {
-                    let zones = &self.s.topology.services[t].zones;
-                    if let Some(z) = zones.iter().position(|x| x == zone) {
-                        add(&mut self.zone_down[t][z]);
-                        let up = self.zone_down[t].iter().filter(|c| **c == 0).count();
-                        self.placement_factor[t] = up as f64 / zones.len() as f64;
+            FailureKind::Crash(_) | FailureKind::Zone { .. } => {
+                let affected = self.down_targets(w);
+                let before: Vec<(bool, bool)> = affected
+                    .iter()
+                    .map(|&t| (self.fault_down(t), self.is_down(t)))
+                    .collect();
+                match &f.kind {
+                    FailureKind::Crash(t) => add(&mut self.down[*t]),
+                    FailureKind::Zone {
+                        zone,
+                        placed,
+                        shared,
+                    } => {
+                        for &t in shared {
+                            add(&mut self.down[t]);
+                        }
+                        for &t in placed {
+                            let zones = &self.s.topology.services[t].zones;
+                            if let Some(z) = zones.iter().position(|x| x == zone) {
+                                add(&mut self.zone_down[t][z]);
+                                let up = self.zone_down[t].iter().filter(|c| **c == 0).count();
+                                self.placement_factor[t] = up as f64 / zones.len() as f64;
+                            }
+                        }
                     }
+                    _ => {}
                 }
                 for (k, &t) in affected.iter().enumerate() {
-                    if !before[k] && self.is_down(t) {
+                    let (fault_before, down_before) = before[k];
+                    if !down_before && self.is_down(t) {
                         went_down.push(t);
-                    } else if before[k] && !self.is_down(t) {
+                    }
+                    if fault_before && !self.fault_down(t) {
                         came_up.push(t);
                     }
                 }
@@ -569,16 +619,17 @@ impl<'a> FlowTrial<'a> {
             add(&mut self.active_faults);
         }
         for s in went_down {
-            self.on_down(s);
+            self.on_down(s, now);
         }
         for s in came_up {
-            self.on_up(s, now);
+            self.component_up(s, w, now);
         }
         self.dirty = true;
     }
 
     /// A service went down: its queue of requests is lost and it leaves service discovery.
-    fn on_down(&mut self, s: usize) {
+    fn on_down(&mut self, s: usize, now: SimTime) {
+        self.fail_start[s] = (now, self.served[s]);
         self.acc.dropped[s] += self.backlog[s];
         self.backlog[s] = 0.0;
         if self.register_rng[s].is_some() {
@@ -743,7 +794,7 @@ impl Process for FlowTrial<'_> {
                     self.first_failure.get_or_insert(now);
                 }
                 self.apply_fault(w, true, now);
-                self.plan_fault_started(w);
+                self.plan_fault_started(w, now);
                 if self.trace.is_some() {
                     let event = TraceEvent::FaultStart {
                         failure: self.s.failures[self.windows[w].failure].name.clone(),

@@ -108,7 +108,8 @@ impl FlowTrial<'_> {
                 // Consumers drain at their max rate while there is a backlog, else keep up
                 // with what arrives.
                 let drain = if self.roles[q].queue_backlog > 1e-9 {
-                    max_rate
+                    // A plan's traffic ramp lets the backlog back in gradually.
+                    max_rate * self.ramp_f
                 } else {
                     self.served[q].min(max_rate)
                 };

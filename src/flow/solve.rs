@@ -111,6 +111,9 @@ impl FlowTrial<'_> {
         if self.is_down(s) {
             return 0.0;
         }
+        if let Some(backup) = self.backup[s] {
+            return backup;
+        }
         let svc = &self.s.topology.services[s];
         svc.capacity * f64::from(self.instances[s]) / f64::from(svc.instances)
             * self.capacity_factor[s]
@@ -127,6 +130,12 @@ impl FlowTrial<'_> {
         }
         for (i, tr) in self.s.traffic.iter().enumerate() {
             self.external[tr.entry] += self.entry_rate[i];
+        }
+        for (s, r) in self.replay.iter().enumerate() {
+            if let Some((rate, _)) = r {
+                // Work since the last checkpoint, done again.
+                self.external[s] += rate;
+            }
         }
         for s in 0..n {
             self.cap[s] = self.capacity(s);

@@ -38,10 +38,8 @@ pub enum TraceEvent {
         /// When the fault itself clears (may exceed the horizon).
         until_s: f64,
     },
-    /// Failed components are back up.
+    /// A repaired component takes traffic again (released by the plan).
     Restored {
-        /// Failure name.
-        failure: String,
         /// Services restored.
         services: Vec<String>,
     },
@@ -95,10 +93,40 @@ pub enum TraceEvent {
     PlanStep {
         /// Plan name.
         plan: String,
-        /// `gate`, `prewarm_identity`, `restore_all`.
+        /// `gate`, `restore`, `restore_all`, `restore_layer`, `prewarm_identity`,
+        /// `reconcile_state`, `invalidate_caches`, `reregister`, `ramp_traffic`,
+        /// `release_retries`, `scale_up`.
         step: &'static str,
         /// Position of the step in the plan.
         index: usize,
+    },
+    /// A stage of a staged plan starts, passes or fails verification, or escalates.
+    Stage {
+        /// Plan name.
+        plan: String,
+        /// `identity_prewarm`, `state_reconciliation`, `dependency_convergence`,
+        /// `traffic_reentry`.
+        stage: &'static str,
+        /// Repeat count (0 for the first attempt).
+        attempt: u32,
+        /// `started`, `verified`, `verification_failed`, `escalated`, `resolved_by_human`.
+        outcome: &'static str,
+    },
+    /// A recovery action bound to a failure progresses.
+    Action {
+        /// Service acted on.
+        service: String,
+        /// `restart`, `microreboot`, `failover`, `rollback`, `checkpoint_restart`.
+        action: &'static str,
+        /// `started`, `done`, `switched_to_backup`, `failed_drift`.
+        outcome: &'static str,
+    },
+    /// A traffic ramp takes a step.
+    Ramp {
+        /// Plan name.
+        plan: String,
+        /// Share of the returning traffic now let through, 0..1.
+        share: f64,
     },
     /// The trial ends at the horizon.
     TrialEnd {

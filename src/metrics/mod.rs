@@ -39,6 +39,8 @@ pub enum Metric {
     OutOfOrderReplays,
     /// Messages lost to queue overflow.
     LostWork,
+    /// Requests routed to a service that was up but not (yet) registered in discovery.
+    RoutingFailures,
     /// Share of recovery stages that passed verification first time.
     RecoverySuccessRate,
 }
@@ -54,7 +56,7 @@ pub enum Better {
 
 impl Metric {
     /// Every metric, in report order.
-    pub const ALL: [Metric; 16] = [
+    pub const ALL: [Metric; Metric::COUNT] = [
         Metric::TechnicalMttr,
         Metric::OperationalMttr,
         Metric::RestorationGap,
@@ -70,11 +72,15 @@ impl Metric {
         Metric::StaleReads,
         Metric::OutOfOrderReplays,
         Metric::LostWork,
+        Metric::RoutingFailures,
         Metric::RecoverySuccessRate,
     ];
 
-    /// The metrics the flow engine computes today, in report order.
-    pub const REPORTED: [Metric; 15] = [
+    /// Number of metrics.
+    pub const COUNT: usize = 17;
+
+    /// The metrics the flow engine computes, in report order.
+    pub const REPORTED: [Metric; 17] = [
         Metric::TechnicalMttr,
         Metric::OperationalMttr,
         Metric::RestorationGap,
@@ -90,6 +96,8 @@ impl Metric {
         Metric::StaleReads,
         Metric::OutOfOrderReplays,
         Metric::LostWork,
+        Metric::RoutingFailures,
+        Metric::RecoverySuccessRate,
     ];
 
     /// The key used in reports, CSV columns and expectations.
@@ -110,6 +118,7 @@ impl Metric {
             Metric::StaleReads => "stale_reads",
             Metric::OutOfOrderReplays => "out_of_order_replays",
             Metric::LostWork => "lost_work",
+            Metric::RoutingFailures => "routing_failures",
             Metric::RecoverySuccessRate => "recovery_success_rate",
         }
     }
@@ -148,7 +157,7 @@ impl fmt::Display for Metric {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrialRow {
     /// Values indexed by [`Metric::index`]; only reported metrics are meaningful.
-    pub values: [f64; 16],
+    pub values: [f64; Metric::COUNT],
     /// A failed component was still down at the horizon.
     pub never_restored: bool,
     /// The trial was stopped at its event budget (a model bug): its values are not valid.

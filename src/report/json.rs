@@ -15,6 +15,7 @@ struct JsonReport<'a> {
     trials: u64,
     plans: Vec<JsonPlan<'a>>,
     comparisons: Vec<JsonComparison<'a>>,
+    rankings: Vec<JsonRanking<'a>>,
     expectations: Vec<JsonExpectation<'a>>,
 }
 
@@ -54,6 +55,19 @@ struct JsonComparison<'a> {
     ci95_low: f64,
     ci95_high: f64,
     plan_wins_share: f64,
+}
+
+#[derive(Serialize)]
+struct JsonRanking<'a> {
+    metric: &'static str,
+    order: Vec<JsonRanked<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonRanked<'a> {
+    plan: &'a str,
+    mean: f64,
+    indistinguishable_from_previous: bool,
 }
 
 #[derive(Serialize)]
@@ -99,6 +113,22 @@ pub fn render(r: &Report) -> String {
                 ci95_low: c.paired.ci95_low,
                 ci95_high: c.paired.ci95_high,
                 plan_wins_share: c.paired.plan_wins_share,
+            })
+            .collect(),
+        rankings: r
+            .rankings
+            .iter()
+            .map(|k| JsonRanking {
+                metric: k.metric.key(),
+                order: k
+                    .order
+                    .iter()
+                    .map(|x| JsonRanked {
+                        plan: &x.plan,
+                        mean: x.mean,
+                        indistinguishable_from_previous: x.tied_with_previous,
+                    })
+                    .collect(),
             })
             .collect(),
         expectations: r

@@ -1,5 +1,5 @@
 //! Reports of a run: one file per format (`json`, `csv`, `table`), all built from the same
-//! [`Report`] so they cannot disagree.
+//! [`Report`] so they cannot disagree; [`rank`] orders the plans per key metric for them.
 //!
 //! Invariants: a report contains nothing that varies between runs of the same inputs (no
 //! wall-clock time, host, thread count or path), so it is byte-identical for any thread count
@@ -8,6 +8,7 @@
 
 pub mod csv;
 pub mod json;
+pub mod rank;
 pub mod table;
 
 use std::io::Write;
@@ -18,6 +19,8 @@ use crate::metrics::Metric;
 use crate::model::Scenario;
 use crate::runner::RunRows;
 use crate::stats::{self, Paired, Summary};
+
+pub use rank::{Ranked, Ranking};
 
 /// Version of the report layout; bumped when a field changes meaning.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -80,6 +83,8 @@ pub struct Report {
     pub plans: Vec<PlanReport>,
     /// Every non-baseline plan against the baseline, per metric.
     pub comparisons: Vec<Comparison>,
+    /// Per key metric, the plans best-first with statistical ties marked (none with one plan).
+    pub rankings: Vec<Ranking>,
     /// The scenario's expectations, evaluated.
     pub expectations: Vec<ExpectationResult>,
 }
@@ -230,6 +235,7 @@ impl Report {
                 });
             }
         }
+        let rankings = rank::rank(s, rows, &mut scratch);
         let expectations = evaluate(s, &plans, rows);
         Report {
             expectations,
@@ -239,6 +245,7 @@ impl Report {
             trials: rows.trials(),
             plans,
             comparisons,
+            rankings,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The terminal summary: one table per plan, then the comparisons with the baseline.
+//! The terminal summary: one table per plan, the expectations, the comparisons with the
+//! baseline, then the plans ranked per key metric.
 
 use std::fmt::Write;
 
@@ -126,5 +127,129 @@ pub fn render(r: &Report) -> String {
             );
         }
     }
+    render_rankings(&mut out, r);
     out
+}
+
+/// One line per key metric: plans best first, `<` between plans whose paired difference is
+/// significant, `=` between indistinguishable ones. Each plan's cell is padded to the widest
+/// cell so the separators line up from one metric to the next.
+fn render_rankings(out: &mut String, r: &Report) {
+    if r.rankings.is_empty() {
+        return;
+    }
+    let cells: Vec<Vec<String>> = r
+        .rankings
+        .iter()
+        .map(|k| {
+            k.order
+                .iter()
+                .map(|x| format!("{} {}", x.plan, fmt_value(k.metric, x.mean)))
+                .collect()
+        })
+        .collect();
+    let width = cells
+        .iter()
+        .flatten()
+        .map(|c| c.chars().count())
+        .max()
+        .unwrap_or(0);
+    let _ = writeln!(out, "\nranking (best first by mean):");
+    let _ = writeln!(
+        out,
+        "  `<` better: paired 95% CI of the difference excludes 0;  `=` statistically indistinguishable"
+    );
+    let key_width = r
+        .rankings
+        .iter()
+        .map(|k| k.metric.key().len())
+        .max()
+        .unwrap_or(0)
+        .max(24);
+    for (k, cells) in r.rankings.iter().zip(&cells) {
+        let mut line = format!("  {:<key_width$} ", k.metric.key());
+        for (i, (x, cell)) in k.order.iter().zip(cells).enumerate() {
+            if i > 0 {
+                line.push_str(if x.tied_with_previous { " = " } else { " < " });
+            }
+            if i + 1 < cells.len() {
+                let _ = write!(line, "{cell:<width$}");
+            } else {
+                line.push_str(cell);
+            }
+        }
+        let _ = writeln!(out, "{line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Ranked, Ranking};
+
+    fn ranked(plan: &str, mean: f64, tied_with_previous: bool) -> Ranked {
+        Ranked {
+            plan: plan.into(),
+            mean,
+            tied_with_previous,
+        }
+    }
+
+    #[test]
+    fn rankings_render_one_aligned_line_per_metric() {
+        let r = Report {
+            scenario: "s".into(),
+            content_hash: "h".into(),
+            seed: 1,
+            trials: 10,
+            plans: Vec::new(),
+            comparisons: Vec::new(),
+            rankings: vec![
+                Ranking {
+                    metric: Metric::StormPeakRatio,
+                    order: vec![
+                        ranked("staged", 1.02, false),
+                        ranked("custom", 1.11, true),
+                        ranked("all-at-once", 1.85, false),
+                    ],
+                },
+                Ranking {
+                    metric: Metric::Availability,
+                    order: vec![
+                        ranked("custom", 0.999, false),
+                        ranked("all-at-once", 0.99, false),
+                        ranked("staged", 0.99, true),
+                    ],
+                },
+            ],
+            expectations: Vec::new(),
+        };
+        let text = render(&r);
+        let section = &text[text.find("ranking").expect("a ranking section")..];
+        let lines: Vec<&str> = section.lines().collect();
+        assert_eq!(
+            lines[2],
+            "  storm_peak_ratio         staged 1.020         = custom 1.110         < all-at-once 1.850"
+        );
+        assert_eq!(
+            lines[3],
+            "  availability             custom 99.9000%      < all-at-once 99.0000% = staged 99.0000%"
+        );
+        assert_eq!(lines.len(), 4);
+    }
+
+    #[test]
+    fn no_ranking_section_with_one_plan() {
+        let r = Report {
+            scenario: "s".into(),
+            content_hash: "h".into(),
+            seed: 1,
+            trials: 10,
+            plans: Vec::new(),
+            comparisons: Vec::new(),
+            rankings: Vec::new(),
+            expectations: Vec::new(),
+        };
+        assert!(!render(&r).contains("ranking"));
+    }
 }

@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use crate::fault::{self, FaultWindow};
 use crate::flow::{self, TraceRecord};
 use crate::metrics::TrialRow;
-use crate::model::{Scenario, Schedule, Step, Strategy};
+use crate::model::{Scenario, Schedule};
 use crate::scenario::validate::{MAX_BUCKETS, MAX_BYTES, MAX_CPU_SECONDS};
 
 /// Trials handed to a worker at a time.
@@ -157,46 +157,6 @@ pub fn check_budget(s: &Scenario, trials: u64) -> Result<(), BudgetRefusal> {
         return Err(BudgetRefusal::Cpu(cpu));
     }
     Ok(())
-}
-
-fn step_name(st: &Step) -> &'static str {
-    match st {
-        Step::RestoreAll => "RestoreAll",
-        Step::Restore(_) => "Restore",
-        Step::PrewarmIdentity => "PrewarmIdentity",
-        Step::ReconcileState => "ReconcileState",
-        Step::InvalidateCaches(_) => "InvalidateCaches",
-        Step::Reregister => "Reregister",
-        Step::RampTraffic(_) => "RampTraffic",
-        Step::ReleaseRetries(_) => "ReleaseRetries",
-        Step::ScaleUp => "ScaleUp",
-        Step::Gate(_) => "Gate",
-    }
-}
-
-/// Plans the flow engine cannot run yet, by name, with the feature that is missing.
-pub fn unsupported(s: &Scenario) -> Vec<String> {
-    let mut out = Vec::new();
-    for p in &s.plans {
-        match &p.strategy {
-            Strategy::AllAtOnce => {}
-            Strategy::Custom(steps) => {
-                for st in steps {
-                    if !matches!(st, Step::RestoreAll | Step::PrewarmIdentity | Step::Gate(_)) {
-                        out.push(format!("plan `{}` has a `{}` step, which the engine does not run yet (custom plans run `RestoreAll`, `PrewarmIdentity` and `Gate` today)", p.name, step_name(st)));
-                    }
-                }
-            }
-            other => out.push(format!("plan `{}` uses the `{}` strategy, which the engine does not run yet (`AllAtOnce` and `Custom` run today)", p.name, other.kind_name())),
-        }
-        if !p.actions.is_empty() {
-            out.push(format!(
-                "plan `{}` has recovery actions, which the engine does not run yet",
-                p.name
-            ));
-        }
-    }
-    out
 }
 
 /// Runs trials `first..first + cfg.trials` of every plan. `progress` is called with the number

@@ -1172,7 +1172,7 @@ fn plans(
         if p.baseline == Some(true) {
             baselines.push(i);
         }
-        match plan(cx, &pp, p, names, failures) {
+        match plan(cx, &pp, p, names, (failures, &raw.failures)) {
             Some(plan) => out.push(plan),
             None => ok = false,
         }
@@ -1200,12 +1200,22 @@ fn ramp(cx: &mut Ctx<'_>, path: &str, r: &RawRamp) -> Option<Ramp> {
     Some(Ramp { duration: d, shape })
 }
 
+fn raw_action_name(a: &RawActionKind) -> &'static str {
+    match a {
+        RawActionKind::Restart { .. } => "Restart",
+        RawActionKind::Microreboot { .. } => "Microreboot",
+        RawActionKind::Failover { .. } => "Failover",
+        RawActionKind::Rollback { .. } => "Rollback",
+        RawActionKind::CheckpointRestart { .. } => "CheckpointRestart",
+    }
+}
+
 fn plan(
     cx: &mut Ctx<'_>,
     pp: &str,
     p: &RawPlan,
     names: &BTreeMap<&str, usize>,
-    failures: &BTreeMap<String, usize>,
+    (failures, raw_failures): (&BTreeMap<String, usize>, &[RawFailure]),
 ) -> Option<Plan> {
     let strategy = match &p.strategy {
         RawStrategy::AllAtOnce => Some(Strategy::AllAtOnce),
@@ -1330,6 +1340,43 @@ fn plan(
             continue;
         };
         let kp = format!("{ap}.action");
+        if let Some(first) = p.actions[..a].iter().position(|x| x.failure == act.failure) {
+            cx.err(
+                &format!("{ap}.failure"),
+                format!(
+                    "failure `{}` already has an action in this plan (actions[{first}])",
+                    act.failure
+                ),
+                "bind one recovery action per failure and plan",
+            );
+            actions_ok = false;
+        }
+        let target = &raw_failures[failure].kind;
+        let one_component = matches!(target, RawFailureKind::Crash { .. });
+        let takes_down = one_component || matches!(target, RawFailureKind::Zone { .. });
+        let needs_one = matches!(
+            act.action,
+            RawActionKind::Microreboot { .. }
+                | RawActionKind::Failover { .. }
+                | RawActionKind::CheckpointRestart { .. }
+        );
+        if (needs_one && !one_component) || !takes_down {
+            cx.err(
+                &format!("{ap}.failure"),
+                format!(
+                    "a recovery action `{}` cannot answer failure `{}`: {}",
+                    raw_action_name(&act.action),
+                    act.failure,
+                    if needs_one {
+                        "it acts on one component, and only a `Crash` failure takes down one"
+                    } else {
+                        "only `Crash` and `Zone` failures take components down"
+                    }
+                ),
+                "bind the action to a Crash failure (or Zone, for Restart and Rollback)",
+            );
+            actions_ok = false;
+        }
         let kind = match &act.action {
             RawActionKind::Restart { duration } => cx
                 .dist(&format!("{kp}.duration"), duration)

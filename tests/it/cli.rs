@@ -49,11 +49,6 @@ fn load(file: &str) -> aftershock::model::Scenario {
     aftershock::scenario::load_file(&root().join(file)).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Whether this version can run the scenario (else `run` refuses it by name).
-fn runnable(s: &aftershock::model::Scenario) -> bool {
-    aftershock::runner::unsupported(s).is_empty()
-}
-
 fn path_str(p: &Path) -> &str {
     p.to_str().expect("UTF-8 temp path")
 }
@@ -175,20 +170,6 @@ fn every_scenario_runs_and_writes_reports() {
         let dir = tempfile::tempdir().unwrap();
         let out_dir = dir.path().join("out");
         let out = aftershock(&["run", &file, "--trials", "40", "--out", path_str(&out_dir)]);
-        if !runnable(&s) {
-            assert_eq!(out.code, 2, "run {file} should be refused:\n{}", out.stderr);
-            assert!(
-                out.stderr.contains("cannot simulate these features"),
-                "{}",
-                out.stderr
-            );
-            assert!(
-                !out_dir.exists(),
-                "a refused run wrote {}",
-                out_dir.display()
-            );
-            continue;
-        }
         assert_eq!(out.code, 0, "run {file}:\n{}", out.stderr);
         check_outputs(&out_dir, &s, s.seed, 40);
         // The summary goes to stdout and names the files written.
@@ -210,9 +191,6 @@ fn every_scenario_runs_and_writes_reports() {
 fn quiet_run_prints_nothing_on_stdout() {
     for file in scenario_files() {
         let s = load(&file);
-        if !runnable(&s) {
-            continue;
-        }
         let dir = tempfile::tempdir().unwrap();
         let out = aftershock(&[
             "run",
@@ -272,9 +250,6 @@ fn runs_are_reproducible_for_any_thread_count() {
 fn replay_prints_the_trace_as_json_lines() {
     for file in scenario_files() {
         let s = load(&file);
-        if !runnable(&s) {
-            continue;
-        }
         let out = aftershock(&["replay", &file, "--trial", "0"]);
         assert_eq!(out.code, 0, "replay {file}:\n{}", out.stderr);
         let events: Vec<Value> = out

@@ -42,7 +42,19 @@ fn reports_are_byte_identical_for_one_and_two_threads_and_across_runs() {
         "two runs in a row differ"
     );
     let csv = String::from_utf8(one.1).unwrap();
-    assert_eq!(csv.lines().count(), 301, "header + one row per trial");
+    let plans = aftershock::scenario::load_str(
+        aftershock::scenario::DEFAULT_SCENARIO,
+        aftershock::scenario::DEFAULT_SCENARIO_PATH,
+    )
+    .unwrap()
+    .plans
+    .len();
+    assert!(plans >= 3, "the default scenario compares plans");
+    assert_eq!(
+        csv.lines().count(),
+        1 + 300 * plans,
+        "header + one row per trial and plan"
+    );
 }
 
 #[test]

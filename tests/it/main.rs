@@ -3,6 +3,7 @@
 mod availability;
 mod behaviours;
 mod cli;
+mod comparison;
 mod conservation;
 mod determinism;
 mod errors;
@@ -10,5 +11,6 @@ mod expectations;
 mod flow_exact;
 mod loader_props;
 mod planes;
+mod plans;
 mod replay;
 mod support;

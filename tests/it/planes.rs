@@ -330,9 +330,11 @@ fn prewarming_identity_before_traffic_removes_the_reject_burst() {
         get(0, "degraded_auth_accepts"),
         get(1, "degraded_auth_accepts")
     );
-    // A gate before restoring holds the provider down 10 more minutes.
+    // A gate before restoring holds the repaired provider out of traffic 10 more minutes:
+    // technical recovery (repair) does not wait for the plan, operational restoration does.
     assert_eq!(get(0, "technical_mttr_s"), 3600.0);
-    assert_eq!(get(2, "technical_mttr_s"), 4200.0);
+    assert_eq!(get(2, "technical_mttr_s"), 3600.0);
+    assert!(get(2, "operational_mttr_s") >= 4200.0);
 }
 
 #[test]

@@ -14,8 +14,13 @@ fn replay_reproduces_rows_of_trials_csv() {
         .success();
     let csv = std::fs::read_to_string(out.join("trials.csv")).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
-    for trial in [0usize, 17, 59] {
-        let trace = tmp.path().join(format!("trace-{trial}.jsonl"));
+    for (trial, plan) in [
+        (0usize, "all-at-once"),
+        (17, "staged"),
+        (59, "runbook"),
+        (59, "staged"),
+    ] {
+        let trace = tmp.path().join(format!("trace-{trial}-{plan}.jsonl"));
         let output = Command::cargo_bin("aftershock")
             .unwrap()
             .args([
@@ -24,6 +29,8 @@ fn replay_reproduces_rows_of_trials_csv() {
                 &trial.to_string(),
                 "--seed",
                 "99",
+                "--plan",
+                plan,
                 "--trace",
             ])
             .arg(&trace)
@@ -37,7 +44,12 @@ fn replay_reproduces_rows_of_trials_csv() {
         let stdout = String::from_utf8(output.stdout).unwrap();
         let mut it = stdout.lines();
         assert_eq!(it.next(), Some(lines[0]), "same header");
-        assert_eq!(it.next(), Some(lines[1 + trial]), "trial {trial} row");
+        let row = lines
+            .iter()
+            .find(|l| l.starts_with(&format!("{trial},{plan},")))
+            .copied();
+        assert!(row.is_some(), "trial {trial} of {plan} is in trials.csv");
+        assert_eq!(it.next(), row, "trial {trial} row of {plan}");
         // The trace is JSON lines, starts with the trial and ends with its metrics.
         let trace = std::fs::read_to_string(&trace).unwrap();
         let events: Vec<serde_json::Value> = trace

@@ -1,0 +1,225 @@
+//! Rankings: for each key metric, the plans ordered best-first by mean, with each plan marked
+//! as statistically indistinguishable from the one ranked just above it or not.
+//!
+//! Two adjacent plans are compared by their *paired* difference over trials (trial `i` of every
+//! plan sees the same failures, see ARCHITECTURE.md, "Common random numbers"): they are tied when
+//! the 95% confidence interval of the mean difference covers 0, when it cannot be computed (fewer
+//! than two trials) or when both plans gave exactly the same value in every trial. So a ranking
+//! never orders plans on noise alone, and a difference that is the same in every trial (a fixed
+//! gate adding ten minutes) is a real one.
+//!
+//! Invariants: plans with equal means keep their file order (a stable sort), every statistic is
+//! a sequential fold in trial order ([`crate::stats`]), so a ranking is as deterministic as the
+//! rest of the report. Ties are between neighbours only: `a = b = c` does not claim `a = c`.
+
+use std::cmp::Ordering;
+
+use crate::metrics::{Better, Metric};
+use crate::model::Scenario;
+use crate::runner::RunRows;
+use crate::stats::{self, Paired};
+
+/// The metrics plans are ranked on, in report order; only those in [`Metric::REPORTED`] are
+/// ranked.
+pub const KEY_METRICS: [Metric; 12] = [
+    Metric::TechnicalMttr,
+    Metric::OperationalMttr,
+    Metric::RestorationGap,
+    Metric::Availability,
+    Metric::StormPeakRatio,
+    Metric::OverloadSeconds,
+    Metric::CascadeCount,
+    Metric::AuthRejectsPostRecovery,
+    Metric::OutOfOrderReplays,
+    Metric::LostWork,
+    Metric::RoutingFailures,
+    Metric::RecoverySuccessRate,
+];
+
+/// One plan's place in a ranking.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranked {
+    /// Plan name.
+    pub plan: String,
+    /// Mean of the metric over trials (the same fold as the plan's summary).
+    pub mean: f64,
+    /// Whether the plan is statistically indistinguishable from the one ranked just above it
+    /// (always false for the first).
+    pub tied_with_previous: bool,
+}
+
+/// The plans ordered best-first on one metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranking {
+    /// The metric.
+    pub metric: Metric,
+    /// Plans, best first.
+    pub order: Vec<Ranked>,
+}
+
+/// Ranks the scenario's plans on every key metric the engine reports; no rankings with fewer
+/// than two plans.
+pub fn rank(s: &Scenario, rows: &RunRows, scratch: &mut Vec<f64>) -> Vec<Ranking> {
+    if s.plans.len() < 2 {
+        return Vec::new();
+    }
+    KEY_METRICS
+        .iter()
+        .filter(|m| m.is_reported())
+        .map(|&m| {
+            let columns: Vec<(&str, Vec<f64>)> = s
+                .plans
+                .iter()
+                .enumerate()
+                .map(|(p, plan)| (plan.name.as_str(), rows.column(p, m)))
+                .collect();
+            rank_metric(m, &columns, scratch)
+        })
+        .collect()
+}
+
+/// Ranks plans given as `(name, values in trial order)` on metric `m`.
+pub fn rank_metric(m: Metric, plans: &[(&str, Vec<f64>)], scratch: &mut Vec<f64>) -> Ranking {
+    let means: Vec<f64> = plans.iter().map(|(_, v)| stats::mean_var(v).0).collect();
+    let mut order: Vec<usize> = (0..plans.len()).collect();
+    // Stable: equal means keep file order. An unmeasurable mean (NaN) ranks last.
+    order.sort_by(|&a, &b| better_first(m, means[a], means[b]));
+    let lower_is_better = m.better() == Better::Lower;
+    let mut ranked: Vec<Ranked> = Vec::with_capacity(order.len());
+    for (k, &p) in order.iter().enumerate() {
+        let tied_with_previous = k > 0 && {
+            let prev = &plans[order[k - 1]].1;
+            let this = &plans[p].1;
+            same_in_every_trial(prev, this)
+                || indistinguishable(&stats::paired(prev, this, lower_is_better, scratch))
+        };
+        ranked.push(Ranked {
+            plan: plans[p].0.to_string(),
+            mean: means[p],
+            tied_with_previous,
+        });
+    }
+    Ranking {
+        metric: m,
+        order: ranked,
+    }
+}
+
+/// Orders two means best first for `m`; NaN last.
+fn better_first(m: Metric, a: f64, b: f64) -> Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (false, false) => match m.better() {
+            Better::Lower => a.total_cmp(&b),
+            Better::Higher => b.total_cmp(&a),
+        },
+        (a_nan, b_nan) => a_nan.cmp(&b_nan),
+    }
+}
+
+/// Both plans gave the same value in every trial (NaN matching NaN).
+fn same_in_every_trial(a: &[f64], b: &[f64]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x == y || (x.is_nan() && y.is_nan()))
+}
+
+/// The paired 95% CI covers 0, or could not be computed (fewer than two trials).
+fn indistinguishable(p: &Paired) -> bool {
+    !(p.ci95_low > 0.0 || p.ci95_high < 0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(r: &Ranking) -> Vec<(&str, bool)> {
+        r.order
+            .iter()
+            .map(|x| (x.plan.as_str(), x.tied_with_previous))
+            .collect()
+    }
+
+    /// Deterministic noise in [-0.5, 0.5): a fixed pseudo-random sequence per `salt`.
+    fn noise(n: usize, salt: u64) -> Vec<f64> {
+        let mut x = salt.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+            })
+            .collect()
+    }
+
+    fn shifted(base: &[f64], by: f64) -> Vec<f64> {
+        base.iter().map(|v| v + by).collect()
+    }
+
+    #[test]
+    fn equal_plans_tie_and_clearly_different_plans_rank_strictly() {
+        let base: Vec<f64> = (0..50).map(|i| 100.0 + i as f64).collect();
+        let plans = [
+            ("slow", shifted(&base, 60.0)),
+            ("fast", base.clone()),
+            ("fast-too", base.clone()),
+        ];
+        let r = rank_metric(Metric::OperationalMttr, &plans, &mut Vec::new());
+        // Equal means keep file order; the slow plan is last and clearly worse.
+        assert_eq!(
+            names(&r),
+            [("fast", false), ("fast-too", true), ("slow", false)]
+        );
+        assert_eq!(r.order[0].mean, 124.5);
+        assert_eq!(r.order[2].mean, 184.5);
+    }
+
+    #[test]
+    fn a_constant_difference_is_real_even_when_tiny() {
+        // Zero variance of the difference: the CI is the point 0.001, which excludes 0.
+        let base: Vec<f64> = (0..20).map(f64::from).collect();
+        let plans = [("a", shifted(&base, 0.001)), ("b", base)];
+        let r = rank_metric(Metric::TechnicalMttr, &plans, &mut Vec::new());
+        assert_eq!(names(&r), [("b", false), ("a", false)]);
+    }
+
+    #[test]
+    fn noise_alone_is_a_tie_but_a_consistent_shift_is_not() {
+        // Independent noise of the same distribution: the means differ, the CI covers 0.
+        let plans = [("a", noise(100, 1)), ("b", noise(100, 2))];
+        let r = rank_metric(Metric::StormPeakRatio, &plans, &mut Vec::new());
+        assert_ne!(r.order[0].mean, r.order[1].mean);
+        assert!(r.order[1].tied_with_previous, "{r:?}");
+        // The same noise shifted by a fraction of its spread, paired trial by trial: a real
+        // difference, however noisy each plan is on its own.
+        let n = noise(100, 3);
+        let plans = [("worse", shifted(&n, 0.05)), ("better", n)];
+        let r = rank_metric(Metric::StormPeakRatio, &plans, &mut Vec::new());
+        assert_eq!(names(&r), [("better", false), ("worse", false)]);
+    }
+
+    #[test]
+    fn higher_availability_ranks_first() {
+        let base: Vec<f64> = (0..30).map(|i| 0.90 + 0.001 * f64::from(i)).collect();
+        let plans = [
+            ("low", base.clone()),
+            ("high", shifted(&base, 0.05)),
+            ("mid", shifted(&base, 0.02)),
+        ];
+        let r = rank_metric(Metric::Availability, &plans, &mut Vec::new());
+        assert_eq!(names(&r), [("high", false), ("mid", false), ("low", false)]);
+        // The same numbers as a lower-is-better metric rank the other way round.
+        let r = rank_metric(Metric::LostWork, &plans, &mut Vec::new());
+        assert_eq!(names(&r), [("low", false), ("mid", false), ("high", false)]);
+    }
+
+    #[test]
+    fn one_trial_cannot_separate_plans_and_nan_ranks_last() {
+        let plans = [("a", vec![2.0]), ("b", vec![1.0]), ("c", vec![f64::NAN])];
+        let r = rank_metric(Metric::OverloadSeconds, &plans, &mut Vec::new());
+        assert_eq!(names(&r), [("b", false), ("a", true), ("c", true)]);
+        let r = rank_metric(Metric::Availability, &plans, &mut Vec::new());
+        assert_eq!(names(&r), [("a", false), ("b", true), ("c", true)]);
+    }
+}
