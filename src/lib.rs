@@ -44,6 +44,7 @@
 
 #![warn(missing_docs)]
 
+pub mod check;
 pub mod cli;
 pub mod engine;
 pub mod expect;

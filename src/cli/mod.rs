@@ -1,6 +1,7 @@
 //! The command line: clap types, command dispatch, and the mapping of failures to exit codes
 //! (0 = ok, 1 = an expectation failed, 2 = bad input or usage, with the reason on stderr).
 
+mod check;
 mod graph;
 
 use std::io::IsTerminal;
@@ -36,6 +37,8 @@ pub enum Command {
     },
     /// Re-run one trial with its full event trace (JSON lines).
     Replay(ReplayArgs),
+    /// Run scenarios with their expectations as CI tests (exit 0 pass, 1 fail, 2 error).
+    Check(CheckArgs),
     /// Print the dependency graph as Graphviz DOT.
     Graph {
         /// Scenario file (default: the built-in default scenario).
@@ -84,6 +87,42 @@ pub struct ReplayArgs {
     pub trace: Option<PathBuf>,
 }
 
+/// Arguments of `check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Scenario files or directories (every `*.ron` in a directory).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Trials per plan for every scenario (default: each scenario's `trials`).
+    #[arg(long)]
+    pub trials: Option<u64>,
+    /// Master seed for every scenario (default: each scenario's `seed`).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Worker threads. Results are identical for any value.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Write a JUnit XML file (one test case per expectation).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write a JSON journal of every expectation and baseline comparison.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Compare every metric with this stored baseline and fail on regressions.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Write the results of this run into the baseline file instead of comparing.
+    #[arg(long, requires = "baseline")]
+    pub update_baseline: bool,
+    /// Allowed regression: `5%` or `0.02` for every metric, or `METRIC=5%`, `METRIC=2m` for
+    /// one (repeatable; default: none, runs are deterministic).
+    #[arg(long, value_name = "[METRIC=]TOL")]
+    pub tolerance: Vec<String>,
+    /// Print only failures and the summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
 /// A failed command: its exit code and what to print on stderr.
 #[derive(Debug)]
 pub struct Failure {
@@ -94,7 +133,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn bad_input(message: impl Into<String>) -> Failure {
+    pub(crate) fn bad_input(message: impl Into<String>) -> Failure {
         Failure {
             code: 2,
             message: message.into(),
@@ -132,6 +171,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Run(args) => run(args),
         Command::Validate { files } => validate(&files),
         Command::Replay(args) => replay(args),
+        Command::Check(args) => check::run(args),
         Command::Graph { scenario } => {
             let s = load(scenario.as_deref())?;
             print!("{}", graph::dot(&s));
@@ -204,14 +244,8 @@ fn run(args: RunArgs) -> Result<(), Failure> {
     }
     let elapsed = started.elapsed();
     if let Some((trial, plan)) = rows.first_aborted() {
-        return Err(Failure::bad_input(format!(
-            "{label}: trial {trial} of plan `{}` exceeded {} events and was stopped; no report was written\n  help: this is a bug in the model; reproduce it with `aftershock replay {}--trial {trial} --plan {} --seed {seed}` and report it",
-            s.plans[plan].name,
-            crate::flow::MAX_EVENTS_PER_TRIAL,
-            args.scenario
-                .as_ref()
-                .map_or_else(String::new, |p| format!("{} ", p.display())),
-            s.plans[plan].name,
+        return Err(Failure::bad_input(runner::aborted_message(
+            &s, &label, seed, trial, plan,
         )));
     }
     let report = Report::build(&s, seed, &rows);

@@ -159,6 +159,16 @@ pub fn check_budget(s: &Scenario, trials: u64) -> Result<(), BudgetRefusal> {
     Ok(())
 }
 
+/// The error for a trial stopped at its event budget, with the command that reproduces it
+/// (`label` is the scenario file as the user named it).
+pub fn aborted_message(s: &Scenario, label: &str, seed: u64, trial: u64, plan: usize) -> String {
+    let name = &s.plans[plan].name;
+    format!(
+        "{label}: trial {trial} of plan `{name}` exceeded {} events and was stopped; no report was written\n  help: this is a bug in the model; reproduce it with `aftershock replay {label} --trial {trial} --plan {name} --seed {seed}` and report it",
+        crate::flow::MAX_EVENTS_PER_TRIAL,
+    )
+}
+
 /// Runs trials `first..first + cfg.trials` of every plan. `progress` is called with the number
 /// of trials finished so far (from worker threads).
 pub fn run(s: &Scenario, cfg: &RunConfig, first: u64, progress: &(dyn Fn(u64) + Sync)) -> RunRows {

@@ -2,6 +2,7 @@
 
 mod availability;
 mod behaviours;
+mod check;
 mod cli;
 mod comparison;
 mod conservation;
