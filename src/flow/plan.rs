@@ -316,7 +316,13 @@ impl FlowTrial<'_> {
             self.n_held -= 1;
         }
         let action = self.release_action[s].take();
-        if self.backup[s].take().is_none() {
+        if self.backup[s].take().is_some() {
+            // Failback: the primary takes over, already registered under the backup's name;
+            // the backup's queue of requests is not handed over: what it still held is lost
+            // (counted as dropped).
+            self.acc.dropped[s] += self.backlog[s];
+            self.backlog[s] = 0.0;
+        } else {
             self.on_up(s, now);
             let kind = action.map(|a| &self.plan.actions[a].kind);
             if self.prereg[s] || matches!(kind, Some(ActionKind::Microreboot(_))) {
@@ -349,7 +355,6 @@ impl FlowTrial<'_> {
                 _ => {}
             }
         }
-        // (After a failover, the primary takes over from the backup, already registered.)
         self.prereg[s] = false;
         self.dirty = true;
         if self.trace.is_some() {
