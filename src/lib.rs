@@ -44,6 +44,7 @@
 
 #![warn(missing_docs)]
 
+pub mod charts;
 pub mod check;
 pub mod cli;
 pub mod engine;
@@ -57,3 +58,4 @@ pub mod rng;
 pub mod runner;
 pub mod scenario;
 pub mod stats;
+pub mod sweep;

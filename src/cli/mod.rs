@@ -3,6 +3,7 @@
 
 mod check;
 mod graph;
+mod sweep;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::charts;
 use crate::model::Scenario;
 use crate::report::{self, Report};
 use crate::runner::{self, RunConfig};
@@ -44,6 +46,8 @@ pub enum Command {
         /// Scenario file (default: the built-in default scenario).
         scenario: Option<PathBuf>,
     },
+    /// Run a scenario over a grid of parameter values; write sweep.csv and charts.
+    Sweep(SweepArgs),
 }
 
 /// Arguments of `run`.
@@ -85,6 +89,10 @@ pub struct ReplayArgs {
     /// Write the trace here instead of standard output.
     #[arg(long)]
     pub trace: Option<PathBuf>,
+    /// Also draw the trial's timeline (each service's state over time, the plan's steps
+    /// marked) to FILE.svg and FILE.png (an extension given is replaced).
+    #[arg(long, value_name = "FILE")]
+    pub chart: Option<PathBuf>,
 }
 
 /// Arguments of `check`.
@@ -119,6 +127,36 @@ pub struct CheckArgs {
     #[arg(long, value_name = "[METRIC=]TOL")]
     pub tolerance: Vec<String>,
     /// Print only failures and the summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Arguments of `sweep`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// Scenario file (default: the built-in default scenario).
+    pub scenario: Option<PathBuf>,
+    /// A value of the scenario file and the values to try: `PATH=V1,V2,...`, e.g.
+    /// `'failures[db-cluster-down].schedule.duration=10m,30m,1h'` (repeatable: a grid).
+    #[arg(long = "set", value_name = "PATH=V1,V2,...", required = true)]
+    pub sets: Vec<String>,
+    /// A metric to report and chart (repeatable; default: operational_mttr_s,
+    /// restoration_gap_s, availability, storm_peak_ratio, cascade_count).
+    #[arg(long = "metric", value_name = "KEY")]
+    pub metrics: Vec<String>,
+    /// Trials per plan at every point (default: the scenario's `trials`).
+    #[arg(long)]
+    pub trials: Option<u64>,
+    /// Master seed of every point (default: the scenario's `seed`).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Worker threads (default: one per core). Results are identical for any value.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Output directory (default: output/<scenario name>-sweep/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// No progress bar and no table.
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -172,6 +210,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Validate { files } => validate(&files),
         Command::Replay(args) => replay(args),
         Command::Check(args) => check::run(args),
+        Command::Sweep(args) => sweep::run(args),
         Command::Graph { scenario } => {
             let s = load(scenario.as_deref())?;
             print!("{}", graph::dot(&s));
@@ -234,7 +273,8 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         None
     };
     let started = Instant::now();
-    let rows = runner::run(&s, &cfg, 0, &|done| {
+    let layout = runner::series_layout(&s, seed, trials);
+    let (rows, series) = runner::run_with_series(&s, &cfg, 0, &layout, &|done| {
         if let Some(b) = &bar {
             b.set_position(done);
         }
@@ -248,7 +288,8 @@ fn run(args: RunArgs) -> Result<(), Failure> {
             &s, &label, seed, trial, plan,
         )));
     }
-    let report = Report::build(&s, seed, &rows);
+    let mut report = Report::build(&s, seed, &rows);
+    report.attach_series(&s, &series);
     let json = report::json::render(&report);
     let io = |what: &str, e: std::io::Error| {
         Failure::bad_input(format!(
@@ -262,12 +303,24 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         report::csv::write(w, &s, &rows)
     })
     .map_err(|e| io("trials.csv", e))?;
+    let source = match &args.scenario {
+        Some(p) => std::fs::read_to_string(p).unwrap_or_default(),
+        None => scenario::DEFAULT_SCENARIO.to_string(),
+    };
+    let figures = write_charts(&report, &s, &out).map_err(|e| io("the charts", e))?;
+    let html = report::html::render_html(&report, &s, &source, &figures);
+    report::write_atomic(&out.join("report.html"), |w| w.write_all(html.as_bytes()))
+        .map_err(|e| io("report.html", e))?;
+    let md = report::html::render_md(&report, &s, &figures);
+    report::write_atomic(&out.join("report.md"), |w| w.write_all(md.as_bytes()))
+        .map_err(|e| io("report.md", e))?;
     if !args.quiet {
         print!("{}", report::table::render(&report));
         println!(
-            "\nwrote {} and {}",
+            "\nwrote {}, trials.csv, report.html, report.md and {} charts (PNG and SVG) in {}",
             out.join("report.json").display(),
-            out.join("trials.csv").display()
+            figures.len(),
+            out.display()
         );
     }
     let errors: Vec<String> = report
@@ -310,6 +363,50 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         });
     }
     Ok(())
+}
+
+/// Draws the run's charts into `out` (PNG and SVG each) and returns them for the HTML report.
+fn write_charts(
+    report: &Report,
+    s: &Scenario,
+    out: &Path,
+) -> std::io::Result<Vec<report::html::Figure>> {
+    let meta = charts::Meta {
+        scenario: s.name.clone(),
+        seed: report.seed,
+        trials: report.trials,
+    };
+    let mut specs = vec![
+        (
+            "availability",
+            charts::Chart::Line(charts::availability_spec(&meta, &report.series)),
+        ),
+        (
+            "load",
+            charts::Chart::Line(charts::load_spec(&meta, &report.series)),
+        ),
+        (
+            "mttr",
+            charts::Chart::Line(charts::mttr_spec(&meta, &report.distributions)),
+        ),
+    ];
+    if report.plans.len() > 1 {
+        specs.push((
+            "comparison",
+            charts::Chart::Forest(charts::comparison_spec(&meta, report)),
+        ));
+    }
+    let mut figures = Vec::new();
+    for (name, spec) in specs {
+        let r = charts::render(name, &spec).map_err(std::io::Error::other)?;
+        charts::write(out, &r)?;
+        figures.push(report::html::Figure {
+            name: r.name,
+            title: r.title,
+            svg: r.svg,
+        });
+    }
+    Ok(figures)
 }
 
 fn validate(files: &[PathBuf]) -> Result<(), Failure> {
@@ -375,6 +472,37 @@ fn replay(args: ReplayArgs) -> Result<(), Failure> {
         report::csv::header(),
         report::csv::row(args.trial, &s.plans[plan].name, &row)
     );
+    if let Some(path) = &args.chart {
+        let meta = charts::Meta {
+            scenario: s.name.clone(),
+            seed,
+            trials: 1,
+        };
+        let services: Vec<String> = s.topology.services.iter().map(|x| x.name.clone()).collect();
+        let spec = charts::timeline_spec(
+            &meta,
+            &s.plans[plan].name,
+            args.trial,
+            s.horizon.as_secs_f64(),
+            &services,
+            &trace,
+        );
+        let stem = path.with_extension("");
+        let name = stem.file_name().map_or_else(
+            || "timeline".to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let dir = stem
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let rendered = charts::render(&name, &charts::Chart::Timeline(spec))
+            .map_err(|e| Failure::bad_input(format!("cannot draw the timeline: {e}")))?;
+        charts::write(&dir, &rendered).map_err(|e| {
+            Failure::bad_input(format!("{}: cannot write the chart: {e}", stem.display()))
+        })?;
+        eprintln!("wrote {}.svg and {}.png", stem.display(), stem.display());
+    }
     match &args.trace {
         Some(path) => {
             report::write_atomic(path, |w| w.write_all(lines.as_bytes())).map_err(|e| {

@@ -262,7 +262,7 @@ impl<'a> FlowTrial<'a> {
         if dt <= 0.0 {
             return;
         }
-        self.accumulate(to, dt);
+        self.accumulate(from, to, dt);
         let n = self.s.topology.services.len();
         for s in 0..n {
             let max = self.max_backlog(s);

@@ -224,9 +224,18 @@ impl FlowTrial<'_> {
     }
 
     /// Integrates rate-based metrics over `[from, to)`.
-    pub(super) fn accumulate(&mut self, to: SimTime, dt: f64) {
+    pub(super) fn accumulate(&mut self, from: SimTime, to: SimTime, dt: f64) {
         self.acc.user_offered += self.user_rate * dt;
         self.acc.user_ok += self.user_ok_rate * dt;
+        if let Some(rec) = self.rec.as_deref_mut() {
+            rec.add(
+                from,
+                to,
+                (self.user_rate, self.user_ok_rate),
+                &self.arrivals,
+                &self.cap,
+            );
+        }
         let n = self.s.topology.services.len();
         for s in 0..n {
             let arrived = self.arrivals[s];

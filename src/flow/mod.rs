@@ -21,6 +21,7 @@ mod dynamics;
 mod metrics;
 mod plan;
 mod roles;
+pub mod series;
 pub mod solve;
 pub mod trace;
 
@@ -214,6 +215,7 @@ pub(crate) struct FlowTrial<'a> {
     first_failure: Option<SimTime>,
     technical_recovery: Option<SimTime>,
     trace: Option<&'a mut Vec<TraceRecord>>,
+    rec: Option<&'a mut series::Recorder>,
 }
 
 /// Runs one trial of `plan` against the fault windows drawn for it, optionally recording the
@@ -226,7 +228,33 @@ pub fn run_trial(
     trial: u64,
     trace: Option<&mut Vec<TraceRecord>>,
 ) -> TrialRow {
+    run_trial_recorded(s, plan, windows, seed, trial, trace, None)
+}
+
+/// The first failure of a trial (key rotations are routine, not failures).
+pub fn first_failure(s: &Scenario, windows: &[FaultWindow]) -> Option<SimTime> {
+    windows
+        .iter()
+        .filter(|w| !matches!(s.failures[w.failure].kind, FailureKind::KeyRotation(_)))
+        .map(|w| w.start)
+        .min()
+}
+
+/// [`run_trial`], also filling `rec`'s buckets (reset here) for charts.
+pub fn run_trial_recorded(
+    s: &Scenario,
+    plan: &Plan,
+    windows: &[FaultWindow],
+    seed: u64,
+    trial: u64,
+    trace: Option<&mut Vec<TraceRecord>>,
+    mut rec: Option<&mut series::Recorder>,
+) -> TrialRow {
+    if let Some(r) = rec.as_deref_mut() {
+        r.reset(first_failure(s, windows));
+    }
     let mut t = FlowTrial::new(s, plan, windows, seed, trial, trace);
+    t.rec = rec;
     if t.trace.is_some() {
         let plan = plan.name.clone();
         t.record(SimTime::ZERO, TraceEvent::TrialStart { plan, trial, seed });
@@ -491,6 +519,7 @@ impl<'a> FlowTrial<'a> {
             first_failure: None,
             technical_recovery: None,
             trace,
+            rec: None,
         }
     }
 

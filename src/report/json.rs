@@ -17,6 +17,9 @@ struct JsonReport<'a> {
     comparisons: Vec<JsonComparison<'a>>,
     rankings: Vec<JsonRanking<'a>>,
     expectations: Vec<JsonExpectation<'a>>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    series: &'a [super::series::PlanSeries],
+    distributions: &'a [super::series::Distribution],
 }
 
 #[derive(Serialize)]
@@ -143,6 +146,8 @@ pub fn render(r: &Report) -> String {
                 error: e.error.as_deref(),
             })
             .collect(),
+        series: &r.series,
+        distributions: &r.distributions,
     };
     let mut s =
         serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));

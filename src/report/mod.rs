@@ -7,8 +7,10 @@
 //! the previous file or none, never half a file.
 
 pub mod csv;
+pub mod html;
 pub mod json;
 pub mod rank;
+pub mod series;
 pub mod table;
 
 use std::io::Write;
@@ -87,6 +89,10 @@ pub struct Report {
     pub rankings: Vec<Ranking>,
     /// The scenario's expectations, evaluated.
     pub expectations: Vec<ExpectationResult>,
+    /// Per plan, availability and load over time (filled by [`Report::attach_series`]).
+    pub series: Vec<series::PlanSeries>,
+    /// Per plan, the quantiles of technical and operational MTTR.
+    pub distributions: Vec<series::Distribution>,
 }
 
 /// What expectations are evaluated against: a built report and the rows it came from.
@@ -237,7 +243,28 @@ impl Report {
         }
         let rankings = rank::rank(s, rows, &mut scratch);
         let expectations = evaluate(s, &plans, rows);
+        let mut distributions = Vec::new();
+        for (p, plan) in s.plans.iter().enumerate() {
+            for m in [Metric::TechnicalMttr, Metric::OperationalMttr] {
+                let mut v = rows.column(p, m);
+                v.sort_by(f64::total_cmp);
+                let quantiles = if v.is_empty() {
+                    Vec::new()
+                } else {
+                    (0..=100)
+                        .map(|q| stats::quantile_sorted(&v, f64::from(q) / 100.0))
+                        .collect()
+                };
+                distributions.push(series::Distribution {
+                    plan: plan.name.clone(),
+                    metric: m.key().to_string(),
+                    quantiles,
+                });
+            }
+        }
         Report {
+            series: Vec::new(),
+            distributions,
             expectations,
             scenario: s.name.clone(),
             content_hash: s.content_hash.clone(),
@@ -247,6 +274,35 @@ impl Report {
             comparisons,
             rankings,
         }
+    }
+}
+
+impl Report {
+    /// Adds the time series folded during the run.
+    pub fn attach_series(&mut self, s: &Scenario, acc: &series::SeriesAcc) {
+        let t = acc.spec.centres();
+        self.series = s
+            .plans
+            .iter()
+            .enumerate()
+            .map(|(p, plan)| {
+                let median = |m: Metric| {
+                    self.plans[p]
+                        .metrics
+                        .iter()
+                        .find(|(k, _)| *k == m)
+                        .map_or(f64::NAN, |(_, x)| x.p50)
+                };
+                series::PlanSeries {
+                    plan: plan.name.clone(),
+                    availability: acc.availability[p].band(t.clone()),
+                    stressed_service: s.topology.services[acc.tracked[p]].name.clone(),
+                    load_ratio: acc.load[p].band(t.clone()),
+                    technical_recovery_s: median(Metric::TechnicalMttr),
+                    operational_recovery_s: median(Metric::OperationalMttr),
+                }
+            })
+            .collect();
     }
 }
 

@@ -223,6 +223,8 @@ mod tests {
                 },
             ],
             expectations: Vec::new(),
+            series: Vec::new(),
+            distributions: Vec::new(),
         };
         let text = render(&r);
         let section = &text[text.find("ranking").expect("a ranking section")..];
@@ -249,6 +251,8 @@ mod tests {
             comparisons: Vec::new(),
             rankings: Vec::new(),
             expectations: Vec::new(),
+            series: Vec::new(),
+            distributions: Vec::new(),
         };
         assert!(!render(&r).contains("ranking"));
     }

@@ -10,10 +10,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
+use crate::engine::SimDuration;
 use crate::fault::{self, FaultWindow};
+use crate::flow::series::{Recorder, SeriesSpec};
 use crate::flow::{self, TraceRecord};
 use crate::metrics::TrialRow;
 use crate::model::{Scenario, Schedule};
+use crate::report::series::SeriesAcc;
 use crate::scenario::validate::{MAX_BUCKETS, MAX_BYTES, MAX_CPU_SECONDS};
 
 /// Trials handed to a worker at a time.
@@ -210,6 +213,197 @@ pub fn run(s: &Scenario, cfg: &RunConfig, first: u64, progress: &(dyn Fn(u64) + 
         plans,
         rows,
     }
+}
+
+/// Trials of the pilot run that lays out the chart buckets.
+pub const PILOT_TRIALS: u64 = 50;
+
+/// Lays out the chart series of a run of `total` trials: a pilot of the first (at most 50)
+/// trials, recording every service, chooses the window (10 minutes before the first failure
+/// to 1.5 x the pilot's p75 operational MTTR + 10 minutes after it, at least 30 minutes,
+/// within the horizon) and, per plan, the most stressed service (highest mean peak offered
+/// load / capacity in any bucket after the failure). It depends only on the scenario, seed
+/// and `total`, never on shards.
+pub fn series_layout(s: &Scenario, seed: u64, total: u64) -> SeriesAcc {
+    let n = s.topology.services.len();
+    let horizon = s.horizon.as_secs_f64();
+    let before = SimDuration::from_secs_f64(600.0);
+    let coarse = SeriesSpec {
+        before,
+        width: SimDuration::from_secs_f64((horizon + 600.0) / 200.0),
+        buckets: 200,
+    };
+    let pilot = total.min(PILOT_TRIALS);
+    let plans = s.plans.len();
+    // Per trial, per plan: (operational MTTR, per service per bucket peak load ratio).
+    let per_trial: Vec<Vec<(f64, Vec<f64>)>> = (0..pilot)
+        .into_par_iter()
+        .map(|trial| {
+            let mut windows = Vec::new();
+            fault::draw(s, seed, trial, &mut windows);
+            let mut rec = Recorder::new(coarse, (0..n).collect(), s.horizon);
+            s.plans
+                .iter()
+                .map(|plan| {
+                    let row = flow::run_trial_recorded(
+                        s,
+                        plan,
+                        &windows,
+                        seed,
+                        trial,
+                        None,
+                        Some(&mut rec),
+                    );
+                    // The service's peak after the first failure.
+                    let from = rec.origin.map_or(0, |o| {
+                        ((o + i128::from(coarse.before.0)).max(0)
+                            / i128::from(coarse.width.0.max(1))) as usize
+                    });
+                    let peaks: Vec<f64> = (0..n)
+                        .map(|svc| {
+                            rec.peak[svc * rec.slots..(svc + 1) * rec.slots]
+                                .iter()
+                                .skip(from)
+                                .copied()
+                                .filter(|v| !v.is_nan())
+                                .fold(f64::NAN, f64::max)
+                        })
+                        .collect();
+                    (row.get(crate::metrics::Metric::OperationalMttr), peaks)
+                })
+                .collect()
+        })
+        .collect();
+    let mut op: Vec<f64> = per_trial
+        .iter()
+        .flat_map(|t| t.iter().map(|x| x.0))
+        .collect();
+    op.sort_by(f64::total_cmp);
+    let p75 = if op.is_empty() {
+        horizon
+    } else {
+        crate::stats::quantile_sorted(&op, 0.75)
+    };
+    let after = (1.5 * p75 + 600.0).clamp(1800.0, horizon.max(1.0));
+    let buckets = 200;
+    let spec = SeriesSpec {
+        before,
+        width: SimDuration::from_secs_f64((after + 600.0) / buckets as f64),
+        buckets,
+    };
+    // The most stressed service per plan: the highest mean peak after the failure.
+    let tracked = (0..plans)
+        .map(|p| {
+            let mut best = (0usize, f64::NEG_INFINITY);
+            for svc in 0..n {
+                let (mut sum, mut count) = (0.0, 0usize);
+                for t in &per_trial {
+                    let v = t[p].1[svc];
+                    if !v.is_nan() {
+                        sum += v;
+                        count += 1;
+                    }
+                }
+                if count > 0 && sum / count as f64 > best.1 {
+                    best = (svc, sum / count as f64);
+                }
+            }
+            best.0
+        })
+        .collect();
+    SeriesAcc::new(spec, tracked)
+}
+
+/// [`run`], also folding every trial into the chart series laid out by `layout`. Series are
+/// integer sums and counts, so they are the same for any thread count or shard split.
+pub fn run_with_series(
+    s: &Scenario,
+    cfg: &RunConfig,
+    first: u64,
+    layout: &SeriesAcc,
+    progress: &(dyn Fn(u64) + Sync),
+) -> (RunRows, SeriesAcc) {
+    let plans = s.plans.len();
+    let end = first + cfg.trials;
+    let chunks: Vec<u64> = (first..end).step_by(CHUNK as usize).collect();
+    let done = AtomicU64::new(0);
+    let empty = || SeriesAcc::new(layout.spec, layout.tracked.clone());
+    let work = || -> (Vec<TrialRow>, SeriesAcc) {
+        // Rows are kept per chunk and put back in trial order; series accumulators are folded
+        // per worker (a bounded number, whatever the trial count) and merged, exactly.
+        let (mut per_chunk, acc) = chunks
+            .par_iter()
+            .enumerate()
+            .fold(
+                || (Vec::new(), empty()),
+                |(mut out, mut acc): (Vec<(usize, Vec<TrialRow>)>, SeriesAcc), (idx, &start)| {
+                    let stop = (start + CHUNK).min(end);
+                    let mut windows: Vec<FaultWindow> = Vec::new();
+                    let mut rows = Vec::with_capacity((stop - start) as usize * plans);
+                    let mut recs: Vec<Recorder> = layout
+                        .tracked
+                        .iter()
+                        .map(|&t| Recorder::new(layout.spec, vec![t], s.horizon))
+                        .collect();
+                    for trial in start..stop {
+                        fault::draw(s, cfg.seed, trial, &mut windows);
+                        for (p, plan) in s.plans.iter().enumerate() {
+                            rows.push(flow::run_trial_recorded(
+                                s,
+                                plan,
+                                &windows,
+                                cfg.seed,
+                                trial,
+                                None,
+                                Some(&mut recs[p]),
+                            ));
+                            let tech = match rows.last() {
+                                Some(r) if !r.never_restored => {
+                                    r.get(crate::metrics::Metric::TechnicalMttr)
+                                }
+                                _ => f64::NAN,
+                            };
+                            acc.add_trial(p, &recs[p], tech);
+                        }
+                    }
+                    progress(done.fetch_add(stop - start, Ordering::Relaxed) + (stop - start));
+                    out.push((idx, rows));
+                    (out, acc)
+                },
+            )
+            .reduce(
+                || (Vec::new(), empty()),
+                |(mut a, mut x), (b, y)| {
+                    a.extend(b);
+                    x.merge(&y);
+                    (a, x)
+                },
+            );
+        per_chunk.sort_unstable_by_key(|(idx, _)| *idx);
+        let mut rows = Vec::with_capacity(cfg.trials as usize * plans);
+        for (_, r) in per_chunk {
+            rows.extend(r);
+        }
+        (rows, acc)
+    };
+    let (rows, acc) = match cfg.threads {
+        Some(n) => match rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build()
+        {
+            Ok(pool) => pool.install(work),
+            Err(_) => work(),
+        },
+        None => work(),
+    };
+    (
+        RunRows {
+            first_trial: first,
+            plans,
+            rows,
+        },
+        acc,
+    )
 }
 
 /// Replays one trial of one plan with its full event trace.

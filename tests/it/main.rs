@@ -2,6 +2,7 @@
 
 mod availability;
 mod behaviours;
+mod charts;
 mod check;
 mod cli;
 mod comparison;
@@ -10,8 +11,11 @@ mod determinism;
 mod errors;
 mod expectations;
 mod flow_exact;
+mod html;
 mod loader_props;
 mod planes;
 mod plans;
 mod replay;
+mod series;
 mod support;
+mod sweep;

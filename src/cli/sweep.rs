@@ -1,0 +1,104 @@
+//! `aftershock sweep`: parses the grid, runs it with a progress bar on a terminal, writes
+//! `sweep.csv` and the charts, prints the grid table. Problems with a path, a value, a metric
+//! or an edited scenario exit 2 with the reason on stderr (see [`crate::sweep`]).
+
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use super::{Failure, SweepArgs, file_label};
+use crate::report;
+use crate::runner::RunConfig;
+use crate::scenario;
+use crate::sweep::{self, Sweep, SweepError};
+
+impl From<SweepError> for Failure {
+    fn from(e: SweepError) -> Failure {
+        Failure::bad_input(e.to_string())
+    }
+}
+
+/// Runs `aftershock sweep`.
+pub(super) fn run(args: SweepArgs) -> Result<(), Failure> {
+    let label = file_label(args.scenario.as_deref());
+    let text = match &args.scenario {
+        Some(p) => {
+            // Reports a missing or non-UTF-8 file, or an invalid scenario, as `run` does.
+            scenario::load_file(p)?;
+            std::fs::read_to_string(p).map_err(|e| {
+                Failure::bad_input(format!("{label}: cannot read the scenario file: {e}"))
+            })?
+        }
+        None => scenario::DEFAULT_SCENARIO.to_string(),
+    };
+    let metrics = sweep::parse_metrics(&args.metrics)?;
+    let sw = Sweep::new(&text, &label, &args.sets)?;
+    let seed = args.seed.unwrap_or(sw.base.seed);
+    let trials = args.trials.unwrap_or(sw.base.trials);
+    if trials == 0 {
+        return Err(Failure::bad_input("--trials must be at least 1"));
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| sweep::default_out(&sw.base));
+    let cfg = RunConfig {
+        seed,
+        trials,
+        threads: args.threads,
+    };
+    let points = sw.points().len() as u64;
+
+    let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
+        let b = indicatif::ProgressBar::new(points * trials);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:40}] {pos}/{len} trials ({eta})",
+        ) {
+            b.set_style(style.progress_chars("=> "));
+        }
+        b.set_message(format!("{} sweep, {points} points", sw.base.name));
+        b
+    });
+    let started = Instant::now();
+    let result = sweep::run(&sw, &cfg, &|done| {
+        if let Some(b) = &bar {
+            b.set_position(done);
+        }
+    });
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let result = result?;
+    let elapsed = started.elapsed();
+
+    let csv = out.join("sweep.csv");
+    report::write_atomic(&csv, |w| sweep::write_csv(w, &result, &metrics)).map_err(|e| {
+        Failure::bad_input(format!(
+            "{}: cannot write sweep.csv: {e}\n  help: choose a writable directory with --out",
+            out.display()
+        ))
+    })?;
+    let charts = sweep::write_charts(&out, &result, &metrics)
+        .map_err(|e| Failure::bad_input(format!("{}: charts: {e}", out.display())))?;
+    if !args.quiet {
+        print!("{}", sweep::render_table(&result, &metrics));
+        println!("\nwrote {}", csv.display());
+        if charts.is_empty() {
+            println!(
+                "no charts: they show one parameter (lines) or two (heatmaps), this sweep has {}",
+                result.params.len()
+            );
+        } else {
+            println!(
+                "wrote {} chart(s) (PNG and SVG) in {}",
+                charts.len(),
+                out.display()
+            );
+        }
+    }
+    let plan_trials = points * trials * result.plans.len() as u64;
+    eprintln!(
+        "{points} points, {plan_trials} plan-trials in {:.2}s (seed {seed}, {trials} trials per point)",
+        elapsed.as_secs_f64()
+    );
+    Ok(())
+}
