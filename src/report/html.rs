@@ -363,8 +363,9 @@ fn extremes(r: &Report, m: Metric) -> Option<(usize, usize)> {
 }
 
 fn planes_table_html(r: &Report) -> String {
-    let mut o =
-        String::from("<div class=\"scroll\"><table><tr><th>plane</th><th class=\"left\">metric</th>");
+    let mut o = String::from(
+        "<div class=\"scroll\"><table><tr><th>plane</th><th class=\"left\">metric</th>",
+    );
     for p in &r.plans {
         let _ = write!(o, "<th>{}</th>", esc(&p.name));
     }
