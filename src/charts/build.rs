@@ -860,11 +860,10 @@ pub fn sweep_heatmap_spec(
     HeatmapChart {
         header: header(
             meta,
+            // The parameter paths can be long: they label the axes; the title stays short.
             format!(
-                "{} over {} and {}, plan {plan}",
-                capitalised(name),
-                params.0,
-                params.1
+                "{} under plan {plan}, over two parameters",
+                capitalised(name)
             ),
             Vec::new(),
             "Each cell: the metric's mean over the trials of one run at those values.",

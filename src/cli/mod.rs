@@ -39,6 +39,8 @@ pub enum Command {
     },
     /// Re-run one trial with its full event trace (JSON lines).
     Replay(ReplayArgs),
+    /// Combine the outputs of `run --shard K/N` into the output of the unsharded run.
+    Merge(MergeArgs),
     /// Run scenarios with their expectations as CI tests (exit 0 pass, 1 fail, 2 error).
     Check(CheckArgs),
     /// Print the dependency graph as Graphviz DOT.
@@ -68,6 +70,25 @@ pub struct RunArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// No progress bar and no summary table.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Run only shard K of N (0-based; trials floor(K*T/N)..floor((K+1)*T/N)) and write a
+    /// partial output for `merge`. `k8s/N` takes K from JOB_COMPLETION_INDEX (Kubernetes
+    /// Indexed Job); `slurm` takes K and N from the SLURM_ARRAY_TASK_* variables.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+}
+
+/// Arguments of `merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Shard output directories (every shard of one run, in any order).
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Where to write the merged output (the same files as an unsharded `run`).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// No summary table.
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -209,6 +230,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Run(args) => run(args),
         Command::Validate { files } => validate(&files),
         Command::Replay(args) => replay(args),
+        Command::Merge(args) => merge(args),
         Command::Check(args) => check::run(args),
         Command::Sweep(args) => sweep::run(args),
         Command::Graph { scenario } => {
@@ -249,19 +271,27 @@ fn run(args: RunArgs) -> Result<(), Failure> {
             refusal.hint()
         )));
     }
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("output").join(&s.name));
+    let shard = match &args.shard {
+        Some(text) => Some(
+            crate::shard::Shard::parse(text, &|v| std::env::var(v).ok())
+                .map_err(Failure::bad_input)?,
+        ),
+        None => None,
+    };
+    let (first, count) = shard.map_or((0, trials), |sh| sh.range(trials));
+    let out = args.out.clone().unwrap_or_else(|| match shard {
+        Some(sh) => PathBuf::from("output").join(format!("{}-shard-{}-of-{}", s.name, sh.k, sh.n)),
+        None => PathBuf::from("output").join(&s.name),
+    });
     let cfg = RunConfig {
         seed,
-        trials,
+        trials: count,
         threads: args.threads,
     };
 
     let show_bar = !args.quiet && std::io::stderr().is_terminal();
     let bar = if show_bar {
-        let b = indicatif::ProgressBar::new(trials);
+        let b = indicatif::ProgressBar::new(count);
         if let Ok(style) = indicatif::ProgressStyle::with_template(
             "{spinner} {msg} [{bar:40}] {pos}/{len} trials ({eta})",
         ) {
@@ -273,8 +303,9 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         None
     };
     let started = Instant::now();
+    // The chart layout depends on the whole run (never on the shard), so shards merge exactly.
     let layout = runner::series_layout(&s, seed, trials);
-    let (rows, series) = runner::run_with_series(&s, &cfg, 0, &layout, &|done| {
+    let (rows, series) = runner::run_with_series(&s, &cfg, first, &layout, &|done| {
         if let Some(b) = &bar {
             b.set_position(done);
         }
@@ -288,8 +319,74 @@ fn run(args: RunArgs) -> Result<(), Failure> {
             &s, &label, seed, trial, plan,
         )));
     }
-    let mut report = Report::build(&s, seed, &rows);
-    report.attach_series(&s, &series);
+    let source = match &args.scenario {
+        Some(p) => std::fs::read_to_string(p).unwrap_or_default(),
+        None => scenario::DEFAULT_SCENARIO.to_string(),
+    };
+    let plan_trials = count * s.plans.len() as u64;
+    let timing = || {
+        eprintln!(
+            "{} plan-trials in {:.2}s ({:.0} plan-trials/s, seed {seed}); replay one with: aftershock replay {}--trial I --plan NAME --seed {seed}",
+            plan_trials,
+            elapsed.as_secs_f64(),
+            plan_trials as f64 / elapsed.as_secs_f64().max(1e-9),
+            args.scenario
+                .as_ref()
+                .map_or_else(String::new, |p| format!("{} ", p.display())),
+        );
+    };
+    if let Some(sh) = shard {
+        let manifest = crate::shard::Manifest {
+            format: "aftershock-shard".into(),
+            format_version: crate::shard::FORMAT_VERSION,
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            scenario: s.name.clone(),
+            content_hash: s.content_hash.clone(),
+            file: label.clone(),
+            seed,
+            trials,
+            shard: sh.k,
+            shards: sh.n,
+            first_trial: first,
+            count,
+            plans: s.plans.iter().map(|p| p.name.clone()).collect(),
+        };
+        crate::shard::write_partial(&out, &manifest, &source, &rows, &series)
+            .map_err(Failure::bad_input)?;
+        if !args.quiet {
+            println!(
+                "shard {} of {}: trials {}..{} of {trials} written to {} (combine with `aftershock merge DIR... --out DIR`)",
+                sh.k,
+                sh.n,
+                first,
+                first + count,
+                out.display()
+            );
+        }
+        timing();
+        return Ok(());
+    }
+    let result = write_outputs(&s, &label, &source, seed, &rows, &series, &out, args.quiet);
+    timing();
+    result
+}
+
+/// Writes a finished run's outputs into `out`: report.json, trials.csv, the charts,
+/// report.html and report.md; prints the summary unless `quiet`; maps expectations to the exit
+/// code. Shared by `run` and `merge`, so a merged run writes the same bytes.
+#[allow(clippy::too_many_arguments)]
+fn write_outputs(
+    s: &Scenario,
+    label: &str,
+    source: &str,
+    seed: u64,
+    rows: &runner::RunRows,
+    series: &crate::report::series::SeriesAcc,
+    out: &Path,
+    quiet: bool,
+) -> Result<(), Failure> {
+    let mut report = Report::build(s, seed, rows);
+    report.attach_series(s, series);
     let json = report::json::render(&report);
     let io = |what: &str, e: std::io::Error| {
         Failure::bad_input(format!(
@@ -299,22 +396,16 @@ fn run(args: RunArgs) -> Result<(), Failure> {
     };
     report::write_atomic(&out.join("report.json"), |w| w.write_all(json.as_bytes()))
         .map_err(|e| io("report.json", e))?;
-    report::write_atomic(&out.join("trials.csv"), |w| {
-        report::csv::write(w, &s, &rows)
-    })
-    .map_err(|e| io("trials.csv", e))?;
-    let source = match &args.scenario {
-        Some(p) => std::fs::read_to_string(p).unwrap_or_default(),
-        None => scenario::DEFAULT_SCENARIO.to_string(),
-    };
-    let figures = write_charts(&report, &s, &out).map_err(|e| io("the charts", e))?;
-    let html = report::html::render_html(&report, &s, &source, &figures);
+    report::write_atomic(&out.join("trials.csv"), |w| report::csv::write(w, s, rows))
+        .map_err(|e| io("trials.csv", e))?;
+    let figures = write_charts(&report, s, out).map_err(|e| io("the charts", e))?;
+    let html = report::html::render_html(&report, s, source, &figures);
     report::write_atomic(&out.join("report.html"), |w| w.write_all(html.as_bytes()))
         .map_err(|e| io("report.html", e))?;
-    let md = report::html::render_md(&report, &s, &figures);
+    let md = report::html::render_md(&report, s, &figures);
     report::write_atomic(&out.join("report.md"), |w| w.write_all(md.as_bytes()))
         .map_err(|e| io("report.md", e))?;
-    if !args.quiet {
+    if !quiet {
         print!("{}", report::table::render(&report));
         println!(
             "\nwrote {}, trials.csv, report.html, report.md and {} charts (PNG and SVG) in {}",
@@ -336,16 +427,6 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         })
         .collect();
     let failed = report.expectations.iter().filter(|e| !e.passed).count();
-    let plan_trials = trials * s.plans.len() as u64;
-    eprintln!(
-        "{} plan-trials in {:.2}s ({:.0} plan-trials/s, seed {seed}); replay one with: aftershock replay {}--trial I --plan NAME --seed {seed}",
-        plan_trials,
-        elapsed.as_secs_f64(),
-        plan_trials as f64 / elapsed.as_secs_f64().max(1e-9),
-        args.scenario
-            .as_ref()
-            .map_or_else(String::new, |p| format!("{} ", p.display())),
-    );
     if !errors.is_empty() {
         return Err(Failure::bad_input(format!(
             "{}\n  help: remove the expectation or use a metric the engine reports: {}",
@@ -363,6 +444,29 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         });
     }
     Ok(())
+}
+
+fn merge(args: MergeArgs) -> Result<(), Failure> {
+    let m = crate::shard::merge(&args.dirs).map_err(Failure::bad_input)?;
+    if let Some((trial, plan)) = m.rows.first_aborted() {
+        return Err(Failure::bad_input(runner::aborted_message(
+            &m.scenario,
+            &m.file,
+            m.seed,
+            trial,
+            plan,
+        )));
+    }
+    write_outputs(
+        &m.scenario,
+        &m.file,
+        &m.source,
+        m.seed,
+        &m.rows,
+        &m.series,
+        &args.out,
+        args.quiet,
+    )
 }
 
 /// Draws the run's charts into `out` (PNG and SVG each) and returns them for the HTML report.

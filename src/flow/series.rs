@@ -7,7 +7,7 @@
 use crate::engine::{SimDuration, SimTime};
 
 /// Where the buckets are: `buckets` of `width`, the first starting `before` the first failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SeriesSpec {
     /// Time shown before the first failure.
     pub before: SimDuration,

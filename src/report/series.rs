@@ -61,7 +61,7 @@ const DECADES: f64 = 6.0;
 const BINS: usize = (DECADES * PER_DECADE) as usize + 2;
 
 /// How values map onto histogram bins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum Scale {
     /// Success rates in [0, 1], binned by the failure share `1 - a` from 1e-6 to 1.
     Success,
@@ -112,7 +112,7 @@ impl Scale {
 }
 
 /// Mean and quantile histograms of one quantity per bucket, across trials.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct BandAcc {
     scale: Scale,
     buckets: usize,
@@ -200,7 +200,7 @@ impl BandAcc {
 }
 
 /// Per plan: the availability band and the load band of its tracked service.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct SeriesAcc {
     /// Bucket layout.
     pub spec: crate::flow::series::SeriesSpec,

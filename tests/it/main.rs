@@ -17,5 +17,6 @@ mod planes;
 mod plans;
 mod replay;
 mod series;
+mod shard;
 mod support;
 mod sweep;

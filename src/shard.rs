@@ -1,0 +1,399 @@
+//! Sharded runs: `run --shard K/N` runs a fixed block of the trials and writes a partial
+//! output; `merge` combines partial outputs into exactly the output of the unsharded run.
+//!
+//! The split is fixed and documented: of `T` trials, shard `K` of `N` (0-based) runs trials
+//! `floor(K*T/N) .. floor((K+1)*T/N)`. A trial's rows depend only on (scenario, seed, trial),
+//! the chart layout only on (scenario, seed, T), and the chart accumulators merge exactly
+//! (integer sums), so merged shards reproduce the unsharded report, CSV and charts byte for
+//! byte.
+//!
+//! A partial output directory holds `shard.json` (what was run), `rows.bin` (the rows, exact
+//! f64 bits), `series.json` (the chart accumulators) and `scenario.ron` (the scenario text,
+//! so that `merge` needs nothing else).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::{Metric, TrialRow};
+use crate::model::Scenario;
+use crate::report::series::SeriesAcc;
+use crate::runner::RunRows;
+
+/// Layout version of partial outputs.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Which shard of how many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// 0-based index.
+    pub k: u64,
+    /// Number of shards.
+    pub n: u64,
+}
+
+impl Shard {
+    /// Parses `K/N` (0-based K), `k8s/N` (K from the Indexed Job's `JOB_COMPLETION_INDEX`) or
+    /// `slurm` (K = `SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN`, N = `SLURM_ARRAY_TASK_COUNT`),
+    /// reading variables through `env`.
+    pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Shard, String> {
+        let usage = "write K/N with 0 <= K < N (e.g. 0/8), k8s/N in a Kubernetes Indexed Job, or slurm in a Slurm job array";
+        let var = |name: &str| -> Result<u64, String> {
+            let v = env(name).ok_or_else(|| {
+                format!(
+                    "--shard {text}: the environment variable {name} is not set\n  help: {usage}"
+                )
+            })?;
+            v.trim().parse().map_err(|_| {
+                format!("--shard {text}: {name}={v} is not a whole number\n  help: {usage}")
+            })
+        };
+        let t = text.trim();
+        let shard = if t.eq_ignore_ascii_case("slurm") {
+            let id = var("SLURM_ARRAY_TASK_ID")?;
+            let min = match env("SLURM_ARRAY_TASK_MIN") {
+                Some(_) => var("SLURM_ARRAY_TASK_MIN")?,
+                None => 0,
+            };
+            let n = var("SLURM_ARRAY_TASK_COUNT")?;
+            Shard {
+                k: id.checked_sub(min).ok_or_else(|| {
+                    format!("--shard slurm: SLURM_ARRAY_TASK_ID {id} is below SLURM_ARRAY_TASK_MIN {min}")
+                })?,
+                n,
+            }
+        } else {
+            let (k, n) = t
+                .split_once('/')
+                .ok_or_else(|| format!("--shard {text}: expected K/N\n  help: {usage}"))?;
+            let n: u64 = n.trim().parse().map_err(|_| {
+                format!("--shard {text}: `{n}` is not a whole number\n  help: {usage}")
+            })?;
+            let k = if k.trim().eq_ignore_ascii_case("k8s") {
+                var("JOB_COMPLETION_INDEX")?
+            } else {
+                k.trim().parse().map_err(|_| {
+                    format!("--shard {text}: `{k}` is not a whole number\n  help: {usage}")
+                })?
+            };
+            Shard { k, n }
+        };
+        if shard.n == 0 || shard.k >= shard.n {
+            return Err(format!(
+                "--shard {text}: shard {} of {} does not exist\n  help: {usage}",
+                shard.k, shard.n
+            ));
+        }
+        Ok(shard)
+    }
+
+    /// The trials of this shard out of `total`: `(first, count)`.
+    pub fn range(&self, total: u64) -> (u64, u64) {
+        let at = |k: u64| (u128::from(k) * u128::from(total) / u128::from(self.n)) as u64;
+        let (a, b) = (at(self.k), at(self.k + 1));
+        (a, b - a)
+    }
+}
+
+/// `shard.json`: what a partial output holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always `aftershock-shard`.
+    pub format: String,
+    /// [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// The aftershock version that wrote it.
+    pub tool_version: String,
+    /// Scenario name.
+    pub scenario: String,
+    /// Hash of the scenario text.
+    pub content_hash: String,
+    /// The scenario file as given to `run` (for messages and replay commands).
+    pub file: String,
+    /// Master seed.
+    pub seed: u64,
+    /// Trials of the whole run.
+    pub trials: u64,
+    /// This shard.
+    pub shard: u64,
+    /// Number of shards.
+    pub shards: u64,
+    /// First trial of this shard.
+    pub first_trial: u64,
+    /// Trials in this shard.
+    pub count: u64,
+    /// Plans, in order.
+    pub plans: Vec<String>,
+}
+
+fn io_err(path: &Path, what: &str, e: impl std::fmt::Display) -> String {
+    format!("{}: cannot {what}: {e}", path.display())
+}
+
+/// Writes a partial output into `dir` (atomically, file by file).
+pub fn write_partial(
+    dir: &Path,
+    manifest: &Manifest,
+    source: &str,
+    rows: &RunRows,
+    series: &SeriesAcc,
+) -> Result<(), String> {
+    let mut bin = Vec::with_capacity(rows.rows.len() * (Metric::COUNT * 8 + 1));
+    for r in &rows.rows {
+        for v in r.values {
+            bin.extend_from_slice(&v.to_bits().to_le_bytes());
+        }
+        bin.push(u8::from(r.never_restored) | (u8::from(r.aborted) << 1));
+    }
+    let series_json = serde_json::to_string(series).map_err(|e| e.to_string())?;
+    let manifest_json = serde_json::to_string_pretty(manifest).map_err(|e| e.to_string())?;
+    for (name, bytes) in [
+        ("rows.bin", bin.as_slice()),
+        ("series.json", series_json.as_bytes()),
+        ("scenario.ron", source.as_bytes()),
+        // The manifest last: a directory with a manifest is complete.
+        ("shard.json", manifest_json.as_bytes()),
+    ] {
+        let path = dir.join(name);
+        crate::report::write_atomic(&path, |w| w.write_all(bytes))
+            .map_err(|e| io_err(&path, "write", e))?;
+    }
+    Ok(())
+}
+
+/// Everything `merge` needs to write the unsharded output.
+pub struct Merged {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// Its text.
+    pub source: String,
+    /// The file name the shards were run with.
+    pub file: String,
+    /// Master seed.
+    pub seed: u64,
+    /// All rows, in trial order.
+    pub rows: RunRows,
+    /// All chart accumulators.
+    pub series: SeriesAcc,
+}
+
+fn read_partial(dir: &Path) -> Result<(Manifest, PathBuf), String> {
+    let path = dir.join("shard.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "{}: not a shard output ({e})\n  help: pass directories written by `aftershock run --shard K/N --out DIR`",
+            dir.display()
+        )
+    })?;
+    let m: Manifest = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{}:{}:{}: not a shard manifest: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        )
+    })?;
+    if m.format != "aftershock-shard" || m.format_version != FORMAT_VERSION {
+        return Err(format!(
+            "{}: shard format {} version {} is not supported (this version reads aftershock-shard version {FORMAT_VERSION})",
+            path.display(),
+            m.format,
+            m.format_version
+        ));
+    }
+    Ok((m, dir.to_path_buf()))
+}
+
+/// Reads and checks shard outputs: one run (same scenario, seed, trials, version), every shard
+/// present exactly once.
+pub fn merge(dirs: &[PathBuf]) -> Result<Merged, String> {
+    let mut parts = Vec::new();
+    for d in dirs {
+        parts.push(read_partial(d)?);
+    }
+    let Some((first, _)) = parts.first().cloned() else {
+        return Err("no shard directories given\n  help: aftershock merge DIR... --out DIR".into());
+    };
+    for (m, dir) in &parts {
+        let differs = |what: &str, a: &dyn std::fmt::Display, b: &dyn std::fmt::Display| {
+            format!(
+                "{}: {what} {a} differs from {} in {} ({b})\n  help: merge only the shards of one run",
+                dir.display(),
+                what,
+                parts[0].1.display()
+            )
+        };
+        if m.tool_version != first.tool_version {
+            return Err(differs(
+                "aftershock version",
+                &m.tool_version,
+                &first.tool_version,
+            ));
+        }
+        if m.content_hash != first.content_hash || m.scenario != first.scenario {
+            return Err(differs(
+                "scenario",
+                &format!("{} ({})", m.scenario, m.content_hash),
+                &format!("{} ({})", first.scenario, first.content_hash),
+            ));
+        }
+        if m.seed != first.seed {
+            return Err(differs("seed", &m.seed, &first.seed));
+        }
+        if m.trials != first.trials {
+            return Err(differs("trial count", &m.trials, &first.trials));
+        }
+        if m.shards != first.shards {
+            return Err(differs("shard count", &m.shards, &first.shards));
+        }
+    }
+    parts.sort_by_key(|(m, _)| m.shard);
+    for w in parts.windows(2) {
+        if w[0].0.shard == w[1].0.shard {
+            return Err(format!(
+                "{} and {} are both shard {} of {}\n  help: pass each shard once",
+                w[0].1.display(),
+                w[1].1.display(),
+                w[0].0.shard,
+                w[0].0.shards
+            ));
+        }
+    }
+    let missing: Vec<String> = (0..first.shards)
+        .filter(|k| !parts.iter().any(|(m, _)| m.shard == *k))
+        .map(|k| k.to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "shard(s) {} of {} missing\n  help: run them with --shard K/{} and pass every shard directory",
+            missing.join(", "),
+            first.shards,
+            first.shards
+        ));
+    }
+    let source_path = parts[0].1.join("scenario.ron");
+    let source = std::fs::read_to_string(&source_path)
+        .map_err(|e| io_err(&source_path, "read the scenario", e))?;
+    let scenario = crate::scenario::load_str(&source, &first.file).map_err(|e| e.to_string())?;
+    if scenario.content_hash != first.content_hash {
+        return Err(format!(
+            "{}: the scenario text does not match its manifest's hash",
+            source_path.display()
+        ));
+    }
+    let plans = scenario.plans.len();
+    let width = Metric::COUNT * 8 + 1;
+    let mut rows = Vec::with_capacity(first.trials as usize * plans);
+    let mut series: Option<SeriesAcc> = None;
+    for (m, dir) in &parts {
+        let shard = Shard {
+            k: m.shard,
+            n: m.shards,
+        };
+        if shard.range(m.trials) != (m.first_trial, m.count) || m.plans.len() != plans {
+            return Err(format!(
+                "{}: shard {} of {} should hold trials {:?}",
+                dir.display(),
+                m.shard,
+                m.shards,
+                shard.range(m.trials)
+            ));
+        }
+        let path = dir.join("rows.bin");
+        let bin = std::fs::read(&path).map_err(|e| io_err(&path, "read", e))?;
+        if bin.len() != m.count as usize * plans * width {
+            return Err(format!(
+                "{}: {} bytes, expected {} rows of {width} bytes: the file is truncated or from another version",
+                path.display(),
+                bin.len(),
+                m.count as usize * plans
+            ));
+        }
+        for chunk in bin.chunks_exact(width) {
+            let mut values = [0.0; Metric::COUNT];
+            for (i, v) in values.iter_mut().enumerate() {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&chunk[i * 8..i * 8 + 8]);
+                *v = f64::from_bits(u64::from_le_bytes(b));
+            }
+            let flags = chunk[width - 1];
+            rows.push(TrialRow {
+                values,
+                never_restored: flags & 1 != 0,
+                aborted: flags & 2 != 0,
+            });
+        }
+        let path = dir.join("series.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| io_err(&path, "read", e))?;
+        let acc: SeriesAcc = serde_json::from_str(&text)
+            .map_err(|e| format!("{}: not chart series: {e}", path.display()))?;
+        match &mut series {
+            None => series = Some(acc),
+            Some(s) => {
+                if s.spec != acc.spec || s.tracked != acc.tracked {
+                    return Err(format!(
+                        "{}: chart layout differs from the other shards",
+                        path.display()
+                    ));
+                }
+                s.merge(&acc);
+            }
+        }
+    }
+    let series = series.ok_or("no shards")?;
+    Ok(Merged {
+        scenario,
+        source,
+        file: first.file,
+        seed: first.seed,
+        rows: RunRows {
+            first_trial: 0,
+            plans,
+            rows,
+        },
+        series,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn none(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn shards_cover_every_trial_once() {
+        for (t, n) in [(10u64, 3u64), (2000, 8), (5, 7), (1, 1)] {
+            let mut next = 0;
+            for k in 0..n {
+                let (a, c) = Shard { k, n }.range(t);
+                assert_eq!(a, next);
+                next = a + c;
+            }
+            assert_eq!(next, t);
+        }
+    }
+
+    #[test]
+    fn shard_syntax_and_scheduler_variables() {
+        assert_eq!(Shard::parse("2/8", &none), Ok(Shard { k: 2, n: 8 }));
+        assert!(Shard::parse("8/8", &none).is_err());
+        assert!(Shard::parse("x/8", &none).is_err());
+        assert!(
+            Shard::parse("k8s/8", &none)
+                .unwrap_err()
+                .contains("JOB_COMPLETION_INDEX")
+        );
+        let k8s = |v: &str| (v == "JOB_COMPLETION_INDEX").then(|| "5".to_string());
+        assert_eq!(Shard::parse("k8s/8", &k8s), Ok(Shard { k: 5, n: 8 }));
+        let slurm = |v: &str| match v {
+            "SLURM_ARRAY_TASK_ID" => Some("4".to_string()),
+            "SLURM_ARRAY_TASK_MIN" => Some("1".to_string()),
+            "SLURM_ARRAY_TASK_COUNT" => Some("4".to_string()),
+            _ => None,
+        };
+        assert_eq!(Shard::parse("slurm", &slurm), Ok(Shard { k: 3, n: 4 }));
+    }
+}
