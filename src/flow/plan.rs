@@ -32,6 +32,10 @@ use crate::engine::{SimDuration, SimTime};
 use crate::fault;
 use crate::model::{ActionKind, FailureKind, Ramp, RampShape, StageKind, Step, Strategy};
 
+/// A ramp moves in steps of one resolution step, but in at most this many (each step is a new
+/// flow solution; 20 steps is smooth enough for the share and bounds the cost of long ramps).
+const MAX_RAMP_STEPS: u64 = 20;
+
 /// Share of a callee's capacity a controlled release may fill.
 const HEADROOM: f64 = 0.7;
 
@@ -479,7 +483,7 @@ impl FlowTrial<'_> {
     /// Starts (or restarts) a traffic ramp.
     fn ramp_start(&mut self, ramp: Ramp, now: SimTime) {
         let res = self.s.resolution.0.max(1);
-        let steps = ramp.duration.0.div_ceil(res).clamp(1, 1000) as u32;
+        let steps = ramp.duration.0.div_ceil(res).clamp(1, MAX_RAMP_STEPS) as u32;
         let step_len = SimDuration((ramp.duration.0 / u64::from(steps)).max(1));
         self.ramp = Some(RampState {
             shape: ramp.shape,
