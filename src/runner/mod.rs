@@ -175,44 +175,7 @@ pub fn aborted_message(s: &Scenario, label: &str, seed: u64, trial: u64, plan: u
 /// Runs trials `first..first + cfg.trials` of every plan. `progress` is called with the number
 /// of trials finished so far (from worker threads).
 pub fn run(s: &Scenario, cfg: &RunConfig, first: u64, progress: &(dyn Fn(u64) + Sync)) -> RunRows {
-    let plans = s.plans.len();
-    let end = first + cfg.trials;
-    let chunks: Vec<u64> = (first..end).step_by(CHUNK as usize).collect();
-    let done = AtomicU64::new(0);
-    let work = || -> Vec<TrialRow> {
-        let per_chunk: Vec<Vec<TrialRow>> = chunks
-            .par_iter()
-            .map(|&start| {
-                let stop = (start + CHUNK).min(end);
-                let mut windows: Vec<FaultWindow> = Vec::new();
-                let mut rows = Vec::with_capacity((stop - start) as usize * plans);
-                for trial in start..stop {
-                    fault::draw(s, cfg.seed, trial, &mut windows);
-                    for plan in &s.plans {
-                        rows.push(flow::run_trial(s, plan, &windows, cfg.seed, trial, None));
-                    }
-                }
-                progress(done.fetch_add(stop - start, Ordering::Relaxed) + (stop - start));
-                rows
-            })
-            .collect();
-        per_chunk.into_iter().flatten().collect()
-    };
-    let rows = match cfg.threads {
-        Some(n) => match rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
-            .build()
-        {
-            Ok(pool) => pool.install(work),
-            Err(_) => work(),
-        },
-        None => work(),
-    };
-    RunRows {
-        first_trial: first,
-        plans,
-        rows,
-    }
+    run_inner(s, cfg, first, None, progress).0
 }
 
 /// Trials of the pilot run that lays out the chart buckets.
@@ -323,6 +286,27 @@ pub fn run_with_series(
     layout: &SeriesAcc,
     progress: &(dyn Fn(u64) + Sync),
 ) -> (RunRows, SeriesAcc) {
+    run_inner(s, cfg, first, Some(layout), progress)
+}
+
+/// Rows in trial order, and the series when `layout` is given (else an empty accumulator).
+fn run_inner(
+    s: &Scenario,
+    cfg: &RunConfig,
+    first: u64,
+    layout: Option<&SeriesAcc>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> (RunRows, SeriesAcc) {
+    let none = SeriesAcc::new(
+        SeriesSpec {
+            before: SimDuration(0),
+            width: SimDuration(1),
+            buckets: 0,
+        },
+        Vec::new(),
+    );
+    let recording = layout.is_some();
+    let layout = layout.unwrap_or(&none);
     let plans = s.plans.len();
     let end = first + cfg.trials;
     let chunks: Vec<u64> = (first..end).step_by(CHUNK as usize).collect();
@@ -340,11 +324,15 @@ pub fn run_with_series(
                     let stop = (start + CHUNK).min(end);
                     let mut windows: Vec<FaultWindow> = Vec::new();
                     let mut rows = Vec::with_capacity((stop - start) as usize * plans);
-                    let mut recs: Vec<Recorder> = layout
-                        .tracked
-                        .iter()
-                        .map(|&t| Recorder::new(layout.spec, vec![t], s.horizon))
-                        .collect();
+                    let mut recs: Vec<Recorder> = if recording {
+                        layout
+                            .tracked
+                            .iter()
+                            .map(|&t| Recorder::new(layout.spec, vec![t], s.horizon))
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
                     for trial in start..stop {
                         fault::draw(s, cfg.seed, trial, &mut windows);
                         for (p, plan) in s.plans.iter().enumerate() {
@@ -355,8 +343,11 @@ pub fn run_with_series(
                                 cfg.seed,
                                 trial,
                                 None,
-                                Some(&mut recs[p]),
+                                recs.get_mut(p),
                             ));
+                            if !recording {
+                                continue;
+                            }
                             let tech = match rows.last() {
                                 Some(r) if !r.never_restored => {
                                     r.get(crate::metrics::Metric::TechnicalMttr)
