@@ -1,8 +1,10 @@
 //! `aftershock check`: expectations as CI tests, JUnit and JSON output, baselines, exit codes.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use assert_cmd::Command;
+
+use crate::support::{Out, cli, write};
 
 /// A two-plan scenario whose outage lasts `outage` (a RON distribution) with `expectations`.
 fn scenario(outage: &str, expectations: &str) -> String {
@@ -24,31 +26,8 @@ fn scenario(outage: &str, expectations: &str) -> String {
 
 const OUTAGE: &str = r#"Uniform(min: "5m", max: "15m")"#;
 
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
 fn check(dir: &Path, args: &[&str]) -> Out {
-    let out = Command::cargo_bin("aftershock")
-        .unwrap()
-        .current_dir(dir)
-        .arg("check")
-        .args(args)
-        .output()
-        .unwrap();
-    Out {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
+    cli(dir, "check", args)
 }
 
 #[test]

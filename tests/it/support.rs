@@ -52,3 +52,36 @@ pub fn edge(s: &Scenario, from: &str, to: &str) -> usize {
         .position(|d| d.from == f && d.to == t)
         .unwrap()
 }
+
+/// What a finished `aftershock` process printed, and its exit code.
+pub struct Out {
+    /// Exit code (None when killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+/// Runs `aftershock COMMAND ARGS...` in `dir`.
+pub fn cli(dir: &std::path::Path, command: &str, args: &[&str]) -> Out {
+    let out = assert_cmd::Command::cargo_bin("aftershock")
+        .unwrap()
+        .current_dir(dir)
+        .arg(command)
+        .args(args)
+        .output()
+        .unwrap();
+    Out {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Writes `text` to `dir/name` and returns the path.
+pub fn write(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}

@@ -2,9 +2,9 @@
 //! file; bad paths and values exit 2; the CSV has one row per (point, plan) and does not depend
 //! on the thread count.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use assert_cmd::Command;
+use crate::support::{Out, cli, write};
 
 use crate::support;
 
@@ -29,31 +29,8 @@ Scenario(
 const OUTAGE: &str = r#"Uniform(min: "5m", max: "15m")"#;
 const PLANS: [&str; 2] = ["all-at-once", "gated"];
 
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
 fn sweep(dir: &Path, args: &[&str]) -> Out {
-    let out = Command::cargo_bin("aftershock")
-        .unwrap()
-        .current_dir(dir)
-        .arg("sweep")
-        .args(args)
-        .output()
-        .unwrap();
-    Out {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
+    cli(dir, "sweep", args)
 }
 
 /// The CSV as rows of fields (no field of these tests is quoted).
