@@ -51,6 +51,7 @@ pub mod engine;
 pub mod expect;
 pub mod fault;
 pub mod flow;
+pub mod generate;
 pub mod metrics;
 pub mod model;
 pub mod report;

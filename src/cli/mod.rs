@@ -41,6 +41,18 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Combine the outputs of `run --shard K/N` into the output of the unsharded run.
     Merge(MergeArgs),
+    /// Print a synthetic layered scenario of any size (for benchmarks and scaling studies).
+    Generate {
+        /// Number of services (at least 12).
+        #[arg(long, default_value_t = 200)]
+        services: usize,
+        /// Number of plans (all-at-once, staged, both topological orders, then runbooks).
+        #[arg(long, default_value_t = 8)]
+        plans: usize,
+        /// Seed of the generator (the topology), also the scenario's seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Run scenarios with their expectations as CI tests (exit 0 pass, 1 fail, 2 error).
     Check(CheckArgs),
     /// Print the dependency graph as Graphviz DOT.
@@ -231,6 +243,14 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Validate { files } => validate(&files),
         Command::Replay(args) => replay(args),
         Command::Merge(args) => merge(args),
+        Command::Generate {
+            services,
+            plans,
+            seed,
+        } => {
+            print!("{}", crate::generate::scenario(services, plans, seed));
+            Ok(())
+        }
         Command::Check(args) => check::run(args),
         Command::Sweep(args) => sweep::run(args),
         Command::Graph { scenario } => {

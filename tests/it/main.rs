@@ -11,6 +11,7 @@ mod determinism;
 mod errors;
 mod expectations;
 mod flow_exact;
+mod generate;
 mod html;
 mod loader_props;
 mod planes;
