@@ -272,6 +272,19 @@ pub struct Expectation {
     pub rhs: Operand,
 }
 
+impl Expectation {
+    /// The comparison with the measured side on the left: `2h > x.y.mean` reads as
+    /// `x.y.mean < 2h`.
+    pub fn measured_first(&self) -> (&Operand, Op, &Operand) {
+        match (&self.lhs, &self.rhs) {
+            (Operand::Number(_), Operand::Ref(_) | Operand::Ci(_)) => {
+                (&self.rhs, self.op.flip(), &self.lhs)
+            }
+            _ => (&self.lhs, self.op, &self.rhs),
+        }
+    }
+}
+
 impl fmt::Display for Expectation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {} {}", self.lhs, self.op, self.rhs)
@@ -389,11 +402,7 @@ pub struct Outcome {
 /// docs for the rules. Errors when a value is missing or the expectation is
 /// malformed (e.g. built by hand with two numbers). Never panics.
 pub fn evaluate(e: &Expectation, m: &dyn Measurements) -> Result<Outcome, String> {
-    // Put the measured side on the left.
-    let (lhs, op, rhs) = match (&e.lhs, &e.rhs) {
-        (Operand::Number(_), Operand::Ref(_) | Operand::Ci(_)) => (&e.rhs, e.op.flip(), &e.lhs),
-        _ => (&e.lhs, e.op, &e.rhs),
-    };
+    let (lhs, op, rhs) = e.measured_first();
     match (lhs, rhs) {
         (Operand::Number(_), _) => Err(format!(
             "`{e}` measures nothing: at least one side must be a metric reference"

@@ -130,32 +130,44 @@ fn plan_legend(series: &[PlanSeries], label: impl Fn(&PlanSeries) -> String) -> 
     legend
 }
 
-/// Chart 1, availability over time: per plan the mean user success rate (%) per bucket with
-/// its p5-p95 band across trials, x in minutes since the first failure, each plan's median
-/// technical recovery marked with a dashed vertical line (plans recovering at the same time
-/// share one mark).
-pub fn availability_spec(meta: &Meta, series: &[PlanSeries]) -> LineChart {
-    let lines: Vec<Line> = series
+/// Per plan, the mean line (labelled by `label`) and the p5-p95 area of the band `pick`
+/// chooses, values times `scale`, in the plan's colour.
+fn plan_bands(
+    series: &[PlanSeries],
+    pick: impl Fn(&PlanSeries) -> &Band,
+    label: impl Fn(&PlanSeries) -> String,
+    scale: f64,
+) -> (Vec<Line>, Vec<Area>) {
+    let lines = series
         .iter()
         .enumerate()
         .map(|(i, s)| Line {
-            label: s.plan.clone(),
+            label: label(s),
             color: plan_color(i),
             stroke: Stroke::Solid,
-            points: band_line(&s.availability, 100.0),
+            points: band_line(pick(s), scale),
             dots: false,
         })
         .collect();
-    let areas: Vec<Area> = series
+    let areas = series
         .iter()
         .enumerate()
         .map(|(i, s)| Area {
             label: format!("{} p5\u{2013}p95", s.plan),
             color: plan_color(i),
             orient: Orient::Vertical,
-            points: band_area(&s.availability, 100.0),
+            points: band_area(pick(s), scale),
         })
         .collect();
+    (lines, areas)
+}
+
+/// Chart 1, availability over time: per plan the mean user success rate (%) per bucket with
+/// its p5-p95 band across trials, x in minutes since the first failure, each plan's median
+/// technical recovery marked with a dashed vertical line (plans recovering at the same time
+/// share one mark).
+pub fn availability_spec(meta: &Meta, series: &[PlanSeries]) -> LineChart {
+    let (lines, areas) = plan_bands(series, |s| &s.availability, |s| s.plan.clone(), 100.0);
     let low = areas
         .iter()
         .flat_map(|a| a.points.iter().map(|p| p.1))
@@ -188,27 +200,12 @@ pub fn availability_spec(meta: &Meta, series: &[PlanSeries]) -> LineChart {
 /// service (mean and p5-p95 band), with the capacity line at 1.0; log scale when the data span
 /// more than two decades.
 pub fn load_spec(meta: &Meta, series: &[PlanSeries]) -> LineChart {
-    let lines: Vec<Line> = series
-        .iter()
-        .enumerate()
-        .map(|(i, s)| Line {
-            label: format!("{} \u{b7} {}", s.plan, s.stressed_service),
-            color: plan_color(i),
-            stroke: Stroke::Solid,
-            points: band_line(&s.load_ratio, 1.0),
-            dots: false,
-        })
-        .collect();
-    let areas: Vec<Area> = series
-        .iter()
-        .enumerate()
-        .map(|(i, s)| Area {
-            label: format!("{} p5\u{2013}p95", s.plan),
-            color: plan_color(i),
-            orient: Orient::Vertical,
-            points: band_area(&s.load_ratio, 1.0),
-        })
-        .collect();
+    let (lines, areas) = plan_bands(
+        series,
+        |s| &s.load_ratio,
+        |s| format!("{} \u{b7} {}", s.plan, s.stressed_service),
+        1.0,
+    );
     let values = || {
         areas
             .iter()

@@ -239,10 +239,7 @@ fn worst_trial(
     rows: &RunRows,
     e: &crate::expect::Expectation,
 ) -> Option<WorstTrial> {
-    let (lhs, op, rhs) = match (&e.lhs, &e.rhs) {
-        (Operand::Number(_), Operand::Ref(_) | Operand::Ci(_)) => (&e.rhs, e.op.flip(), &e.lhs),
-        _ => (&e.lhs, e.op, &e.rhs),
-    };
+    let (lhs, op, rhs) = e.measured_first();
     let (Operand::Ref(a) | Operand::Ci(a)) = lhs else {
         return None;
     };

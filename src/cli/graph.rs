@@ -21,21 +21,7 @@ pub fn dot(s: &Scenario) -> String {
         out,
         "  rankdir=LR;\n  node [shape=box, style=rounded, fontname=\"sans-serif\"];"
     );
-    let failed: Vec<bool> = (0..t.services.len())
-        .map(|i| {
-            s.failures.iter().any(|f| match &f.kind {
-                crate::model::FailureKind::Crash(x) | crate::model::FailureKind::KeyRotation(x) => {
-                    *x == i
-                }
-                crate::model::FailureKind::Partial { target, .. }
-                | crate::model::FailureKind::Latency { target, .. } => *target == i,
-                crate::model::FailureKind::Zone { placed, shared, .. } => {
-                    placed.contains(&i) || shared.contains(&i)
-                }
-                crate::model::FailureKind::Partition { from, to } => *from == i || *to == i,
-            })
-        })
-        .collect();
+    let failed = s.failure_targets();
     let mut zones: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     let mut loose = Vec::new();
     for (i, svc) in t.services.iter().enumerate() {

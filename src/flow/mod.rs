@@ -695,21 +695,12 @@ impl<'a> FlowTrial<'a> {
     }
 
     fn affected(&self, w: usize) -> Vec<String> {
-        match &self.s.failures[self.windows[w].failure].kind {
-            FailureKind::Crash(t) | FailureKind::KeyRotation(t) => vec![self.service_name(*t)],
-            FailureKind::Partial { target, .. } | FailureKind::Latency { target, .. } => {
-                vec![self.service_name(*target)]
-            }
-            FailureKind::Zone { placed, shared, .. } => {
-                let mut ids: Vec<usize> = placed.iter().chain(shared).copied().collect();
-                ids.sort_unstable();
-                ids.dedup();
-                ids.into_iter().map(|t| self.service_name(t)).collect()
-            }
-            FailureKind::Partition { from, to } => {
-                vec![self.service_name(*from), self.service_name(*to)]
-            }
-        }
+        self.s.failures[self.windows[w].failure]
+            .kind
+            .services()
+            .into_iter()
+            .map(|t| self.service_name(t))
+            .collect()
     }
 
     fn update_traffic(&mut self, i: usize, now: SimTime, q: &mut EventQueue<Ev>) {

@@ -185,14 +185,9 @@ impl FlowTrial<'_> {
 
     /// Services fault window `w` takes down.
     pub(super) fn down_targets(&self, w: usize) -> Vec<usize> {
-        match &self.s.failures[self.windows[w].failure].kind {
-            FailureKind::Crash(t) => vec![*t],
-            FailureKind::Zone { placed, shared, .. } => {
-                let mut v: Vec<usize> = placed.iter().chain(shared).copied().collect();
-                v.sort_unstable();
-                v.dedup();
-                v
-            }
+        let kind = &self.s.failures[self.windows[w].failure].kind;
+        match kind {
+            FailureKind::Crash(_) | FailureKind::Zone { .. } => kind.services(),
             _ => Vec::new(),
         }
     }
@@ -378,6 +373,19 @@ impl FlowTrial<'_> {
     /// Timers of the plan due at `now`: failover switches, actions completing, checkpoint
     /// replays ending, ramp steps, and the program's own gate.
     pub(super) fn plan_timers(&mut self, now: SimTime) {
+        if !self.plan.actions.is_empty() {
+            self.action_timers(now);
+        }
+        if self.ramp.is_some_and(|r| r.next_at <= now) {
+            self.ramp_step(now);
+        }
+        if self.program.and_then(|p| p.until).is_some_and(|t| t <= now) {
+            self.run_program(now);
+        }
+    }
+
+    /// Failover switches, actions completing and checkpoint replays ending, due at `now`.
+    fn action_timers(&mut self, now: SimTime) {
         for w in 0..self.switch_at.len() {
             if let Some(at) = self.switch_at[w]
                 && at <= now
@@ -451,12 +459,6 @@ impl FlowTrial<'_> {
                 self.dirty = true;
             }
         }
-        if self.ramp.is_some_and(|r| r.next_at <= now) {
-            self.ramp_step(now);
-        }
-        if self.program.and_then(|p| p.until).is_some_and(|t| t <= now) {
-            self.run_program(now);
-        }
     }
 
     /// The earliest plan timer after `now`.
@@ -468,6 +470,10 @@ impl FlowTrial<'_> {
             }
         };
         at(self.ramp.map(|r| r.next_at));
+        if self.plan.actions.is_empty() {
+            // Without actions there are no switches, repairs or replays to wait for.
+            return next;
+        }
         for x in &self.switch_at {
             at(*x);
         }
@@ -567,6 +573,12 @@ impl FlowTrial<'_> {
 
     /// Releases deferred retries and extended cache entries the plan still holds.
     fn release_controls(&mut self, now: SimTime) {
+        self.release_retries(now);
+        self.release_caches();
+    }
+
+    /// Releases the deferred retries the plan holds (as `retry_mode` says).
+    fn release_retries(&mut self, now: SimTime) {
         if self.hold_retries {
             self.hold_retries = false;
             for k in 0..self.breaker_edges.len() {
@@ -578,6 +590,11 @@ impl FlowTrial<'_> {
                 }
             }
         }
+    }
+
+    /// Lets held extended cache entries refresh over the cache's spread (unless a ramp paces
+    /// them).
+    fn release_caches(&mut self) {
         if self.hold_caches && self.ramp.is_none() {
             self.hold_caches = false;
             for s in 0..self.roles.len() {
@@ -816,7 +833,7 @@ impl FlowTrial<'_> {
             Step::InvalidateCaches(w) => {
                 self.cache_spread = Some(w.as_secs_f64());
                 self.hold_caches = true;
-                self.release_controls_caches(now);
+                self.release_caches();
                 "invalidate_caches"
             }
             Step::Reregister => {
@@ -830,7 +847,7 @@ impl FlowTrial<'_> {
             Step::ReleaseRetries(rate) => {
                 self.retry_mode = rate.map_or(Release::AtOnce, Release::Rate);
                 self.hold_retries = true;
-                self.release_controls_retries(now);
+                self.release_retries(now);
                 "release_retries"
             }
             Step::ScaleUp => {
@@ -838,20 +855,6 @@ impl FlowTrial<'_> {
                 "scale_up"
             }
         }
-    }
-
-    fn release_controls_retries(&mut self, now: SimTime) {
-        let caches = self.hold_caches;
-        self.hold_caches = false;
-        self.release_controls(now);
-        self.hold_caches = caches;
-    }
-
-    fn release_controls_caches(&mut self, now: SimTime) {
-        let retries = self.hold_retries;
-        self.hold_retries = false;
-        self.release_controls(now);
-        self.hold_retries = retries;
     }
 
     fn step_note(&mut self, now: SimTime, step: &'static str, index: usize) {

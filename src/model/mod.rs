@@ -327,6 +327,39 @@ pub enum FailureKind {
     KeyRotation(ServiceId),
 }
 
+impl Scenario {
+    /// Per service, whether some failure of the scenario touches it (for drawing graphs).
+    pub fn failure_targets(&self) -> Vec<bool> {
+        let mut out = vec![false; self.topology.services.len()];
+        for f in &self.failures {
+            for s in f.kind.services() {
+                out[s] = true;
+            }
+        }
+        out
+    }
+}
+
+impl FailureKind {
+    /// Every service the failure touches (a partition touches both ends), sorted, without
+    /// repeats.
+    pub fn services(&self) -> Vec<ServiceId> {
+        let mut ids = match self {
+            FailureKind::Crash(t) | FailureKind::KeyRotation(t) => vec![*t],
+            FailureKind::Partial { target, .. } | FailureKind::Latency { target, .. } => {
+                vec![*target]
+            }
+            FailureKind::Zone { placed, shared, .. } => {
+                placed.iter().chain(shared).copied().collect()
+            }
+            FailureKind::Partition { from, to } => vec![*from, *to],
+        };
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+}
+
 /// When a failure happens.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Schedule {

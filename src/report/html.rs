@@ -10,7 +10,7 @@ use std::fmt::Write;
 use super::Report;
 use super::table::fmt_value;
 use crate::metrics::Metric;
-use crate::model::{DepKind, FailureKind, Scenario};
+use crate::model::{DepKind, Scenario};
 
 /// A chart to embed: its file stem, title and SVG text.
 #[derive(Debug, Clone)]
@@ -99,20 +99,7 @@ pub fn graph_svg(s: &Scenario) -> String {
     let rows = columns.iter().map(Vec::len).max().unwrap_or(1);
     let width = pad * 2.0 + columns.len() as f64 * (bw + gx) - gx;
     let height = pad * 2.0 + 30.0 + rows as f64 * (bh + gy);
-    let failed: Vec<bool> = (0..n)
-        .map(|i| {
-            s.failures.iter().any(|f| match &f.kind {
-                FailureKind::Crash(x) | FailureKind::KeyRotation(x) => *x == i,
-                FailureKind::Partial { target, .. } | FailureKind::Latency { target, .. } => {
-                    *target == i
-                }
-                FailureKind::Zone { placed, shared, .. } => {
-                    placed.contains(&i) || shared.contains(&i)
-                }
-                FailureKind::Partition { from, to } => *from == i || *to == i,
-            })
-        })
-        .collect();
+    let failed = s.failure_targets();
     let mut out = String::new();
     let _ = write!(
         out,
