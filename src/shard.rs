@@ -15,13 +15,13 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::{Metric, TrialRow};
+use crate::metrics::TrialRow;
 use crate::model::Scenario;
 use crate::report::series::SeriesAcc;
 use crate::runner::RunRows;
 
 /// Layout version of partial outputs.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Which shard of how many.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,17 +138,20 @@ pub fn write_partial(
     rows: &RunRows,
     series: &SeriesAcc,
 ) -> Result<(), String> {
-    let mut bin = Vec::with_capacity(rows.rows.len() * (Metric::COUNT * 8 + 1));
-    for r in &rows.rows {
-        for v in r.values {
-            bin.extend_from_slice(&v.to_bits().to_le_bytes());
+    let path = dir.join("rows.bin");
+    crate::report::write_atomic(&path, |w| {
+        for r in &rows.rows {
+            for v in r.stored() {
+                w.write_all(&v.to_bits().to_le_bytes())?;
+            }
+            w.write_all(&[u8::from(r.never_restored) | (u8::from(r.aborted) << 1)])?;
         }
-        bin.push(u8::from(r.never_restored) | (u8::from(r.aborted) << 1));
-    }
+        Ok(())
+    })
+    .map_err(|e| io_err(&path, "write", e))?;
     let series_json = serde_json::to_string(series).map_err(|e| e.to_string())?;
     let manifest_json = serde_json::to_string_pretty(manifest).map_err(|e| e.to_string())?;
     for (name, bytes) in [
-        ("rows.bin", bin.as_slice()),
         ("series.json", series_json.as_bytes()),
         ("scenario.ron", source.as_bytes()),
         // The manifest last: a directory with a manifest is complete.
@@ -282,7 +285,7 @@ pub fn merge(dirs: &[PathBuf]) -> Result<Merged, String> {
         ));
     }
     let plans = scenario.plans.len();
-    let width = Metric::COUNT * 8 + 1;
+    let width = TrialRow::STORED * 8 + 1;
     let mut rows = Vec::with_capacity(first.trials as usize * plans);
     let mut series: Option<SeriesAcc> = None;
     for (m, dir) in &parts {
@@ -310,18 +313,18 @@ pub fn merge(dirs: &[PathBuf]) -> Result<Merged, String> {
             ));
         }
         for chunk in bin.chunks_exact(width) {
-            let mut values = [0.0; Metric::COUNT];
+            let mut values = [0.0; TrialRow::STORED];
             for (i, v) in values.iter_mut().enumerate() {
                 let mut b = [0u8; 8];
                 b.copy_from_slice(&chunk[i * 8..i * 8 + 8]);
                 *v = f64::from_bits(u64::from_le_bytes(b));
             }
             let flags = chunk[width - 1];
-            rows.push(TrialRow {
+            rows.push(TrialRow::from_stored(
                 values,
-                never_restored: flags & 1 != 0,
-                aborted: flags & 2 != 0,
-            });
+                flags & 1 != 0,
+                flags & 2 != 0,
+            ));
         }
         let path = dir.join("series.json");
         let text = std::fs::read_to_string(&path).map_err(|e| io_err(&path, "read", e))?;

@@ -125,6 +125,36 @@ mod tests {
     }
 
     proptest! {
+        /// The engine's pattern: every push at or after the time just popped, times spread
+        /// over the whole `u64` range, equal times frequent.
+        #[test]
+        fn monotone_pushes_match_btreemap_shadow(
+            ops in proptest::collection::vec((0u8..3, any::<u64>(), 0u32..4), 0..3000)
+        ) {
+            let mut q = EventQueue::new();
+            let mut shadow = BTreeMap::new();
+            let (mut seq, mut now) = (0u64, 0u64);
+            for (op, x, shift) in ops {
+                if op < 2 {
+                    // Same instant, a few ns, up to a millisecond, or anywhere ahead.
+                    let dt = match shift { 0 => 0, 1 => x % 4, 2 => x % 1_000_000, _ => x };
+                    let t = now.saturating_add(dt);
+                    q.push(SimTime(t), seq);
+                    shadow.insert((t, seq), seq);
+                    seq += 1;
+                } else {
+                    let want = shadow.pop_first().map(|((t, _), v)| (SimTime(t), v));
+                    prop_assert_eq!(q.peek_time(), want.map(|w| w.0));
+                    let got = q.pop();
+                    prop_assert_eq!(got, want);
+                    if let Some((t, _)) = got {
+                        now = t.0;
+                    }
+                }
+                prop_assert_eq!(q.len(), shadow.len());
+            }
+        }
+
         /// The queue behaves exactly like a BTreeMap keyed by (time, seq) under random operations.
         #[test]
         fn matches_btreemap_shadow(ops in proptest::collection::vec((any::<bool>(), 0u64..50), 0..2000)) {

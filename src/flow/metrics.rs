@@ -384,10 +384,6 @@ impl FlowTrial<'_> {
             never_restored,
         };
         self.record(self.s.horizon, event);
-        TrialRow {
-            values,
-            never_restored,
-            aborted: false,
-        }
+        TrialRow::new(values, never_restored)
     }
 }

@@ -153,11 +153,14 @@ impl fmt::Display for Metric {
     }
 }
 
-/// What one trial of one plan leaves behind.
+/// What one trial of one plan leaves behind: 128 bytes. The two metrics that are functions of
+/// others (`restoration_gap_s = operational - technical`, `blast_radius_requests = 1 -
+/// availability`) are not stored but computed, with the same operation as the engine, so
+/// they are bit for bit what it would have stored.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrialRow {
-    /// Values indexed by [`Metric::index`]; only reported metrics are meaningful.
-    pub values: [f64; Metric::COUNT],
+    /// Values of every stored metric ([`TrialRow::slot`]).
+    stored: [f64; TrialRow::STORED],
     /// A failed component was still down at the horizon.
     pub never_restored: bool,
     /// The trial was stopped at its event budget (a model bug): its values are not valid.
@@ -165,9 +168,63 @@ pub struct TrialRow {
 }
 
 impl TrialRow {
+    /// Number of stored values per row.
+    pub const STORED: usize = Metric::COUNT - 2;
+
+    /// A row from the values of every metric, indexed by [`Metric::index`]. The derived
+    /// metrics' values are not kept (see the type's documentation).
+    pub fn new(values: [f64; Metric::COUNT], never_restored: bool) -> TrialRow {
+        let mut stored = [0.0; TrialRow::STORED];
+        for m in Metric::ALL {
+            if let Some(k) = TrialRow::slot(m) {
+                stored[k] = values[m.index()];
+            }
+        }
+        TrialRow {
+            stored,
+            never_restored,
+            aborted: false,
+        }
+    }
+
+    /// A row from its stored values (as [`TrialRow::stored`] gives them).
+    pub fn from_stored(
+        stored: [f64; TrialRow::STORED],
+        never_restored: bool,
+        aborted: bool,
+    ) -> Self {
+        TrialRow {
+            stored,
+            never_restored,
+            aborted,
+        }
+    }
+
+    /// The stored values, in slot order.
+    pub fn stored(&self) -> &[f64; TrialRow::STORED] {
+        &self.stored
+    }
+
+    /// Where `m` is stored, or `None` for a derived metric.
+    pub const fn slot(m: Metric) -> Option<usize> {
+        let i = m as usize;
+        match m {
+            Metric::RestorationGap | Metric::BlastRadiusRequests => None,
+            _ if i < Metric::RestorationGap as usize => Some(i),
+            _ if i < Metric::BlastRadiusRequests as usize => Some(i - 1),
+            _ => Some(i - 2),
+        }
+    }
+
     /// The value of `m`.
     pub fn get(&self, m: Metric) -> f64 {
-        self.values[m.index()]
+        match TrialRow::slot(m) {
+            Some(k) => self.stored[k],
+            None if m == Metric::RestorationGap => {
+                self.get(Metric::OperationalMttr) - self.get(Metric::TechnicalMttr)
+            }
+            None => 1.0 - self.get(Metric::Availability),
+        }
     }
 }
 
@@ -182,5 +239,27 @@ mod tests {
             assert_eq!(Metric::from_key(m.key()), Some(*m));
         }
         assert_eq!(Metric::from_key("nope"), None);
+    }
+
+    #[test]
+    fn a_row_keeps_every_value_in_128_bytes() {
+        let mut values = [0.0; Metric::COUNT];
+        for (i, v) in values.iter_mut().enumerate() {
+            *v = 0.1 * (i as f64 + 1.0);
+        }
+        // The engine's own relations for the derived metrics.
+        values[Metric::RestorationGap.index()] =
+            values[Metric::OperationalMttr.index()] - values[Metric::TechnicalMttr.index()];
+        values[Metric::BlastRadiusRequests.index()] = 1.0 - values[Metric::Availability.index()];
+        let row = TrialRow::new(values, true);
+        for m in Metric::ALL {
+            assert_eq!(row.get(m).to_bits(), values[m.index()].to_bits(), "{m}");
+        }
+        let slots: Vec<usize> = Metric::ALL
+            .iter()
+            .filter_map(|&m| TrialRow::slot(m))
+            .collect();
+        assert_eq!(slots, (0..TrialRow::STORED).collect::<Vec<_>>());
+        assert_eq!(std::mem::size_of::<TrialRow>(), 128);
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! Invariants: a trial's rows depend only on `(scenario, seed, trial index)`, so any thread
 //! count, chunking or shard split gives the same rows; rows come back ordered by trial, then
-//! plan (file order); memory holds one [`TrialRow`] per (trial, plan) and nothing else per
-//! trial. Every plan of a trial runs against the same fault windows (drawn once per trial).
+//! plan (file order); memory holds one [`TrialRow`] per (trial, plan), written in place into
+//! one buffer, and nothing else per trial. Every plan of a trial runs against the same fault windows (drawn once per trial).
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -309,72 +309,61 @@ fn run_inner(
     let layout = layout.unwrap_or(&none);
     let plans = s.plans.len();
     let end = first + cfg.trials;
-    let chunks: Vec<u64> = (first..end).step_by(CHUNK as usize).collect();
     let done = AtomicU64::new(0);
     let empty = || SeriesAcc::new(layout.spec, layout.tracked.clone());
     let work = || -> (Vec<TrialRow>, SeriesAcc) {
-        // Rows are kept per chunk and put back in trial order; series accumulators are folded
-        // per worker (a bounded number, whatever the trial count) and merged, exactly.
-        let (mut per_chunk, acc) = chunks
-            .par_iter()
+        // Every row is written in place into one buffer, in trial order, so memory is one row
+        // per (trial, plan) and nothing more; series accumulators are folded per worker (a
+        // bounded number, whatever the trial count) and merged, exactly.
+        let placeholder = TrialRow::new([0.0; crate::metrics::Metric::COUNT], false);
+        let mut rows = vec![placeholder; cfg.trials as usize * plans];
+        let acc = rows
+            .par_chunks_mut((CHUNK as usize * plans).max(1))
             .enumerate()
-            .fold(
-                || (Vec::new(), empty()),
-                |(mut out, mut acc): (Vec<(usize, Vec<TrialRow>)>, SeriesAcc), (idx, &start)| {
-                    let stop = (start + CHUNK).min(end);
-                    let mut windows: Vec<FaultWindow> = Vec::new();
-                    let mut rows = Vec::with_capacity((stop - start) as usize * plans);
-                    let mut recs: Vec<Recorder> = if recording {
-                        layout
-                            .tracked
-                            .iter()
-                            .map(|&t| Recorder::new(layout.spec, vec![t], s.horizon))
-                            .collect()
-                    } else {
-                        Vec::new()
-                    };
-                    for trial in start..stop {
-                        fault::draw(s, cfg.seed, trial, &mut windows);
-                        for (p, plan) in s.plans.iter().enumerate() {
-                            rows.push(flow::run_trial_recorded(
-                                s,
-                                plan,
-                                &windows,
-                                cfg.seed,
-                                trial,
-                                None,
-                                recs.get_mut(p),
-                            ));
-                            if !recording {
-                                continue;
-                            }
-                            let tech = match rows.last() {
-                                Some(r) if !r.never_restored => {
-                                    r.get(crate::metrics::Metric::TechnicalMttr)
-                                }
-                                _ => f64::NAN,
-                            };
-                            acc.add_trial(p, &recs[p], tech);
+            .fold(empty, |mut acc, (idx, out)| {
+                let start = first + idx as u64 * CHUNK;
+                let stop = (start + CHUNK).min(end);
+                let mut windows: Vec<FaultWindow> = Vec::new();
+                let mut recs: Vec<Recorder> = if recording {
+                    layout
+                        .tracked
+                        .iter()
+                        .map(|&t| Recorder::new(layout.spec, vec![t], s.horizon))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                for trial in start..stop {
+                    fault::draw(s, cfg.seed, trial, &mut windows);
+                    for (p, plan) in s.plans.iter().enumerate() {
+                        let row = flow::run_trial_recorded(
+                            s,
+                            plan,
+                            &windows,
+                            cfg.seed,
+                            trial,
+                            None,
+                            recs.get_mut(p),
+                        );
+                        out[(trial - start) as usize * plans + p] = row;
+                        if !recording {
+                            continue;
                         }
+                        let tech = if row.never_restored {
+                            f64::NAN
+                        } else {
+                            row.get(crate::metrics::Metric::TechnicalMttr)
+                        };
+                        acc.add_trial(p, &recs[p], tech);
                     }
-                    progress(done.fetch_add(stop - start, Ordering::Relaxed) + (stop - start));
-                    out.push((idx, rows));
-                    (out, acc)
-                },
-            )
-            .reduce(
-                || (Vec::new(), empty()),
-                |(mut a, mut x), (b, y)| {
-                    a.extend(b);
-                    x.merge(&y);
-                    (a, x)
-                },
-            );
-        per_chunk.sort_unstable_by_key(|(idx, _)| *idx);
-        let mut rows = Vec::with_capacity(cfg.trials as usize * plans);
-        for (_, r) in per_chunk {
-            rows.extend(r);
-        }
+                }
+                progress(done.fetch_add(stop - start, Ordering::Relaxed) + (stop - start));
+                acc
+            })
+            .reduce(empty, |mut x, y| {
+                x.merge(&y);
+                x
+            });
         (rows, acc)
     };
     let (rows, acc) = match cfg.threads {
