@@ -188,7 +188,10 @@ pub(crate) struct FlowTrial<'a> {
     noise_factor: Vec<f64>,
     noise_rng: Vec<ChaCha8Rng>,
     // Flow solution.
+    /// The state changed since the last solution.
     dirty: bool,
+    /// Entry rates changed since the last solution (and, unless `dirty`, nothing else).
+    traffic_dirty: bool,
     external: Vec<f64>,
     role_input: Vec<f64>,
     cap: Vec<f64>,
@@ -278,7 +281,7 @@ pub fn probe(s: &Scenario, plan: &Plan, seed: u64, trial: u64, at: SimTime) -> S
     let mut t = FlowTrial::new(s, plan, &windows, seed, trial, None);
     let mut q = t.initial_queue();
     engine::run(&mut t, &mut q, at);
-    if t.dirty {
+    if t.needs_solve() {
         t.solve(at);
     }
     t.snapshot()
@@ -495,6 +498,7 @@ impl<'a> FlowTrial<'a> {
                 })
                 .collect(),
             dirty: true,
+            traffic_dirty: false,
             external: vec![0.0; n],
             role_input: vec![0.0; n],
             cap: vec![0.0; n],
@@ -722,7 +726,7 @@ impl<'a> FlowTrial<'a> {
         let rate = tr.rate * profile * self.noise_factor[i];
         if rate != self.entry_rate[i] {
             self.entry_rate[i] = rate;
-            self.dirty = true;
+            self.traffic_dirty = true;
             if self.trace.is_some() {
                 let entry = self.service_name(tr.entry);
                 self.record(
@@ -746,10 +750,23 @@ impl<'a> FlowTrial<'a> {
         }
     }
 
-    /// Recomputes the flows, lets roles and controllers react, and records health changes.
+    /// Whether the flows must be solved again before time moves on.
+    fn needs_solve(&self) -> bool {
+        self.dirty || self.traffic_dirty
+    }
+
+    /// Recomputes the flows (or scales them, when only traffic changed and that is exact),
+    /// lets roles and controllers react, and records health changes.
     fn solve(&mut self, now: SimTime) {
-        for _ in 0..8 {
-            self.solve_flows();
+        let scaled = !self.dirty && self.traffic_dirty && self.scale_flows();
+        #[cfg(test)]
+        if scaled && solve::tests::VERIFY_SCALING.get() {
+            self.verify_scaled();
+        }
+        for round in 0..8 {
+            if round > 0 || !scaled {
+                self.solve_flows();
+            }
             if !self.react(now) {
                 break;
             }
@@ -773,6 +790,7 @@ impl<'a> FlowTrial<'a> {
         self.dynamics_rates();
         self.observe(now);
         self.dirty = false;
+        self.traffic_dirty = false;
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -798,10 +816,11 @@ impl Process for FlowTrial<'_> {
     type Event = Ev;
 
     fn advance(&mut self, from: SimTime, to: SimTime) {
-        if self.dirty {
+        if self.needs_solve() {
             self.solve(from);
         }
         self.integrate(from, to);
+        self.skip_failed_probes(to);
     }
 
     fn handle(&mut self, now: SimTime, ev: Ev, q: &mut EventQueue<Ev>) {
@@ -828,14 +847,14 @@ impl Process for FlowTrial<'_> {
             Ev::Wake(generation) => {
                 if generation == self.wake_gen {
                     self.wake(now);
-                    if !self.dirty {
+                    if !self.needs_solve() {
                         // Only timers moved (a breaker stayed open): same flows, next wake-up.
                         self.schedule_wake(now, q);
                     }
                 }
             }
         }
-        if self.dirty && q.peek_time() != Some(now) {
+        if self.needs_solve() && q.peek_time() != Some(now) {
             // Once every event of this instant is applied: solve, then schedule the next
             // internal wake-up from the new rates.
             self.solve(now);

@@ -165,6 +165,78 @@ impl FlowTrial<'_> {
         }
     }
 
+    /// The flow solution after a change of traffic alone, by scaling the current one, when
+    /// that is exact: every rate of the model is then proportional to the entry rate. That
+    /// holds when one service takes all external traffic and nothing is non-linear in it: no
+    /// service bound by its capacity (before or after) or holding a backlog, no bulkhead
+    /// limiting, no extra attempts (releases, refreshes, replays), no queue draining a
+    /// backlog or consumers at their maximum rate. Probabilities, shares and health inputs do
+    /// not move. Returns false, changing nothing, when it does not hold; the caller then
+    /// solves from scratch. Only called when the entry rates are the only change since the
+    /// last solution.
+    pub(super) fn scale_flows(&mut self) -> bool {
+        let topo = &self.s.topology;
+        let n = topo.services.len();
+        if self.replay.iter().any(Option::is_some) {
+            return false;
+        }
+        let Some(entry) = self.s.traffic.first().map(|t| t.entry) else {
+            return false;
+        };
+        if self.s.traffic.iter().any(|t| t.entry != entry) {
+            return false;
+        }
+        let now: f64 = self.entry_rate.iter().sum();
+        let before = self.external[entry];
+        let k = now / before;
+        if !(before > 0.0 && k.is_finite() && k > 0.0) {
+            return false;
+        }
+        for s in 0..n {
+            let c = self.cap[s];
+            if c > 0.0
+                && (self.backlog[s] > 1e-9
+                    || self.served[s] != self.arrivals[s]
+                    || self.arrivals[s] * k > c)
+            {
+                return false;
+            }
+            if let Some((_, max_rate, _)) = self.queue_cfg[s]
+                && (self.roles[s].queue_backlog > 1e-9
+                    || self.served[s] > max_rate
+                    || self.served[s] * k > max_rate)
+            {
+                return false;
+            }
+        }
+        for (e, info) in self.edges.iter().enumerate() {
+            if info.extra && self.extra_attempts(e) != 0.0 {
+                return false;
+            }
+            if info.bulkhead < 1.0
+                && (self.bulk_ok[e] != 1.0
+                    || self.delivered[e] * k > info.bulkhead * self.cap[info.to])
+            {
+                return false;
+            }
+        }
+        self.external[entry] = now;
+        for s in 0..n {
+            self.role_input[s] *= k;
+            self.arrivals[s] *= k;
+            self.served[s] *= k;
+            if self.queue_cfg[s].is_some() {
+                self.roles[s].queue_drain *= k;
+            }
+        }
+        for e in 0..self.edges.len() {
+            self.fresh[e] *= k;
+            self.attempts[e] *= k;
+            self.delivered[e] *= k;
+        }
+        true
+    }
+
     /// Load: callers before callees. Uses the attempt failure probabilities `p` and call
     /// success `call_ok` of the previous iteration.
     fn load_pass(&mut self) {
@@ -246,7 +318,7 @@ impl FlowTrial<'_> {
     }
 
     /// Success: callees before callers. Returns the largest change of an attempt failure
-    /// probability.
+    /// probability or of a call success probability.
     fn success_pass(&mut self) -> f64 {
         let topo = &self.s.topology;
         let mut change: f64 = 0.0;
@@ -294,7 +366,7 @@ impl FlowTrial<'_> {
                 change = change.max((p - self.p[e]).abs());
                 self.p[e] = p;
                 self.q[e] = q;
-                self.call_ok[e] = match self.breaker[e] {
+                let call_ok = match self.breaker[e] {
                     BreakerState::Open { .. } => 0.0,
                     BreakerState::Closed => {
                         if p <= 0.0 {
@@ -304,6 +376,10 @@ impl FlowTrial<'_> {
                         }
                     }
                 };
+                // A breaker that opened or closed changes what callers see with the same
+                // attempt failure probability: that is a change the load pass must see too.
+                change = change.max((call_ok - self.call_ok[e]).abs());
+                self.call_ok[e] = call_ok;
             }
         }
         change
@@ -332,8 +408,82 @@ impl FlowTrial<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+impl FlowTrial<'_> {
+    /// Solves from scratch after a scaling and records how far the scaled solution was (test
+    /// mode: the trial goes on with the solution from scratch).
+    pub(super) fn verify_scaled(&mut self) {
+        let scaled = (
+            self.arrivals.clone(),
+            self.served.clone(),
+            self.attempts.clone(),
+            self.p.clone(),
+        );
+        self.solve_flows();
+        let rel = |a: &[f64], b: &[f64]| {
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).abs() / y.abs().max(1e-6))
+                .fold(0.0f64, f64::max)
+        };
+        let err = rel(&scaled.0, &self.arrivals)
+            .max(rel(&scaled.1, &self.served))
+            .max(rel(&scaled.2, &self.attempts))
+            .max(
+                scaled
+                    .3
+                    .iter()
+                    .zip(&self.p)
+                    .map(|(x, y)| (x - y).abs())
+                    .fold(0.0, f64::max),
+            );
+        tests::SCALED.with(|c| {
+            let (n, worst) = c.get();
+            c.set((n + 1, worst.max(err)));
+        });
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
     use super::*;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Test mode: check every scaled solution against one solved from scratch.
+        pub static VERIFY_SCALING: Cell<bool> = const { Cell::new(false) };
+        /// Scaled solutions checked, and the largest relative difference found.
+        pub static SCALED: Cell<(u64, f64)> = const { Cell::new((0, 0.0)) };
+    }
+
+    /// Every solution obtained by scaling after a traffic change equals the one solved from
+    /// scratch (relative 1e-9), on every scenario of the library; and scaling is used.
+    #[test]
+    fn scaled_solutions_equal_solutions_from_scratch() {
+        VERIFY_SCALING.set(true);
+        let mut files: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        let mut windows = Vec::new();
+        let mut total = 0;
+        for path in files {
+            let s = crate::scenario::load_file(&path).unwrap();
+            SCALED.set((0, 0.0));
+            for trial in 0..40 {
+                crate::fault::draw(&s, s.seed, trial, &mut windows);
+                for plan in &s.plans {
+                    super::super::run_trial(&s, plan, &windows, s.seed, trial, None);
+                }
+            }
+            let (n, worst) = SCALED.get();
+            eprintln!("{}: {n} scaled solutions, worst {worst:e}", path.display());
+            assert!(worst < 1e-9, "{}: scaled differs by {worst:e}", path.display());
+            total += n;
+        }
+        assert!(total > 1000, "only {total} scaled solutions");
+        VERIFY_SCALING.set(false);
+    }
 
     #[test]
     fn retry_amplification_closed_form() {
