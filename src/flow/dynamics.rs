@@ -297,9 +297,9 @@ impl<'a> FlowTrial<'a> {
                 .find(|r| matches!(r, Role::Database { .. }))
             {
                 // A repaired primary held out of traffic after reconciliation stays in sync.
-                let rate = if self.fault_down(s) || (self.is_down(s) && !self.reconciled) {
+                let rate = if self.fault_down(s) || (self.down_now[s] && !self.reconciled) {
                     *lag_growth
-                } else if self.is_down(s) {
+                } else if self.down_now[s] {
                     0.0
                 } else {
                     -lag_close_rate
@@ -687,7 +687,7 @@ impl<'a> FlowTrial<'a> {
                 soon(crossing(r.queue_backlog, rate, 0.0));
                 soon(crossing(r.queue_backlog, rate, max));
             }
-            if r.lag > 0.0 && !self.is_down(s) {
+            if r.lag > 0.0 && !self.down_now[s] {
                 if let Some(Role::Database { lag_close_rate, .. }) = self.s.topology.services[s]
                     .roles
                     .iter()

@@ -109,12 +109,13 @@ impl FlowTrial<'_> {
         let recovered = self.released();
         for s in 0..n {
             let r = &self.roles[s];
-            let adaptive = r.origin_down_since.is_some()
-                || r.cache_cold_until.is_some()
-                || r.degraded
-                || r.mismatch
-                || r.lag > EPS;
-            let health = if self.is_down(s) {
+            let adaptive = self.has_role[s]
+                && (r.origin_down_since.is_some()
+                    || r.cache_cold_until.is_some()
+                    || r.degraded
+                    || r.mismatch
+                    || r.lag > EPS);
+            let health = if self.down_now[s] {
                 Health::Down
             } else if self.overloaded[s]
                 || self.share[s] < 1.0 - 1e-9
@@ -187,17 +188,18 @@ impl FlowTrial<'_> {
         let adaptive_left = (0..n).any(|s| {
             let r = &self.roles[s];
             self.backlog[s] > EPS
-                || r.queue_backlog > EPS
-                || r.refresh_rate > 0.0
-                || r.refresh_left > EPS
-                || r.degraded
-                || r.mismatch
-                || r.lag > EPS
-                || r.origin_down_since.is_some()
-                || r.cache_cold_until.is_some()
                 || !self.registered[s]
                 || self.scale_at[s].is_some_and(|(_, t)| t > self.instances[s])
-        }) || (0..self.s.topology.deps.len()).any(|e| {
+                || (self.has_role[s]
+                    && (r.queue_backlog > EPS
+                        || r.refresh_rate > 0.0
+                        || r.refresh_left > EPS
+                        || r.degraded
+                        || r.mismatch
+                        || r.lag > EPS
+                        || r.origin_down_since.is_some()
+                        || r.cache_cold_until.is_some()))
+        }) || self.breaker_edges.iter().any(|&e| {
             self.deferred[e] > EPS
                 || self.release_rate[e] > 0.0
                 || self.breaker[e] != BreakerState::Closed
@@ -238,16 +240,30 @@ impl FlowTrial<'_> {
         }
         let n = self.s.topology.services.len();
         for s in 0..n {
-            let arrived = self.arrivals[s];
-            self.acc.arrived[s] += arrived * dt;
-            self.acc.served[s] += self.served[s] * dt;
-            let rejected = arrived - self.served[s] - self.backlog_rate[s];
-            self.acc.rejected[s] += rejected.max(0.0) * dt;
+            if self.ledger {
+                let arrived = self.arrivals[s];
+                self.acc.arrived[s] += arrived * dt;
+                self.acc.served[s] += self.served[s] * dt;
+                let rejected = arrived - self.served[s] - self.backlog_rate[s];
+                self.acc.rejected[s] += rejected.max(0.0) * dt;
+            }
+            if !self.registered[s] && !self.down_now[s] {
+                let routed: f64 = self.s.topology.in_edges[s]
+                    .iter()
+                    .map(|&e| self.attempts[e])
+                    .sum();
+                self.acc.routing_failures += routed * dt;
+            }
+            if !self.has_role[s] {
+                continue;
+            }
             let (_, progress, lost, enq) = self.acc.queue_rate[s];
             if enq > 0.0 || progress > 0.0 || lost > 0.0 {
-                self.acc.enqueued[s] += enq * dt;
-                self.acc.progressed[s] += progress * dt;
-                self.acc.lost[s] += lost * dt;
+                if self.ledger {
+                    self.acc.enqueued[s] += enq * dt;
+                    self.acc.progressed[s] += progress * dt;
+                    self.acc.lost[s] += lost * dt;
+                }
                 self.acc.lost_work += lost * dt;
             }
             let r = &self.roles[s];
@@ -258,7 +274,7 @@ impl FlowTrial<'_> {
                 self.acc.auth_rejects += self.served[s] * r.outage_share * dt;
             }
             if self.db_replica[s].is_some() {
-                if self.is_down(s) {
+                if self.down_now[s] {
                     // Reads served by the replica while the primary is down are stale.
                     let reads: f64 = self.s.topology.in_edges[s]
                         .iter()
@@ -269,13 +285,6 @@ impl FlowTrial<'_> {
                     // Requests to a primary still closing its replication lag are inconsistent.
                     self.acc.stale_reads += self.served[s] * dt;
                 }
-            }
-            if !self.registered[s] && !self.is_down(s) {
-                let routed: f64 = self.s.topology.in_edges[s]
-                    .iter()
-                    .map(|&e| self.attempts[e])
-                    .sum();
-                self.acc.routing_failures += routed * dt;
             }
         }
         if self.technical_recovery.is_some() {

@@ -188,6 +188,9 @@ pub(crate) struct FlowTrial<'a> {
     noise_factor: Vec<f64>,
     noise_rng: Vec<ChaCha8Rng>,
     // Flow solution.
+    /// Down at the last solution ([`FlowTrial::is_down`]); the state it depends on only
+    /// changes at events, each followed by a new solution before time moves on.
+    down_now: Vec<bool>,
     /// The state changed since the last solution.
     dirty: bool,
     /// Entry rates changed since the last solution (and, unless `dirty`, nothing else).
@@ -214,6 +217,8 @@ pub(crate) struct FlowTrial<'a> {
     wake_gen: u64,
     wake_breaker_only: bool,
     // Results.
+    /// Keep the per-service conservation ledger (for [`audit`]; reports do not need it).
+    ledger: bool,
     acc: Accumulators,
     first_failure: Option<SimTime>,
     technical_recovery: Option<SimTime>,
@@ -292,6 +297,7 @@ pub fn audit(s: &Scenario, plan: &Plan, seed: u64, trial: u64) -> metrics::Ledge
     let mut windows = Vec::new();
     fault::draw(s, seed, trial, &mut windows);
     let mut t = FlowTrial::new(s, plan, &windows, seed, trial, None);
+    t.ledger = true;
     let mut q = t.initial_queue();
     engine::run(&mut t, &mut q, s.horizon);
     t.ledger()
@@ -498,6 +504,7 @@ impl<'a> FlowTrial<'a> {
                 })
                 .collect(),
             dirty: true,
+            down_now: vec![false; n],
             traffic_dirty: false,
             external: vec![0.0; n],
             role_input: vec![0.0; n],
@@ -519,6 +526,7 @@ impl<'a> FlowTrial<'a> {
             user_ok_rate: 0.0,
             wake_gen: 0,
             wake_breaker_only: false,
+            ledger: false,
             acc: Accumulators::new(n),
             first_failure: None,
             technical_recovery: None,

@@ -95,7 +95,7 @@ impl FlowTrial<'_> {
     /// Whether calls to `d` are redirected (a database primary that is down: reads go to the
     /// replica, writes fail).
     pub(super) fn db_redirect(&self, d: usize) -> bool {
-        self.db_replica[d].is_some() && self.is_down(d)
+        self.db_replica[d].is_some() && self.down_now[d]
     }
 
     /// Input of service `s` that does not come through a caller edge: its share of queue
@@ -120,7 +120,7 @@ impl FlowTrial<'_> {
         for k in 0..self.replica_for[s].len() {
             let d = self.replica_for[s][k];
             if let Some((_, read_share)) = self.db_replica[d]
-                && self.is_down(d)
+                && self.down_now[d]
             {
                 for &e in &self.s.topology.in_edges[d] {
                     x += read_share * self.attempts[e];

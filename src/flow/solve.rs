@@ -138,6 +138,7 @@ impl FlowTrial<'_> {
             }
         }
         for s in 0..n {
+            self.down_now[s] = self.is_down(s);
             self.cap[s] = self.capacity(s);
         }
         for _ in 0..MAX_ITERATIONS {
