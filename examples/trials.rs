@@ -34,9 +34,21 @@ fn main() {
         }
     }
     let pt = rows.rows.len() as f64;
+    // Events handled, over the first (at most) 200 trials.
+    let mut events = 0u64;
+    let sample = trials.min(200);
+    let mut windows = Vec::new();
+    for trial in 0..sample {
+        aftershock::fault::draw(&s, s.seed, trial, &mut windows);
+        for plan in &s.plans {
+            events += aftershock::flow::count_events(&s, plan, &windows, s.seed, trial);
+        }
+    }
+    let per_trial = events as f64 / (sample.max(1) as f64 * s.plans.len() as f64);
     println!(
-        "{} plan-trials in {secs:.3} s ({:.0} plan-trials/s), rows checksum {hash:016x}",
+        "{} plan-trials in {secs:.3} s ({:.0} plan-trials/s, {per_trial:.0} events per plan-trial, {:.2} M events/s), rows checksum {hash:016x}",
         rows.rows.len(),
-        pt / secs
+        pt / secs,
+        pt * per_trial / secs / 1e6
     );
 }

@@ -363,6 +363,10 @@ impl<'a> FlowTrial<'a> {
     /// Applies every timer and threshold crossing due at `now`.
     pub(super) fn wake(&mut self, now: SimTime) {
         let breaker_only = self.wake_breaker_only;
+        // Whether anything but autoscaling happened here (then the flows must be solved
+        // again; a change of pool size alone may only need new capacities).
+        let mut other = self.next_plan_timer().is_some_and(|at| at <= now);
+        let mut scaled = false;
         self.plan_timers(now);
         // A quantity snapped onto a threshold changes the mode even when the wake-up was for a
         // breaker timer.
@@ -403,6 +407,7 @@ impl<'a> FlowTrial<'a> {
                 .is_some_and(|(c, ..)| self.consumer_progress(c) >= 0.5);
             let r = &mut self.roles[s];
             if r.queue_backlog < SNAP * r.queue_backlog.max(1.0) && progressing {
+                other |= r.queue_backlog != 0.0 || r.needs_reconcile || r.outage_left != 0.0;
                 r.queue_backlog = 0.0;
                 r.needs_reconcile = false;
                 r.outage_left = 0.0;
@@ -411,12 +416,14 @@ impl<'a> FlowTrial<'a> {
                 r.lag = 0.0;
             }
             if r.refresh_rate > 0.0 && r.refresh_left < SNAP * r.refresh_rate.max(1.0) {
+                other = true;
                 r.refresh_left = 0.0;
                 r.refresh_rate = 0.0;
             }
             if let Some(cold) = r.cache_cold_until
                 && cold <= t + 1e-9
             {
+                other = true;
                 r.cache_cold_until = None;
             }
             if let (Some(since), Some((_, _, _, _, max_ext))) =
@@ -425,12 +432,14 @@ impl<'a> FlowTrial<'a> {
                 && self.roles[s].cache_cold_until.is_none()
             {
                 // Extended entries reached the cap and are evicted: the cache is cold.
+                other = true;
                 self.roles[s].cache_cold_until = Some(f64::INFINITY);
                 self.note(now, s, "extension_cap_reached_entries_evicted");
             }
             if let Some((at, target)) = self.scale_at[s]
                 && at <= now
             {
+                scaled = true;
                 self.instances[s] = target;
                 self.scale_at[s] = None;
                 if self.trace.is_some() {
@@ -447,6 +456,7 @@ impl<'a> FlowTrial<'a> {
             if let Some(at) = self.register_at[s]
                 && at <= now
             {
+                other = true;
                 let registry = self.s.topology.services[s]
                     .roles
                     .iter()
@@ -467,6 +477,7 @@ impl<'a> FlowTrial<'a> {
             if let Some(at) = self.roles[a].step_at
                 && at <= now
             {
+                other = true;
                 let r = &mut self.roles[a];
                 r.token_share *= (-r.refresh_rate_auth * r.step_len).exp();
                 if r.token_share < 1e-3 {
@@ -512,19 +523,25 @@ impl<'a> FlowTrial<'a> {
             }
             if self.release_rate[e] > 0.0 && self.deferred[e] < SNAP * self.release_rate[e].max(1.0)
             {
+                other = true;
                 self.deferred[e] = 0.0;
                 self.release_rate[e] = 0.0;
             }
         }
-        let unchanged = breaker_only
-            && self.breaker.iter().zip(&breakers_before).all(|(a, b)| {
-                matches!(
-                    (a, b),
-                    (BreakerState::Closed, BreakerState::Closed)
-                        | (BreakerState::Open { .. }, BreakerState::Open { .. })
-                )
-            });
-        if !unchanged || snapped {
+        let same_breakers = self.breaker.iter().zip(&breakers_before).all(|(a, b)| {
+            matches!(
+                (a, b),
+                (BreakerState::Closed, BreakerState::Closed)
+                    | (BreakerState::Open { .. }, BreakerState::Open { .. })
+            )
+        });
+        if snapped || !same_breakers {
+            self.dirty = true;
+        } else if breaker_only && !scaled && !other {
+            // Only timers moved (a breaker stayed open).
+        } else if scaled && !other {
+            self.caps_dirty = true;
+        } else {
             self.dirty = true;
         }
     }

@@ -195,6 +195,9 @@ pub(crate) struct FlowTrial<'a> {
     dirty: bool,
     /// Entry rates changed since the last solution (and, unless `dirty`, nothing else).
     traffic_dirty: bool,
+    /// Autoscaled pool sizes changed since the last solution (and, unless `dirty`, nothing
+    /// else but entry rates).
+    caps_dirty: bool,
     external: Vec<f64>,
     role_input: Vec<f64>,
     cap: Vec<f64>,
@@ -290,6 +293,19 @@ pub fn probe(s: &Scenario, plan: &Plan, seed: u64, trial: u64, at: SimTime) -> S
         t.solve(at);
     }
     t.snapshot()
+}
+
+/// Runs one trial and returns the number of events it handled (for benchmarks).
+pub fn count_events(
+    s: &Scenario,
+    plan: &Plan,
+    windows: &[FaultWindow],
+    seed: u64,
+    trial: u64,
+) -> u64 {
+    let mut t = FlowTrial::new(s, plan, windows, seed, trial, None);
+    let mut q = t.initial_queue();
+    engine::run(&mut t, &mut q, s.horizon)
 }
 
 /// Runs one trial and returns its conservation ledger (for property tests).
@@ -506,6 +522,7 @@ impl<'a> FlowTrial<'a> {
             dirty: true,
             down_now: vec![false; n],
             traffic_dirty: false,
+            caps_dirty: false,
             external: vec![0.0; n],
             role_input: vec![0.0; n],
             cap: vec![0.0; n],
@@ -760,13 +777,13 @@ impl<'a> FlowTrial<'a> {
 
     /// Whether the flows must be solved again before time moves on.
     fn needs_solve(&self) -> bool {
-        self.dirty || self.traffic_dirty
+        self.dirty || self.traffic_dirty || self.caps_dirty
     }
 
     /// Recomputes the flows (or scales them, when only traffic changed and that is exact),
     /// lets roles and controllers react, and records health changes.
     fn solve(&mut self, now: SimTime) {
-        let scaled = !self.dirty && self.traffic_dirty && self.scale_flows();
+        let scaled = !self.dirty && self.scale_flows();
         #[cfg(test)]
         if scaled && solve::tests::VERIFY_SCALING.get() {
             self.verify_scaled();
@@ -799,6 +816,7 @@ impl<'a> FlowTrial<'a> {
         self.observe(now);
         self.dirty = false;
         self.traffic_dirty = false;
+        self.caps_dirty = false;
     }
 
     fn snapshot(&self) -> Snapshot {

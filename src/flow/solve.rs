@@ -111,6 +111,11 @@ impl FlowTrial<'_> {
         if self.is_down(s) {
             return 0.0;
         }
+        self.capacity_up(s)
+    }
+
+    /// Capacity of service `s`, known not to be down.
+    fn capacity_up(&self, s: usize) -> f64 {
         if let Some(backup) = self.backup[s] {
             return backup;
         }
@@ -138,8 +143,9 @@ impl FlowTrial<'_> {
             }
         }
         for s in 0..n {
-            self.down_now[s] = self.is_down(s);
-            self.cap[s] = self.capacity(s);
+            let down = self.is_down(s);
+            self.down_now[s] = down;
+            self.cap[s] = if down { 0.0 } else { self.capacity_up(s) };
         }
         for _ in 0..MAX_ITERATIONS {
             self.load_pass();
@@ -166,32 +172,55 @@ impl FlowTrial<'_> {
         }
     }
 
-    /// The flow solution after a change of traffic alone, by scaling the current one, when
-    /// that is exact: every rate of the model is then proportional to the entry rate. That
-    /// holds when one service takes all external traffic and nothing is non-linear in it: no
-    /// service bound by its capacity (before or after) or holding a backlog, no bulkhead
-    /// limiting, no extra attempts (releases, refreshes, replays), no queue draining a
-    /// backlog or consumers at their maximum rate. Probabilities, shares and health inputs do
-    /// not move. Returns false, changing nothing, when it does not hold; the caller then
-    /// solves from scratch. Only called when the entry rates are the only change since the
-    /// last solution.
+    /// The flow solution after a change of traffic or of autoscaled pool sizes alone, by
+    /// scaling the current one, when that is exact: every rate of the model is then
+    /// proportional to the entry rate, and capacities that do not bind do not matter. That
+    /// holds when one service takes all external traffic (when traffic changed) and nothing
+    /// is non-linear in it: no service bound by its capacity (before or after) or holding a
+    /// backlog, no bulkhead limiting, no extra attempts (releases, refreshes, replays), no
+    /// queue draining a backlog or consumers at their maximum rate. Probabilities, shares and
+    /// health inputs do not move. Returns false when it does not hold (capacities may then
+    /// have been updated, nothing else); the caller then solves from scratch. Only called
+    /// when entry rates and pool sizes are the only changes since the last solution.
     pub(super) fn scale_flows(&mut self) -> bool {
         let topo = &self.s.topology;
         let n = topo.services.len();
-        if self.replay.iter().any(Option::is_some) {
-            return false;
+        let mut k = 1.0;
+        let mut entry_now = None;
+        if self.traffic_dirty {
+            if self.replay.iter().any(Option::is_some) {
+                return false;
+            }
+            let Some(entry) = self.s.traffic.first().map(|t| t.entry) else {
+                return false;
+            };
+            if self.s.traffic.iter().any(|t| t.entry != entry) {
+                return false;
+            }
+            let now: f64 = self.entry_rate.iter().sum();
+            let before = self.external[entry];
+            k = now / before;
+            if !(before > 0.0 && k.is_finite() && k > 0.0) {
+                return false;
+            }
+            entry_now = Some((entry, now));
         }
-        let Some(entry) = self.s.traffic.first().map(|t| t.entry) else {
-            return false;
-        };
-        if self.s.traffic.iter().any(|t| t.entry != entry) {
-            return false;
-        }
-        let now: f64 = self.entry_rate.iter().sum();
-        let before = self.external[entry];
-        let k = now / before;
-        if !(before > 0.0 && k.is_finite() && k > 0.0) {
-            return false;
+        if self.caps_dirty {
+            // New pool sizes: a service that changes capacity must be up before and after
+            // (then served = arrivals on both sides, checked below).
+            for s in 0..n {
+                let c = if self.down_now[s] {
+                    0.0
+                } else {
+                    self.capacity_up(s)
+                };
+                if c != self.cap[s] {
+                    if !(c > 0.0 && self.cap[s] > 0.0) {
+                        return false;
+                    }
+                    self.cap[s] = c;
+                }
+            }
         }
         for s in 0..n {
             let c = self.cap[s];
@@ -221,7 +250,9 @@ impl FlowTrial<'_> {
                 return false;
             }
         }
-        self.external[entry] = now;
+        if let Some((entry, now)) = entry_now {
+            self.external[entry] = now;
+        }
         for s in 0..n {
             self.role_input[s] *= k;
             self.arrivals[s] *= k;
@@ -461,10 +492,11 @@ pub(super) mod tests {
     #[test]
     fn scaled_solutions_equal_solutions_from_scratch() {
         VERIFY_SCALING.set(true);
-        let mut files: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
+        let mut files: Vec<_> =
+            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios"))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
         files.sort();
         let mut windows = Vec::new();
         let mut total = 0;
@@ -479,7 +511,11 @@ pub(super) mod tests {
             }
             let (n, worst) = SCALED.get();
             eprintln!("{}: {n} scaled solutions, worst {worst:e}", path.display());
-            assert!(worst < 1e-9, "{}: scaled differs by {worst:e}", path.display());
+            assert!(
+                worst < 1e-9,
+                "{}: scaled differs by {worst:e}",
+                path.display()
+            );
             total += n;
         }
         assert!(total > 1000, "only {total} scaled solutions");
