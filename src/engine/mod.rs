@@ -19,7 +19,7 @@ pub use time::{SimDuration, SimTime};
 /// A model driven by the kernel.
 pub trait Process {
     /// The events this model schedules.
-    type Event;
+    type Event: Copy;
 
     /// Integrates the model's continuous state (flows, backlogs, accumulated metrics) over
     /// `[from, to)`, during which nothing changes but time.

@@ -4,6 +4,11 @@
 //! same [`SimTime`] come out in the order they were pushed (FIFO), because every push takes the
 //! next value of a per-queue sequence counter. Nothing else (no hash, no address, no thread) can
 //! influence the order, which is what makes a trial replayable.
+//!
+//! A simulation mostly pops an event and then schedules the next one. So a pop leaves the
+//! earliest entry in place, marked taken, and the next push overwrites it and sifts it down
+//! once, where a plain heap would sift twice (down for the pop, up for the push); any other
+//! operation removes the taken entry first. Events are `Copy` (they are small tags).
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -40,20 +45,23 @@ impl<E> Ord for Entry<E> {
 pub struct EventQueue<E> {
     heap: BinaryHeap<Entry<E>>,
     next_seq: u64,
+    /// The top entry was returned by `pop` and is no longer pending.
+    taken: bool,
 }
 
-impl<E> Default for EventQueue<E> {
+impl<E: Copy> Default for EventQueue<E> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<E> EventQueue<E> {
+impl<E: Copy> EventQueue<E> {
     /// An empty queue.
     pub fn new() -> Self {
         EventQueue {
             heap: BinaryHeap::new(),
             next_seq: 0,
+            taken: false,
         }
     }
 
@@ -62,6 +70,16 @@ impl<E> EventQueue<E> {
         EventQueue {
             heap: BinaryHeap::with_capacity(n),
             next_seq: 0,
+            taken: false,
+        }
+    }
+
+    /// Removes the entry `pop` returned, if it is still in the heap.
+    #[inline]
+    fn drop_taken(&mut self) {
+        if self.taken {
+            self.heap.pop();
+            self.taken = false;
         }
     }
 
@@ -70,40 +88,53 @@ impl<E> EventQueue<E> {
     pub fn push(&mut self, time: SimTime, event: E) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.heap.push(Entry {
+        let entry = Entry {
             key: (u128::from(time.0) << 64) | u128::from(seq),
             event,
-        });
+        };
+        if self.taken {
+            self.taken = false;
+            if let Some(mut top) = self.heap.peek_mut() {
+                // Overwrites the taken entry; the heap sifts it down when `top` drops.
+                *top = entry;
+                return;
+            }
+        }
+        self.heap.push(entry);
     }
 
     /// Removes and returns the earliest event.
     #[inline]
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
-        self.heap
-            .pop()
-            .map(|e| (SimTime((e.key >> 64) as u64), e.event))
+        self.drop_taken();
+        let top = self.heap.peek()?;
+        let out = (SimTime((top.key >> 64) as u64), top.event);
+        self.taken = true;
+        Some(out)
     }
 
     /// The time of the earliest event, if any.
     #[inline]
-    pub fn peek_time(&self) -> Option<SimTime> {
+    pub fn peek_time(&mut self) -> Option<SimTime> {
+        self.drop_taken();
         self.heap.peek().map(|e| SimTime((e.key >> 64) as u64))
     }
 
     /// Number of pending events.
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.heap.len() - usize::from(self.taken)
     }
 
     /// True when no event is pending.
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.len() == 0
     }
 
     /// Drops every pending event and restarts the sequence (reuse between trials).
     pub fn clear(&mut self) {
         self.heap.clear();
         self.next_seq = 0;
+        self.taken = false;
     }
 }
 
