@@ -780,8 +780,8 @@ impl<'a> FlowTrial<'a> {
         self.dirty || self.traffic_dirty || self.caps_dirty
     }
 
-    /// Recomputes the flows (or scales them, when only traffic changed and that is exact),
-    /// lets roles and controllers react, and records health changes.
+    /// Recomputes the flows (or scales them, when only traffic or pool sizes changed and that
+    /// is exact), lets roles and controllers react, and records health changes.
     fn solve(&mut self, now: SimTime) {
         let scaled = !self.dirty && self.scale_flows();
         #[cfg(test)]
