@@ -52,6 +52,31 @@ fn an_open_breaker_defers_demand_and_releases_it_at_once() {
     assert!(mean(&report(&s, 1, 1), "storm_peak_ratio") > 0.006);
 }
 
+/// Probes that fail are not waited for, but they keep their cadence: with the traffic
+/// changing every 5 minutes while the breaker is open (and x back at 1200 s, between two
+/// probes), the breaker still closes at the probe of 1220 s, not at the traffic change and
+/// not a minute late.
+#[test]
+fn failed_probes_keep_their_cadence_across_traffic_changes() {
+    let noisy = scenario(
+        r#"Scenario(
+    name: "breaker", horizon: "1h", resolution: "10s", seed: 1, trials: 1,
+    services: [(name: "client", capacity: 1e6), (name: "x", capacity: 1e6)],
+    dependencies: [(from: "client", to: "x",
+        breaker: (failure_threshold: 0.5, window: "20s", open_for: "1m", half_open_probes: 3,
+                  max_deferred: 1000000.0, release: AllAtOnce))],
+    traffic: [(entry: "client", rate: 100.0, noise: (cv: 0.1, every: "5m"))],
+    failures: [(kind: Crash(target: "x"), schedule: Once(at: Fixed("600s"), duration: Fixed("600s")))],
+)"#,
+    );
+    let e = edge(&noisy, "client", "x");
+    // Traffic changed at 900 s and 1200 s while the breaker was open.
+    assert_ne!(at(&noisy, 899.0).fresh[e], at(&noisy, 901.0).fresh[e]);
+    assert_eq!(at(&noisy, 1219.0).attempts[e], 0.0, "still open before the probe");
+    let burst = at(&noisy, 1221.0).attempts[e];
+    assert!(burst > 5000.0, "closed at 1220 s and releasing: {burst}");
+}
+
 #[test]
 fn deferred_demand_can_be_released_at_a_configured_rate() {
     let s = breaker_scenario("Rate(500.0)");
