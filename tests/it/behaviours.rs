@@ -72,7 +72,11 @@ fn failed_probes_keep_their_cadence_across_traffic_changes() {
     let e = edge(&noisy, "client", "x");
     // Traffic changed at 900 s and 1200 s while the breaker was open.
     assert_ne!(at(&noisy, 899.0).fresh[e], at(&noisy, 901.0).fresh[e]);
-    assert_eq!(at(&noisy, 1219.0).attempts[e], 0.0, "still open before the probe");
+    assert_eq!(
+        at(&noisy, 1219.0).attempts[e],
+        0.0,
+        "still open before the probe"
+    );
     let burst = at(&noisy, 1221.0).attempts[e];
     assert!(burst > 5000.0, "closed at 1220 s and releasing: {burst}");
 }
