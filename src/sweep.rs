@@ -792,6 +792,14 @@ pub struct SweepResult {
 }
 
 impl SweepResult {
+    /// The parameter values of point `p`, in parameter order (as given on the command line).
+    pub fn point_values<'r>(&'r self, p: &'r PointResult) -> impl Iterator<Item = &'r str> {
+        self.params
+            .iter()
+            .zip(&p.point)
+            .map(|((_, values), &v)| values[v].as_str())
+    }
+
     /// The summary of `metric` of plan `plan` at point `k`.
     pub fn summary(&self, k: usize, plan: usize, metric: Metric) -> Option<&crate::stats::Summary> {
         self.points[k]
@@ -920,12 +928,7 @@ pub fn write_csv(w: &mut dyn Write, r: &SweepResult, metrics: &[Metric]) -> io::
     writeln!(w, "{}", header.join(","))?;
     for (k, p) in r.points.iter().enumerate() {
         for (i, plan) in r.plans.iter().enumerate() {
-            let mut row: Vec<String> = r
-                .params
-                .iter()
-                .zip(&p.point)
-                .map(|((_, values), &v)| csv_field(&values[v]))
-                .collect();
+            let mut row: Vec<String> = r.point_values(p).map(csv_field).collect();
             row.push(csv_field(plan));
             for &m in metrics {
                 match r.summary(k, i, m) {
@@ -951,12 +954,7 @@ pub fn render_table(r: &SweepResult, metrics: &[Metric]) -> String {
     let mut rows: Vec<Vec<String>> = Vec::new();
     for (k, p) in r.points.iter().enumerate() {
         for (i, plan) in r.plans.iter().enumerate() {
-            let mut row: Vec<String> = r
-                .params
-                .iter()
-                .zip(&p.point)
-                .map(|((_, values), &v)| values[v].clone())
-                .collect();
+            let mut row: Vec<String> = r.point_values(p).map(str::to_string).collect();
             row.push(plan.clone());
             row.extend(
                 metrics

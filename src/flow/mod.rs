@@ -220,6 +220,8 @@ pub(crate) struct FlowTrial<'a> {
     wake_gen: u64,
     wake_breaker_only: bool,
     // Results.
+    /// The one service that takes all external traffic, if there is one (for `scale_flows`).
+    single_entry: Option<usize>,
     /// Keep the per-service conservation ledger (for [`audit`]; reports do not need it).
     ledger: bool,
     acc: Accumulators,
@@ -270,8 +272,7 @@ pub fn run_trial_recorded(
         let plan = plan.name.clone();
         t.record(SimTime::ZERO, TraceEvent::TrialStart { plan, trial, seed });
     }
-    let mut q = t.initial_queue();
-    let outcome = engine::run_bounded(&mut t, &mut q, s.horizon, MAX_EVENTS_PER_TRIAL);
+    let outcome = t.run_until(s.horizon);
     let mut row = t.finish();
     row.aborted = outcome.is_err();
     row
@@ -287,8 +288,7 @@ pub fn probe(s: &Scenario, plan: &Plan, seed: u64, trial: u64, at: SimTime) -> S
     let mut windows = Vec::new();
     fault::draw(s, seed, trial, &mut windows);
     let mut t = FlowTrial::new(s, plan, &windows, seed, trial, None);
-    let mut q = t.initial_queue();
-    engine::run(&mut t, &mut q, at);
+    let _ = t.run_until(at);
     if t.needs_solve() {
         t.solve(at);
     }
@@ -304,8 +304,9 @@ pub fn count_events(
     trial: u64,
 ) -> u64 {
     let mut t = FlowTrial::new(s, plan, windows, seed, trial, None);
-    let mut q = t.initial_queue();
-    engine::run(&mut t, &mut q, s.horizon)
+    match t.run_until(s.horizon) {
+        Ok(n) | Err((n, _)) => n,
+    }
 }
 
 /// Runs one trial and returns its conservation ledger (for property tests).
@@ -314,8 +315,7 @@ pub fn audit(s: &Scenario, plan: &Plan, seed: u64, trial: u64) -> metrics::Ledge
     fault::draw(s, seed, trial, &mut windows);
     let mut t = FlowTrial::new(s, plan, &windows, seed, trial, None);
     t.ledger = true;
-    let mut q = t.initial_queue();
-    engine::run(&mut t, &mut q, s.horizon);
+    let _ = t.run_until(s.horizon);
     t.ledger()
 }
 
@@ -543,6 +543,11 @@ impl<'a> FlowTrial<'a> {
             user_ok_rate: 0.0,
             wake_gen: 0,
             wake_breaker_only: false,
+            single_entry: s
+                .traffic
+                .first()
+                .map(|t| t.entry)
+                .filter(|&e| s.traffic.iter().all(|t| t.entry == e)),
             ledger: false,
             acc: Accumulators::new(n),
             first_failure: None,
@@ -550,6 +555,13 @@ impl<'a> FlowTrial<'a> {
             trace,
             rec: None,
         }
+    }
+
+    /// Runs the trial's events up to `until` (within the runaway budget): the number of
+    /// events handled, or where the budget stopped it.
+    fn run_until(&mut self, until: SimTime) -> Result<u64, (u64, SimTime)> {
+        let mut q = self.initial_queue();
+        engine::run_bounded(self, &mut q, until, MAX_EVENTS_PER_TRIAL)
     }
 
     fn initial_queue(&self) -> EventQueue<Ev> {

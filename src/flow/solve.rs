@@ -191,12 +191,9 @@ impl FlowTrial<'_> {
             if self.replay.iter().any(Option::is_some) {
                 return false;
             }
-            let Some(entry) = self.s.traffic.first().map(|t| t.entry) else {
+            let Some(entry) = self.single_entry else {
                 return false;
             };
-            if self.s.traffic.iter().any(|t| t.entry != entry) {
-                return false;
-            }
             let now: f64 = self.entry_rate.iter().sum();
             let before = self.external[entry];
             k = now / before;
