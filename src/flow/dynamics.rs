@@ -63,8 +63,8 @@ impl<'a> FlowTrial<'a> {
     pub(super) fn react(&mut self, now: SimTime) -> bool {
         let t = now.as_secs_f64();
         let mut changed = false;
-        let n = self.s.topology.services.len();
-        for a in 0..n {
+        for k in 0..self.react_list.len() {
+            let a = self.react_list[k];
             // Auth: degrade while the key provider is unavailable; on its return, outage tokens
             // may not match the restored keys.
             if let Some(e) = self.auth_edge[a] {
@@ -87,7 +87,7 @@ impl<'a> FlowTrial<'a> {
                 else {
                     continue;
                 };
-                let provider_ok = self.q[e] >= 0.5;
+                let provider_ok = self.ef[e].q >= 0.5;
                 let r = &mut self.roles[a];
                 if degrades && !r.degraded && !provider_ok {
                     r.degraded = true;
@@ -130,7 +130,7 @@ impl<'a> FlowTrial<'a> {
             if let Some(e) = self.roles[a].cache_edge
                 && let Some((_, keys, ttl, _, _)) = self.cache_of(a)
             {
-                let origin_ok = self.q[e] >= 0.5;
+                let origin_ok = self.ef[e].q >= 0.5;
                 let spread = self.cache_spread_secs(a);
                 let hold = self.hold_caches;
                 let r = &mut self.roles[a];
@@ -169,7 +169,7 @@ impl<'a> FlowTrial<'a> {
             if let Some(auto) = &self.s.topology.services[a].autoscale {
                 let svc = &self.s.topology.services[a];
                 let per_instance = svc.capacity / f64::from(svc.instances);
-                let want = (self.arrivals[a] / (per_instance * auto.target_utilisation)).ceil();
+                let want = (self.sf[a].arrivals / (per_instance * auto.target_utilisation)).ceil();
                 let mut want = (want.max(f64::from(auto.min)).min(f64::from(auto.max))) as u32;
                 if self.scale_pinned {
                     // Re-targeted by the plan: no shrinking below the pre-outage pool.
@@ -199,7 +199,7 @@ impl<'a> FlowTrial<'a> {
                 continue;
             };
             if self.breaker[e] == BreakerState::Closed {
-                if self.p[e] >= b.failure_threshold && self.fresh[e] > EPS {
+                if self.ef[e].p >= b.failure_threshold && self.ef[e].fresh > EPS {
                     if self.trip_at[e].is_none() {
                         self.trip_at[e] = Some(now.plus(b.window));
                     }
@@ -223,7 +223,7 @@ impl<'a> FlowTrial<'a> {
         }
         consumers
             .iter()
-            .map(|&c| self.share[c] * self.ok_proc[c])
+            .map(|&c| self.sf[c].share * self.sf[c].ok_proc)
             .sum::<f64>()
             / consumers.len() as f64
     }
@@ -232,18 +232,19 @@ impl<'a> FlowTrial<'a> {
     pub(super) fn dynamics_rates(&mut self) {
         let n = self.s.topology.services.len();
         for s in 0..n {
-            let c = self.cap[s];
+            let c = self.sf[s].cap;
             self.backlog_rate[s] = if c <= 0.0
-                || (self.backlog[s] >= self.max_backlog(s) * (1.0 - 1e-12) && self.arrivals[s] > c)
+                || (self.backlog[s] >= self.max_backlog(s) * (1.0 - 1e-12)
+                    && self.sf[s].arrivals > c)
             {
                 0.0
             } else {
-                self.arrivals[s] - self.served[s]
+                self.sf[s].arrivals - self.sf[s].served
             };
         }
-        for s in 0..n {
+        for &s in &self.role_list {
             if let Some((consumers, _, max)) = self.queue_of(s) {
-                let enq = self.served[s];
+                let enq = self.sf[s].served;
                 let progress = self.roles[s].queue_drain * self.consumer_progress(consumers);
                 let mut rate = enq - progress;
                 let mut lost = 0.0;
@@ -265,12 +266,15 @@ impl<'a> FlowTrial<'a> {
         self.accumulate(from, to, dt);
         let n = self.s.topology.services.len();
         for s in 0..n {
+            if self.backlog[s] == 0.0 && self.backlog_rate[s] == 0.0 {
+                continue;
+            }
             let max = self.max_backlog(s);
             self.backlog[s] =
                 (self.backlog[s] + self.backlog_rate[s] * dt).clamp(0.0, max.max(0.0));
-            if self.s.topology.services[s].roles.is_empty() {
-                continue;
-            }
+        }
+        for k in 0..self.role_list.len() {
+            let s = self.role_list[k];
             if let Some((consumers, _, max_q)) = self.queue_of(s) {
                 let (rate, progress, ..) = self.acc.queue_rate[s];
                 let stalled = self.consumer_progress(consumers) < 0.5;
@@ -297,9 +301,9 @@ impl<'a> FlowTrial<'a> {
                 .find(|r| matches!(r, Role::Database { .. }))
             {
                 // A repaired primary held out of traffic after reconciliation stays in sync.
-                let rate = if self.fault_down(s) || (self.down_now[s] && !self.reconciled) {
+                let rate = if self.fault_down(s) || (self.sf[s].down_now && !self.reconciled) {
                     *lag_growth
-                } else if self.down_now[s] {
+                } else if self.sf[s].down_now {
                     0.0
                 } else {
                     -lag_close_rate
@@ -320,13 +324,13 @@ impl<'a> FlowTrial<'a> {
         }
         // Cache extension: stale reads grow with the share of entries past their TTL; after
         // the origin returns, extended entries not yet invalidated are still served.
-        for s in 0..n {
+        for &s in &self.role_list {
             if let Some((_, keys, _, hit, _)) = self.cache_of(s)
                 && self.roles[s].refresh_left > EPS
                 && self.roles[s].cache_cold_until.is_none()
             {
                 let share = (self.roles[s].refresh_left / keys).min(1.0);
-                self.acc.stale_reads += self.served[s] * hit * share * dt;
+                self.acc.stale_reads += self.sf[s].served * hit * share * dt;
             }
             if let (Some(since), Some((_, _, ttl, hit, _))) =
                 (self.roles[s].origin_down_since, self.cache_of(s))
@@ -334,7 +338,7 @@ impl<'a> FlowTrial<'a> {
             {
                 let (a, b) = (from.as_secs_f64() - since, to.as_secs_f64() - since);
                 self.acc.stale_reads +=
-                    self.served[s] * hit * expired_share_integral(a.max(0.0), b.max(0.0), ttl);
+                    self.sf[s].served * hit * expired_share_integral(a.max(0.0), b.max(0.0), ttl);
             }
         }
     }
@@ -357,7 +361,7 @@ impl<'a> FlowTrial<'a> {
 
     /// The calls the caller would make on edge `e` if its breaker were closed.
     fn fresh_while_open(&self, e: usize) -> f64 {
-        self.fresh[e]
+        self.ef[e].fresh
     }
 
     /// Applies every timer and threshold crossing due at `now`.
@@ -391,7 +395,7 @@ impl<'a> FlowTrial<'a> {
                 let rate = self.backlog_rate[s];
                 for &e in &self.s.topology.in_edges[s] {
                     if let Some(to) = self.s.topology.deps[e].timeout {
-                        let thr = self.cap[s]
+                        let thr = self.sf[s].cap
                             * (to.as_secs_f64()
                                 - self.s.topology.services[s].base_latency.as_secs_f64()
                                 - self.latency_added[s]);
@@ -499,7 +503,7 @@ impl<'a> FlowTrial<'a> {
                 && at <= now
             {
                 self.trip_at[e] = None;
-                if self.p[e] >= b.failure_threshold {
+                if self.ef[e].p >= b.failure_threshold {
                     self.breaker[e] = BreakerState::Open {
                         until: now.plus(b.open_for),
                     };
@@ -511,7 +515,7 @@ impl<'a> FlowTrial<'a> {
                 && until <= now
             {
                 // Half-open: probes see the callee as it is now.
-                if 1.0 - self.q[e] < b.failure_threshold {
+                if 1.0 - self.ef[e].q < b.failure_threshold {
                     self.breaker[e] = BreakerState::Closed;
                     self.start_release(e, &b, now);
                     self.record_edge(now, e, "breaker_closed");
@@ -606,7 +610,7 @@ impl<'a> FlowTrial<'a> {
     /// Whether a half-open probe of edge `e`'s breaker fails under the current flows.
     fn probe_fails(&self, e: usize) -> bool {
         self.breaker_of(e)
-            .is_some_and(|b| 1.0 - self.q[e] >= b.failure_threshold)
+            .is_some_and(|b| 1.0 - self.ef[e].q >= b.failure_threshold)
     }
 
     /// Applies the half-open probes due up to `to` that fail under the current flows: each
@@ -645,14 +649,18 @@ impl<'a> FlowTrial<'a> {
                 next_at = next_at.min(t);
             }
         };
-        let n = self.s.topology.services.len();
-        for s in 0..n {
+        // (Only reacting services autoscale, only discovery clients register, only services
+        // with roles step tokens.)
+        for &s in &self.react_list {
             at(self.scale_at[s].map(|x| x.0));
+        }
+        for &s in &self.discovery_list {
             at(self.register_at[s]);
         }
-        for s in 0..n {
+        for &s in &self.role_list {
             at(self.roles[s].step_at);
         }
+        let n = self.s.topology.services.len();
         at(self.next_plan_timer());
         for &e in &self.breaker_edges {
             let probe = match self.breaker[e] {
@@ -683,7 +691,7 @@ impl<'a> FlowTrial<'a> {
                 for &e in &self.s.topology.in_edges[s] {
                     let timeout = self.edges[e].timeout;
                     if timeout.is_finite() {
-                        let thr = self.cap[s]
+                        let thr = self.sf[s].cap
                             * (timeout - self.base_latency_s[s] - self.latency_added[s]);
                         if thr > 0.0 {
                             // A waiting time can slide along a client timeout (crossing it
@@ -704,7 +712,7 @@ impl<'a> FlowTrial<'a> {
                 soon(crossing(r.queue_backlog, rate, 0.0));
                 soon(crossing(r.queue_backlog, rate, max));
             }
-            if r.lag > 0.0 && !self.down_now[s] {
+            if r.lag > 0.0 && !self.sf[s].down_now {
                 if let Some(Role::Database { lag_close_rate, .. }) = self.s.topology.services[s]
                     .roles
                     .iter()

@@ -115,11 +115,11 @@ impl FlowTrial<'_> {
                     || r.degraded
                     || r.mismatch
                     || r.lag > EPS);
-            let health = if self.down_now[s] {
+            let health = if self.sf[s].down_now {
                 Health::Down
-            } else if self.overloaded[s]
-                || self.share[s] < 1.0 - 1e-9
-                || self.ok_proc[s] < 1.0 - 1e-9
+            } else if self.sf[s].overloaded
+                || self.sf[s].share < 1.0 - 1e-9
+                || self.sf[s].ok_proc < 1.0 - 1e-9
                 || !self.registered[s]
                 || adaptive
                 || self.failing_soft_dependency(s)
@@ -144,8 +144,8 @@ impl FlowTrial<'_> {
                     let event = TraceEvent::ServiceState {
                         service: self.service_name(s),
                         state: health.name(),
-                        offered_rps: self.arrivals[s],
-                        accepted_rps: self.served[s],
+                        offered_rps: self.sf[s].arrivals,
+                        accepted_rps: self.sf[s].served,
                     };
                     self.record(now, event);
                 }
@@ -156,7 +156,7 @@ impl FlowTrial<'_> {
     fn failing_soft_dependency(&self, s: usize) -> bool {
         self.s.topology.out_edges[s]
             .iter()
-            .any(|&e| self.fresh[e] > EPS && self.call_ok[e] < 1.0 - 1e-9)
+            .any(|&e| self.ef[e].fresh > EPS && self.ef[e].call_ok < 1.0 - 1e-9)
     }
 
     /// Technical recovery happened and every component is back in traffic.
@@ -218,8 +218,11 @@ impl FlowTrial<'_> {
         }
         if self.technical_recovery.is_some() {
             for s in 0..self.s.topology.services.len() {
-                if self.cap[s] > 0.0 {
-                    self.acc.storm_peak = self.acc.storm_peak.max(self.arrivals[s] / self.cap[s]);
+                if self.sf[s].cap > 0.0 {
+                    self.acc.storm_peak = self
+                        .acc
+                        .storm_peak
+                        .max(self.sf[s].arrivals / self.sf[s].cap);
                 }
             }
         }
@@ -230,33 +233,29 @@ impl FlowTrial<'_> {
         self.acc.user_offered += self.user_rate * dt;
         self.acc.user_ok += self.user_ok_rate * dt;
         if let Some(rec) = self.rec.as_deref_mut() {
-            rec.add(
-                from,
-                to,
-                (self.user_rate, self.user_ok_rate),
-                &self.arrivals,
-                &self.cap,
-            );
+            rec.add(from, to, (self.user_rate, self.user_ok_rate), &self.sf);
         }
         let n = self.s.topology.services.len();
-        for s in 0..n {
-            if self.ledger {
-                let arrived = self.arrivals[s];
+        if self.ledger {
+            for s in 0..n {
+                let arrived = self.sf[s].arrivals;
                 self.acc.arrived[s] += arrived * dt;
-                self.acc.served[s] += self.served[s] * dt;
-                let rejected = arrived - self.served[s] - self.backlog_rate[s];
+                self.acc.served[s] += self.sf[s].served * dt;
+                let rejected = arrived - self.sf[s].served - self.backlog_rate[s];
                 self.acc.rejected[s] += rejected.max(0.0) * dt;
             }
-            if !self.registered[s] && !self.down_now[s] {
+        }
+        for &s in &self.discovery_list {
+            if !self.registered[s] && !self.sf[s].down_now {
                 let routed: f64 = self.s.topology.in_edges[s]
                     .iter()
-                    .map(|&e| self.attempts[e])
+                    .map(|&e| self.ef[e].attempts)
                     .sum();
                 self.acc.routing_failures += routed * dt;
             }
-            if !self.has_role[s] {
-                continue;
-            }
+        }
+        for k in 0..self.role_list.len() {
+            let s = self.role_list[k];
             let (_, progress, lost, enq) = self.acc.queue_rate[s];
             if enq > 0.0 || progress > 0.0 || lost > 0.0 {
                 if self.ledger {
@@ -268,32 +267,32 @@ impl FlowTrial<'_> {
             }
             let r = &self.roles[s];
             if r.degraded {
-                self.acc.degraded_accepts += self.served[s] * self.share[s].min(1.0) * dt;
+                self.acc.degraded_accepts += self.sf[s].served * self.sf[s].share.min(1.0) * dt;
             }
             if r.mismatch && !r.degraded {
-                self.acc.auth_rejects += self.served[s] * r.outage_share * dt;
+                self.acc.auth_rejects += self.sf[s].served * r.outage_share * dt;
             }
             if self.db_replica[s].is_some() {
-                if self.down_now[s] {
+                if self.sf[s].down_now {
                     // Reads served by the replica while the primary is down are stale.
                     let reads: f64 = self.s.topology.in_edges[s]
                         .iter()
-                        .map(|&e| self.attempts[e] * self.redirected_success(e).unwrap_or(0.0))
+                        .map(|&e| self.ef[e].attempts * self.redirected_success(e).unwrap_or(0.0))
                         .sum();
                     self.acc.stale_reads += reads * dt;
                 } else if r.lag > EPS {
                     // Requests to a primary still closing its replication lag are inconsistent.
-                    self.acc.stale_reads += self.served[s] * dt;
+                    self.acc.stale_reads += self.sf[s].served * dt;
                 }
             }
         }
         if self.technical_recovery.is_some() {
             let mut any = false;
             for s in 0..n {
-                let c = self.cap[s];
-                if c > 0.0 && self.arrivals[s] > c * (1.0 + 1e-9) {
+                let c = self.sf[s].cap;
+                if c > 0.0 && self.sf[s].arrivals > c * (1.0 + 1e-9) {
                     any = true;
-                    self.acc.excess_work += (self.arrivals[s] - c) * dt;
+                    self.acc.excess_work += (self.sf[s].arrivals - c) * dt;
                 }
             }
             if any {

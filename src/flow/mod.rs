@@ -155,6 +155,13 @@ pub(crate) struct FlowTrial<'a> {
     fed: Vec<bool>,
     fed_list: Vec<usize>,
     breaker_edges: Vec<usize>,
+    /// Services with roles (most services have none; per-event loops over role state visit
+    /// only these).
+    role_list: Vec<usize>,
+    /// Services that react to a new solution: auth, cache, queue roles, or an autoscaler.
+    react_list: Vec<usize>,
+    /// Services that register with discovery (the only ones that can be unregistered).
+    discovery_list: Vec<usize>,
     // Fault state.
     down: Vec<u32>,
     zone_down: Vec<Vec<u32>>,
@@ -188,9 +195,6 @@ pub(crate) struct FlowTrial<'a> {
     noise_factor: Vec<f64>,
     noise_rng: Vec<ChaCha8Rng>,
     // Flow solution.
-    /// Down at the last solution ([`FlowTrial::is_down`]); the state it depends on only
-    /// changes at events, each followed by a new solution before time moves on.
-    down_now: Vec<bool>,
     /// The state changed since the last solution.
     dirty: bool,
     /// Entry rates changed since the last solution (and, unless `dirty`, nothing else).
@@ -198,22 +202,11 @@ pub(crate) struct FlowTrial<'a> {
     /// Autoscaled pool sizes changed since the last solution (and, unless `dirty`, nothing
     /// else but entry rates).
     caps_dirty: bool,
-    external: Vec<f64>,
-    role_input: Vec<f64>,
-    cap: Vec<f64>,
-    arrivals: Vec<f64>,
-    served: Vec<f64>,
-    share: Vec<f64>,
-    ok_proc: Vec<f64>,
-    overloaded: Vec<bool>,
+    /// The flow solution of each service.
+    sf: Vec<solve::SvcFlow>,
     health: Vec<Health>,
-    fresh: Vec<f64>,
-    attempts: Vec<f64>,
-    delivered: Vec<f64>,
-    bulk_ok: Vec<f64>,
-    p: Vec<f64>,
-    q: Vec<f64>,
-    call_ok: Vec<f64>,
+    /// The flow solution of each edge.
+    ef: Vec<solve::EdgeFlow>,
     user_rate: f64,
     user_ok_rate: f64,
     // Wake-ups.
@@ -471,6 +464,18 @@ impl<'a> FlowTrial<'a> {
             breaker_edges: (0..m)
                 .filter(|&e| s.topology.deps[e].breaker.is_some())
                 .collect(),
+            role_list: (0..n)
+                .filter(|&i| !s.topology.services[i].roles.is_empty())
+                .collect(),
+            react_list: (0..n)
+                .filter(|&i| {
+                    auth_edge[i].is_some()
+                        || roles[i].cache_edge.is_some()
+                        || queue_cfg[i].is_some()
+                        || s.topology.services[i].autoscale.is_some()
+                })
+                .collect(),
+            discovery_list: (0..n).filter(|&i| register_rng[i].is_some()).collect(),
             down: vec![0; n],
             zone_down: s
                 .topology
@@ -520,25 +525,11 @@ impl<'a> FlowTrial<'a> {
                 })
                 .collect(),
             dirty: true,
-            down_now: vec![false; n],
             traffic_dirty: false,
             caps_dirty: false,
-            external: vec![0.0; n],
-            role_input: vec![0.0; n],
-            cap: vec![0.0; n],
-            arrivals: vec![0.0; n],
-            served: vec![0.0; n],
-            share: vec![1.0; n],
-            ok_proc: vec![1.0; n],
-            overloaded: vec![false; n],
+            sf: vec![solve::SvcFlow::default(); n],
             health: vec![Health::Up; n],
-            fresh: vec![0.0; m],
-            attempts: vec![0.0; m],
-            delivered: vec![0.0; m],
-            bulk_ok: vec![1.0; m],
-            p: vec![0.0; m],
-            q: vec![1.0; m],
-            call_ok: vec![1.0; m],
+            ef: vec![solve::EdgeFlow::default(); m],
             user_rate: 0.0,
             user_ok_rate: 0.0,
             wake_gen: 0,
@@ -602,7 +593,7 @@ impl<'a> FlowTrial<'a> {
 
     /// The largest backlog service `s` may hold: `max_wait` seconds of its capacity.
     pub(crate) fn max_backlog(&self, s: usize) -> f64 {
-        self.cap[s] * self.s.topology.services[s].max_wait.as_secs_f64()
+        self.sf[s].cap * self.max_wait_s[s]
     }
 
     fn find_edge(&self, from: usize, to: usize) -> Option<usize> {
@@ -699,7 +690,7 @@ impl<'a> FlowTrial<'a> {
 
     /// A service went down: its queue of requests is lost and it leaves service discovery.
     fn on_down(&mut self, s: usize, now: SimTime) {
-        self.fail_start[s] = (now, self.served[s]);
+        self.fail_start[s] = (now, self.sf[s].served);
         self.acc.dropped[s] += self.backlog[s];
         self.backlog[s] = 0.0;
         if self.register_rng[s].is_some() {
@@ -811,6 +802,9 @@ impl<'a> FlowTrial<'a> {
         // A capacity that dropped shrinks the queue a service may hold: what no longer fits is
         // shed (and counted), never silently lost.
         for s in 0..self.backlog.len() {
+            if self.backlog[s] == 0.0 {
+                continue;
+            }
             let max = self.max_backlog(s);
             if self.backlog[s] > max {
                 self.acc.dropped[s] += self.backlog[s] - max;
@@ -821,7 +815,8 @@ impl<'a> FlowTrial<'a> {
         self.user_ok_rate = 0.0;
         for (i, tr) in self.s.traffic.iter().enumerate() {
             self.user_rate += self.entry_rate[i];
-            self.user_ok_rate += self.entry_rate[i] * self.share[tr.entry] * self.ok_proc[tr.entry];
+            self.user_ok_rate +=
+                self.entry_rate[i] * self.sf[tr.entry].share * self.sf[tr.entry].ok_proc;
         }
         self.update_health(now);
         self.dynamics_rates();
@@ -833,12 +828,12 @@ impl<'a> FlowTrial<'a> {
 
     fn snapshot(&self) -> Snapshot {
         Snapshot {
-            arrivals: self.arrivals.clone(),
-            served: self.served.clone(),
-            capacity: self.cap.clone(),
+            arrivals: self.sf.iter().map(|x| x.arrivals).collect(),
+            served: self.sf.iter().map(|x| x.served).collect(),
+            capacity: self.sf.iter().map(|x| x.cap).collect(),
             backlog: self.backlog.clone(),
-            attempts: self.attempts.clone(),
-            fresh: self.fresh.clone(),
+            attempts: self.ef.iter().map(|x| x.attempts).collect(),
+            fresh: self.ef.iter().map(|x| x.fresh).collect(),
             queue_backlog: self.roles.iter().map(|r| r.queue_backlog).collect(),
             health: self.health.clone(),
             user_success: if self.user_rate > 0.0 {

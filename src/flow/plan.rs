@@ -558,7 +558,7 @@ impl FlowTrial<'_> {
         if cap <= 0.0 {
             return want;
         }
-        let other = (self.arrivals[to] - self.release_rate[e]).max(0.0);
+        let other = (self.sf[to].arrivals - self.release_rate[e]).max(0.0);
         want.min((HEADROOM * cap - other).max(0.05 * cap))
     }
 

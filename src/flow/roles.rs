@@ -82,20 +82,10 @@ impl FlowTrial<'_> {
         self.roles[d.from].degraded && self.auth_edge[d.from] == Some(e)
     }
 
-    /// Extra success factor of service `s` from its roles (auth rejecting outage tokens).
-    pub(super) fn role_ok_factor(&self, s: usize) -> f64 {
-        let r = &self.roles[s];
-        if r.mismatch && !r.degraded {
-            1.0 - r.outage_share
-        } else {
-            1.0
-        }
-    }
-
     /// Whether calls to `d` are redirected (a database primary that is down: reads go to the
     /// replica, writes fail).
     pub(super) fn db_redirect(&self, d: usize) -> bool {
-        self.db_replica[d].is_some() && self.down_now[d]
+        self.db_replica[d].is_some() && self.sf[d].down_now
     }
 
     /// Input of service `s` that does not come through a caller edge: its share of queue
@@ -111,7 +101,7 @@ impl FlowTrial<'_> {
                     // A plan's traffic ramp lets the backlog back in gradually.
                     max_rate * self.ramp_f
                 } else {
-                    self.served[q].min(max_rate)
+                    self.sf[q].served.min(max_rate)
                 };
                 self.roles[q].queue_drain = drain;
                 x += drain / consumers.len().max(1) as f64;
@@ -120,10 +110,10 @@ impl FlowTrial<'_> {
         for k in 0..self.replica_for[s].len() {
             let d = self.replica_for[s][k];
             if let Some((_, read_share)) = self.db_replica[d]
-                && self.down_now[d]
+                && self.sf[d].down_now
             {
                 for &e in &self.s.topology.in_edges[d] {
-                    x += read_share * self.attempts[e];
+                    x += read_share * self.ef[e].attempts;
                 }
             }
         }
@@ -138,6 +128,6 @@ impl FlowTrial<'_> {
             return None;
         }
         let (replica, read_share) = self.db_replica[d]?;
-        Some(read_share * self.share[replica] * self.ok_proc[replica])
+        Some(read_share * self.sf[replica].share * self.sf[replica].ok_proc)
     }
 }

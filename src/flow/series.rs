@@ -84,8 +84,7 @@ impl Recorder {
         from: SimTime,
         to: SimTime,
         (users, users_ok): (f64, f64),
-        arrivals: &[f64],
-        cap: &[f64],
+        flows: &[super::solve::SvcFlow],
     ) {
         let Some(origin) = self.origin else { return };
         let n = self.spec.buckets;
@@ -106,8 +105,9 @@ impl Recorder {
         let first = (from.0 / w) as usize;
         let last = (to.0.saturating_sub(1) / w) as usize;
         for (i, &svc) in self.tracked.iter().enumerate() {
-            if cap[svc] > 0.0 && to > from {
-                let r = arrivals[svc] / cap[svc];
+            let f = &flows[svc];
+            if f.cap > 0.0 && to > from {
+                let r = f.arrivals / f.cap;
                 for j in first..=last.min(self.slots - 1) {
                     let p = &mut self.peak[i * self.slots + j];
                     if p.is_nan() || r > *p {

@@ -105,6 +105,89 @@ impl EdgeInfo {
     }
 }
 
+/// The flow solution of one service (kept together: the passes read them together).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SvcFlow {
+    /// Requests/s from outside (entry traffic and replayed work).
+    pub external: f64,
+    /// Requests/s from roles, not through a caller edge (queue drains, redirected reads).
+    pub role_input: f64,
+    /// Capacity now (0 when down).
+    pub cap: f64,
+    /// Requests/s arriving (after bulkheads, including retries).
+    pub arrivals: f64,
+    /// Requests/s processed.
+    pub served: f64,
+    /// Share of arrivals admitted when a full queue sheds.
+    pub share: f64,
+    /// Probability that a processed request succeeds (its hard calls and roles).
+    pub ok_proc: f64,
+    /// Down at the last solution ([`FlowTrial::is_down`]); the state it depends on only
+    /// changes at events, each followed by a new solution before time moves on.
+    pub down_now: bool,
+    /// Offered more than its capacity, or holding a backlog.
+    pub overloaded: bool,
+}
+
+impl Default for SvcFlow {
+    fn default() -> Self {
+        SvcFlow {
+            external: 0.0,
+            role_input: 0.0,
+            cap: 0.0,
+            arrivals: 0.0,
+            served: 0.0,
+            share: 1.0,
+            ok_proc: 1.0,
+            down_now: false,
+            overloaded: false,
+        }
+    }
+}
+
+/// The flow solution on one edge.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EdgeFlow {
+    /// Fresh calls/s (before retries).
+    pub fresh: f64,
+    /// Attempts/s (with retries and releases).
+    pub attempts: f64,
+    /// Attempts/s that reach the callee (not partitioned, routable).
+    pub delivered: f64,
+    /// Share of delivered attempts the callee's bulkhead admits.
+    pub bulk_ok: f64,
+    /// Probability that an attempt fails.
+    pub p: f64,
+    /// Probability that an attempt succeeds (`1 - p`).
+    pub q: f64,
+    /// Probability that a call succeeds, retries included (0 while the breaker is open).
+    pub call_ok: f64,
+    /// Role inputs fixed for one solution ([`FlowTrial::edge_role_inputs`]): the caller's
+    /// call factor (a cache calls its origin on misses only),
+    pub factor: f64,
+    /// extra attempts (released deferred demand, cache refreshes),
+    pub extra: f64,
+    /// and whether an auth service skips this key provider call (degraded validation).
+    pub bypass: bool,
+}
+
+impl Default for EdgeFlow {
+    fn default() -> Self {
+        EdgeFlow {
+            fresh: 0.0,
+            attempts: 0.0,
+            delivered: 0.0,
+            bulk_ok: 1.0,
+            p: 0.0,
+            q: 1.0,
+            call_ok: 1.0,
+            factor: 1.0,
+            extra: 0.0,
+            bypass: false,
+        }
+    }
+}
+
 impl FlowTrial<'_> {
     /// Capacity of service `s` now (0 when down).
     pub(super) fn capacity(&self, s: usize) -> f64 {
@@ -129,24 +212,24 @@ impl FlowTrial<'_> {
     pub(super) fn solve_flows(&mut self) {
         let topo = &self.s.topology;
         let n = topo.services.len();
-        for (s, x) in self.external.iter_mut().enumerate() {
-            *x = 0.0;
-            let _ = s;
+        for x in &mut self.sf {
+            x.external = 0.0;
         }
         for (i, tr) in self.s.traffic.iter().enumerate() {
-            self.external[tr.entry] += self.entry_rate[i];
+            self.sf[tr.entry].external += self.entry_rate[i];
         }
         for (s, r) in self.replay.iter().enumerate() {
             if let Some((rate, _)) = r {
                 // Work since the last checkpoint, done again.
-                self.external[s] += rate;
+                self.sf[s].external += rate;
             }
         }
         for s in 0..n {
             let down = self.is_down(s);
-            self.down_now[s] = down;
-            self.cap[s] = if down { 0.0 } else { self.capacity_up(s) };
+            self.sf[s].down_now = down;
+            self.sf[s].cap = if down { 0.0 } else { self.capacity_up(s) };
         }
+        self.edge_role_inputs();
         for _ in 0..MAX_ITERATIONS {
             self.load_pass();
             let change = self.success_pass();
@@ -157,7 +240,7 @@ impl FlowTrial<'_> {
                 for k in 0..self.fed_list.len() {
                     let s = self.fed_list[k];
                     let now = self.role_input_for(s);
-                    moved = moved.max((now - self.role_input[s]).abs() / now.abs().max(1.0));
+                    moved = moved.max((now - self.sf[s].role_input).abs() / now.abs().max(1.0));
                 }
                 moved < TOLERANCE
             };
@@ -167,8 +250,8 @@ impl FlowTrial<'_> {
         }
         // Derived per-service quantities for metrics and dynamics.
         for s in 0..n {
-            self.overloaded[s] = self.cap[s] > 0.0
-                && (self.arrivals[s] > self.cap[s] * (1.0 + 1e-12) || self.backlog[s] > 1e-9);
+            self.sf[s].overloaded = self.sf[s].cap > 0.0
+                && (self.sf[s].arrivals > self.sf[s].cap * (1.0 + 1e-12) || self.backlog[s] > 1e-9);
         }
     }
 
@@ -195,7 +278,7 @@ impl FlowTrial<'_> {
                 return false;
             };
             let now: f64 = self.entry_rate.iter().sum();
-            let before = self.external[entry];
+            let before = self.sf[entry].external;
             k = now / before;
             if !(before > 0.0 && k.is_finite() && k > 0.0) {
                 return false;
@@ -206,32 +289,32 @@ impl FlowTrial<'_> {
             // New pool sizes: a service that changes capacity must be up before and after
             // (then served = arrivals on both sides, checked below).
             for s in 0..n {
-                let c = if self.down_now[s] {
+                let c = if self.sf[s].down_now {
                     0.0
                 } else {
                     self.capacity_up(s)
                 };
-                if c != self.cap[s] {
-                    if !(c > 0.0 && self.cap[s] > 0.0) {
+                if c != self.sf[s].cap {
+                    if !(c > 0.0 && self.sf[s].cap > 0.0) {
                         return false;
                     }
-                    self.cap[s] = c;
+                    self.sf[s].cap = c;
                 }
             }
         }
         for s in 0..n {
-            let c = self.cap[s];
+            let c = self.sf[s].cap;
             if c > 0.0
                 && (self.backlog[s] > 1e-9
-                    || self.served[s] != self.arrivals[s]
-                    || self.arrivals[s] * k > c)
+                    || self.sf[s].served != self.sf[s].arrivals
+                    || self.sf[s].arrivals * k > c)
             {
                 return false;
             }
             if let Some((_, max_rate, _)) = self.queue_cfg[s]
                 && (self.roles[s].queue_backlog > 1e-9
-                    || self.served[s] > max_rate
-                    || self.served[s] * k > max_rate)
+                    || self.sf[s].served > max_rate
+                    || self.sf[s].served * k > max_rate)
             {
                 return false;
             }
@@ -241,29 +324,56 @@ impl FlowTrial<'_> {
                 return false;
             }
             if info.bulkhead < 1.0
-                && (self.bulk_ok[e] != 1.0
-                    || self.delivered[e] * k > info.bulkhead * self.cap[info.to])
+                && (self.ef[e].bulk_ok != 1.0
+                    || self.ef[e].delivered * k > info.bulkhead * self.sf[info.to].cap)
             {
                 return false;
             }
         }
         if let Some((entry, now)) = entry_now {
-            self.external[entry] = now;
+            self.sf[entry].external = now;
         }
         for s in 0..n {
-            self.role_input[s] *= k;
-            self.arrivals[s] *= k;
-            self.served[s] *= k;
+            self.sf[s].role_input *= k;
+            self.sf[s].arrivals *= k;
+            self.sf[s].served *= k;
             if self.queue_cfg[s].is_some() {
                 self.roles[s].queue_drain *= k;
             }
         }
         for e in 0..self.edges.len() {
-            self.fresh[e] *= k;
-            self.attempts[e] *= k;
-            self.delivered[e] *= k;
+            self.ef[e].fresh *= k;
+            self.ef[e].attempts *= k;
+            self.ef[e].delivered *= k;
         }
         true
+    }
+
+    /// The role inputs of each edge that stay fixed while one solution is found: a cache's
+    /// call factor on its origin edge, an auth service skipping its key provider, and extra
+    /// attempts (releases, refreshes). Only the edges that have such roles are visited.
+    fn edge_role_inputs(&mut self) {
+        for e in 0..self.ef.len() {
+            let info = self.edges[e];
+            if !(info.cache || info.auth || info.extra) {
+                continue;
+            }
+            let factor = if info.cache {
+                self.edge_call_factor(e)
+            } else {
+                1.0
+            };
+            let bypass = info.auth && self.auth_bypass(e);
+            let extra = if info.extra {
+                self.extra_attempts(e)
+            } else {
+                0.0
+            };
+            let f = &mut self.ef[e];
+            f.factor = factor;
+            f.bypass = bypass;
+            f.extra = extra;
+        }
     }
 
     /// Load: callers before callees. Uses the attempt failure probabilities `p` and call
@@ -272,30 +382,39 @@ impl FlowTrial<'_> {
         let topo = &self.s.topology;
         for &s in &topo.order {
             if self.fed[s] {
-                self.role_input[s] = self.role_input_for(s);
+                self.sf[s].role_input = self.role_input_for(s);
             }
-            let mut total = self.external[s] + self.role_input[s];
+            // Borrowed once per service: the edge loops then index plain slices.
+            let (edges, breaker, partitioned, registered) = (
+                &self.edges,
+                &self.breaker,
+                &self.partitioned,
+                &self.registered,
+            );
+            let (ef, sf) = (&mut self.ef, &mut self.sf);
+            let c = sf[s].cap;
+            let mut total = sf[s].external + sf[s].role_input;
             for &e in &topo.in_edges[s] {
-                let delivered = self.delivered[e];
-                let b = self.edges[e].bulkhead;
+                let f = &mut ef[e];
+                let delivered = f.delivered;
+                let b = edges[e].bulkhead;
                 let admitted = if b < 1.0 {
-                    delivered.min(b * self.cap[s])
+                    delivered.min(b * c)
                 } else {
                     delivered
                 };
-                self.bulk_ok[e] = if delivered > 0.0 {
+                f.bulk_ok = if delivered > 0.0 {
                     admitted / delivered
                 } else {
                     1.0
                 };
                 total += admitted;
             }
-            let c = self.cap[s];
-            self.arrivals[s] = total;
+            let backlog = self.backlog[s];
             let (served, share) = if c <= 0.0 {
                 (0.0, 0.0)
-            } else if self.backlog[s] > 1e-9 {
-                if self.backlog[s] >= c * self.max_wait_s[s] * (1.0 - 1e-12) && total > c {
+            } else if backlog > 1e-9 {
+                if backlog >= c * self.max_wait_s[s] * (1.0 - 1e-12) && total > c {
                     (c, c / total)
                 } else {
                     (c, 1.0)
@@ -303,44 +422,42 @@ impl FlowTrial<'_> {
             } else {
                 (total.min(c), 1.0)
             };
-            self.served[s] = served;
-            self.share[s] = share;
+            let me = &mut sf[s];
+            me.arrivals = total;
+            me.served = served;
+            me.share = share;
             // Calls to dependencies, in file order, stopping at the first failed hard call.
             let mut reach = 1.0;
             for &e in &topo.out_edges[s] {
-                let info = self.edges[e];
-                let bypass = info.auth && self.auth_bypass(e);
-                let factor = if info.cache {
-                    self.edge_call_factor(e)
-                } else {
-                    1.0
-                };
+                let info = edges[e];
+                let f = &mut ef[e];
+                let bypass = info.auth && f.bypass;
                 let fresh = if bypass {
                     0.0
                 } else {
-                    served * info.calls * reach * factor
+                    served * info.calls * reach * f.factor
                 };
-                self.fresh[e] = fresh;
-                let retried = match self.breaker[e] {
+                f.fresh = fresh;
+                let retried = match breaker[e] {
                     BreakerState::Open { .. } => 0.0,
-                    BreakerState::Closed => fresh * attempts_per_call(self.p[e], info.tries),
+                    BreakerState::Closed => fresh * attempts_per_call(f.p, info.tries),
                 };
                 let attempts = if info.extra {
-                    retried + self.extra_attempts(e)
+                    retried + f.extra
                 } else {
                     retried
                 };
-                self.attempts[e] = attempts;
-                self.delivered[e] = if self.partitioned[e] > 0
-                    || !self.registered[info.to]
-                    || (info.db && self.db_redirect(info.to))
+                f.attempts = attempts;
+                f.delivered = if partitioned[e] > 0
+                    || !registered[info.to]
+                    || (info.db && sf[info.to].down_now)
                 {
                     0.0
                 } else {
                     attempts
                 };
                 if info.hard && !bypass {
-                    reach *= call_success(self.call_ok[e], info.calls * factor).max(0.0);
+                    reach *= call_success(f.call_ok, info.calls * f.factor).max(0.0);
                 }
             }
         }
@@ -350,52 +467,65 @@ impl FlowTrial<'_> {
     /// probability or of a call success probability.
     fn success_pass(&mut self) -> f64 {
         let topo = &self.s.topology;
+        let (edges, breaker, partitioned, registered) = (
+            &self.edges,
+            &self.breaker,
+            &self.partitioned,
+            &self.registered,
+        );
+        let (roles, db_replica) = (&self.roles, &self.db_replica);
+        let (ef, sf) = (&mut self.ef, &mut self.sf);
         let mut change: f64 = 0.0;
         for &s in topo.order.iter().rev() {
             let mut ok = 1.0;
             for &e in &topo.out_edges[s] {
-                let info = self.edges[e];
-                if info.hard && !(info.auth && self.auth_bypass(e)) {
-                    let factor = if info.cache {
-                        self.edge_call_factor(e)
-                    } else {
-                        1.0
-                    };
-                    ok *= call_success(self.call_ok[e], info.calls * factor);
+                let info = edges[e];
+                let f = &ef[e];
+                if info.hard && !(info.auth && f.bypass) {
+                    ok *= call_success(f.call_ok, info.calls * f.factor);
                 }
             }
             if self.has_flow_roles {
-                ok *= self.role_ok_factor(s);
+                // Auth rejecting outage tokens.
+                let r = &roles[s];
+                if r.mismatch && !r.degraded {
+                    ok *= 1.0 - r.outage_share;
+                }
             }
-            self.ok_proc[s] = ok;
-            let wait = if self.cap[s] > 0.0 {
-                self.backlog[s] / self.cap[s]
+            let me = &mut sf[s];
+            me.ok_proc = ok;
+            let wait = if me.cap > 0.0 {
+                self.backlog[s] / me.cap
             } else {
                 0.0
             };
             let latency = self.base_latency_s[s] + self.latency_added[s] + wait;
-            let routable = self.registered[s];
+            let routable = registered[s];
+            let share = me.share;
             for &e in &topo.in_edges[s] {
-                let info = self.edges[e];
+                let info = edges[e];
                 let in_time = latency <= info.timeout + 1e-12;
-                let redirected = if info.db {
-                    self.redirected_success(e)
-                } else {
-                    None
+                // A down primary: reads succeed through the replica, writes fail.
+                let redirected = match db_replica[s] {
+                    Some((replica, read_share)) if info.db && sf[s].down_now => {
+                        Some(read_share * sf[replica].share * sf[replica].ok_proc)
+                    }
+                    _ => None,
                 };
+                let f = &mut ef[e];
                 let q = if let Some(q) = redirected {
                     q
-                } else if self.partitioned[e] > 0 || !routable || !in_time {
+                } else if partitioned[e] > 0 || !routable || !in_time {
                     0.0
                 } else {
-                    self.bulk_ok[e] * self.share[s] * ok
+                    f.bulk_ok * share * ok
                 };
                 let q = q.clamp(0.0, 1.0);
                 let p = 1.0 - q;
-                change = change.max((p - self.p[e]).abs());
-                self.p[e] = p;
-                self.q[e] = q;
-                let call_ok = match self.breaker[e] {
+                change = change.max((p - f.p).abs());
+                f.p = p;
+                f.q = q;
+                let call_ok = match breaker[e] {
                     BreakerState::Open { .. } => 0.0,
                     BreakerState::Closed => {
                         if p <= 0.0 {
@@ -407,8 +537,8 @@ impl FlowTrial<'_> {
                 };
                 // A breaker that opened or closed changes what callers see with the same
                 // attempt failure probability: that is a change the load pass must see too.
-                change = change.max((call_ok - self.call_ok[e]).abs());
-                self.call_ok[e] = call_ok;
+                change = change.max((call_ok - f.call_ok).abs());
+                f.call_ok = call_ok;
             }
         }
         change
@@ -441,11 +571,13 @@ impl FlowTrial<'_> {
     /// Solves from scratch after a scaling and records how far the scaled solution was (test
     /// mode: the trial goes on with the solution from scratch).
     pub(super) fn verify_scaled(&mut self) {
+        let svc = |t: &Self, f: fn(&SvcFlow) -> f64| t.sf.iter().map(f).collect::<Vec<_>>();
+        let edge = |t: &Self, f: fn(&EdgeFlow) -> f64| t.ef.iter().map(f).collect::<Vec<_>>();
         let scaled = (
-            self.arrivals.clone(),
-            self.served.clone(),
-            self.attempts.clone(),
-            self.p.clone(),
+            svc(self, |x| x.arrivals),
+            svc(self, |x| x.served),
+            edge(self, |x| x.attempts),
+            edge(self, |x| x.p),
         );
         self.solve_flows();
         let rel = |a: &[f64], b: &[f64]| {
@@ -454,14 +586,14 @@ impl FlowTrial<'_> {
                 .map(|(x, y)| (x - y).abs() / y.abs().max(1e-6))
                 .fold(0.0f64, f64::max)
         };
-        let err = rel(&scaled.0, &self.arrivals)
-            .max(rel(&scaled.1, &self.served))
-            .max(rel(&scaled.2, &self.attempts))
+        let err = rel(&scaled.0, &svc(self, |x| x.arrivals))
+            .max(rel(&scaled.1, &svc(self, |x| x.served)))
+            .max(rel(&scaled.2, &edge(self, |x| x.attempts)))
             .max(
                 scaled
                     .3
                     .iter()
-                    .zip(&self.p)
+                    .zip(&edge(self, |x| x.p))
                     .map(|(x, y)| (x - y).abs())
                     .fold(0.0, f64::max),
             );
