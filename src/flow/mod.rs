@@ -155,6 +155,8 @@ pub(crate) struct FlowTrial<'a> {
     fed: Vec<bool>,
     fed_list: Vec<usize>,
     breaker_edges: Vec<usize>,
+    /// Edges whose solution depends on role inputs (cache, auth, extra attempts).
+    role_edges: Vec<usize>,
     /// Services with roles (most services have none; per-event loops over role state visit
     /// only these).
     role_list: Vec<usize>,
@@ -403,6 +405,10 @@ impl<'a> FlowTrial<'a> {
                 }
             }
         }
+        let edges = solve::EdgeInfo::all(&s.topology);
+        let role_edges = (0..m)
+            .filter(|&e| edges[e].cache || edges[e].auth || edges[e].extra)
+            .collect();
         FlowTrial {
             s,
             plan,
@@ -433,7 +439,8 @@ impl<'a> FlowTrial<'a> {
             stages_total: 0,
             stages_first_pass: 0,
             windows,
-            edges: solve::EdgeInfo::all(&s.topology),
+            edges,
+            role_edges,
             max_wait_s: s
                 .topology
                 .services

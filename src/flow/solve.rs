@@ -30,6 +30,10 @@ pub fn attempts_per_call(p: f64, attempts: u32) -> f64 {
     if p >= 1.0 {
         return f64::from(attempts);
     }
+    if attempts == 1 {
+        // (1 - p) / (1 - p), exactly.
+        return 1.0;
+    }
     (1.0 - p.powi(attempts as i32)) / (1.0 - p)
 }
 
@@ -40,6 +44,10 @@ pub fn attempts_per_call(p: f64, attempts: u32) -> f64 {
 pub fn call_success(p: f64, calls: f64) -> f64 {
     if p >= 1.0 {
         return 1.0;
+    }
+    if calls == 1.0 {
+        // The common case, the same number as below.
+        return p;
     }
     let whole = calls.floor();
     let frac = calls - whole;
@@ -353,11 +361,9 @@ impl FlowTrial<'_> {
     /// call factor on its origin edge, an auth service skipping its key provider, and extra
     /// attempts (releases, refreshes). Only the edges that have such roles are visited.
     fn edge_role_inputs(&mut self) {
-        for e in 0..self.ef.len() {
+        for k in 0..self.role_edges.len() {
+            let e = self.role_edges[k];
             let info = self.edges[e];
-            if !(info.cache || info.auth || info.extra) {
-                continue;
-            }
             let factor = if info.cache {
                 self.edge_call_factor(e)
             } else {
@@ -429,7 +435,7 @@ impl FlowTrial<'_> {
             // Calls to dependencies, in file order, stopping at the first failed hard call.
             let mut reach = 1.0;
             for &e in &topo.out_edges[s] {
-                let info = edges[e];
+                let info = &edges[e];
                 let f = &mut ef[e];
                 let bypass = info.auth && f.bypass;
                 let fresh = if bypass {
@@ -479,7 +485,7 @@ impl FlowTrial<'_> {
         for &s in topo.order.iter().rev() {
             let mut ok = 1.0;
             for &e in &topo.out_edges[s] {
-                let info = edges[e];
+                let info = &edges[e];
                 let f = &ef[e];
                 if info.hard && !(info.auth && f.bypass) {
                     ok *= call_success(f.call_ok, info.calls * f.factor);
@@ -503,7 +509,7 @@ impl FlowTrial<'_> {
             let routable = registered[s];
             let share = me.share;
             for &e in &topo.in_edges[s] {
-                let info = edges[e];
+                let info = &edges[e];
                 let in_time = latency <= info.timeout + 1e-12;
                 // A down primary: reads succeed through the replica, writes fail.
                 let redirected = match db_replica[s] {
@@ -530,6 +536,8 @@ impl FlowTrial<'_> {
                     BreakerState::Closed => {
                         if p <= 0.0 {
                             1.0
+                        } else if info.tries == 1 {
+                            1.0 - p
                         } else {
                             1.0 - p.powi(info.tries as i32)
                         }

@@ -135,12 +135,24 @@ impl BandAcc {
 
     /// Adds one trial's value in bucket `b`.
     pub fn add(&mut self, b: usize, v: f64) {
+        self.add_run(b, v, &mut None);
+    }
+
+    /// [`BandAcc::add`] for a trial's buckets in turn: `last` keeps the previous value's bin,
+    /// reused when the value repeats (neighbouring buckets often hold the same value; the
+    /// bin takes a logarithm).
+    pub fn add_run(&mut self, b: usize, v: f64, last: &mut Option<(f64, usize)>) {
         if !v.is_finite() || b >= self.buckets {
             return;
         }
         self.sum[b] += (v * SCALE).round() as i128;
         self.n[b] += 1;
-        self.hist[b * BINS + self.scale.bin(v)] += 1;
+        let bin = match *last {
+            Some((x, bin)) if x == v => bin,
+            _ => self.scale.bin(v),
+        };
+        *last = Some((v, bin));
+        self.hist[b * BINS + bin] += 1;
     }
 
     /// Adds another accumulator (of the same layout).
@@ -233,9 +245,10 @@ impl SeriesAcc {
         technical_mttr_s: f64,
     ) {
         let Some(origin) = rec.origin else { return };
+        let mut last = None;
         for b in 0..self.spec.buckets {
             if rec.offered[b] > 0.0 {
-                self.availability[p].add(b, rec.ok[b] / rec.offered[b]);
+                self.availability[p].add_run(b, rec.ok[b] / rec.offered[b], &mut last);
             }
         }
         if !technical_mttr_s.is_finite() {
@@ -244,6 +257,7 @@ impl SeriesAcc {
         // Bucket b of the load band is centred at recovery - before + (b + 1/2) width.
         let w = self.spec.width.0.max(1) as f64;
         let first_failure = origin as f64 + self.spec.before.0 as f64;
+        let mut last = None;
         let recovery = first_failure + technical_mttr_s * 1e9;
         for b in 0..self.spec.buckets {
             let centre = recovery - self.spec.before.0 as f64 + (b as f64 + 0.5) * w;
@@ -254,7 +268,7 @@ impl SeriesAcc {
             if j < rec.slots {
                 let v = rec.peak[j];
                 if !v.is_nan() {
-                    self.load[p].add(b, v);
+                    self.load[p].add_run(b, v, &mut last);
                 }
             }
         }
