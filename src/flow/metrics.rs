@@ -286,18 +286,11 @@ impl FlowTrial<'_> {
                 }
             }
         }
-        if self.technical_recovery.is_some() {
-            let mut any = false;
-            for s in 0..n {
-                let c = self.sf[s].cap;
-                if c > 0.0 && self.sf[s].arrivals > c * (1.0 + 1e-9) {
-                    any = true;
-                    self.acc.excess_work += (self.sf[s].arrivals - c) * dt;
-                }
+        if self.technical_recovery.is_some() && !self.excess_list.is_empty() {
+            for &s in &self.excess_list {
+                self.acc.excess_work += (self.sf[s].arrivals - self.sf[s].cap) * dt;
             }
-            if any {
-                self.acc.overload_s += dt;
-            }
+            self.acc.overload_s += dt;
         }
         if let Some(h) = self.acc.healthy_since
             && self.acc.operational.is_none()

@@ -157,6 +157,9 @@ pub(crate) struct FlowTrial<'a> {
     breaker_edges: Vec<usize>,
     /// Edges whose solution depends on role inputs (cache, auth, extra attempts).
     role_edges: Vec<usize>,
+    /// Services offered more than their capacity in the current solution (the excess work
+    /// metric integrates over them).
+    excess_list: Vec<usize>,
     /// Services with roles (most services have none; per-event loops over role state visit
     /// only these).
     role_list: Vec<usize>,
@@ -441,6 +444,7 @@ impl<'a> FlowTrial<'a> {
             windows,
             edges,
             role_edges,
+            excess_list: Vec::with_capacity(n),
             max_wait_s: s
                 .topology
                 .services
@@ -816,6 +820,12 @@ impl<'a> FlowTrial<'a> {
             if self.backlog[s] > max {
                 self.acc.dropped[s] += self.backlog[s] - max;
                 self.backlog[s] = max;
+            }
+        }
+        self.excess_list.clear();
+        for (s, f) in self.sf.iter().enumerate() {
+            if f.cap > 0.0 && f.arrivals > f.cap * (1.0 + 1e-9) {
+                self.excess_list.push(s);
             }
         }
         self.user_rate = 0.0;

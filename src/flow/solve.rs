@@ -404,17 +404,18 @@ impl FlowTrial<'_> {
                 let f = &mut ef[e];
                 let delivered = f.delivered;
                 let b = edges[e].bulkhead;
-                let admitted = if b < 1.0 {
-                    delivered.min(b * c)
+                if b < 1.0 {
+                    let admitted = delivered.min(b * c);
+                    f.bulk_ok = if delivered > 0.0 {
+                        admitted / delivered
+                    } else {
+                        1.0
+                    };
+                    total += admitted;
                 } else {
-                    delivered
-                };
-                f.bulk_ok = if delivered > 0.0 {
-                    admitted / delivered
-                } else {
-                    1.0
-                };
-                total += admitted;
+                    f.bulk_ok = 1.0;
+                    total += delivered;
+                }
             }
             let backlog = self.backlog[s];
             let (served, share) = if c <= 0.0 {
@@ -500,7 +501,7 @@ impl FlowTrial<'_> {
             }
             let me = &mut sf[s];
             me.ok_proc = ok;
-            let wait = if me.cap > 0.0 {
+            let wait = if me.cap > 0.0 && self.backlog[s] != 0.0 {
                 self.backlog[s] / me.cap
             } else {
                 0.0
