@@ -209,12 +209,13 @@ impl FlowTrial<'_> {
 
     /// Observes the solution just computed at `now` (instantaneous metrics).
     pub(super) fn observe(&mut self, now: SimTime) {
-        if self.restored_now() {
-            if self.acc.healthy_since.is_none() {
+        // Once restoration is decided, `healthy_since` is not read again.
+        if self.acc.operational.is_none() {
+            if !self.restored_now() {
+                self.acc.healthy_since = None;
+            } else if self.acc.healthy_since.is_none() {
                 self.acc.healthy_since = Some(now);
             }
-        } else {
-            self.acc.healthy_since = None;
         }
         if self.technical_recovery.is_some() {
             for s in 0..self.s.topology.services.len() {

@@ -147,6 +147,8 @@ pub(crate) struct FlowTrial<'a> {
     // Static, packed for the hot loops.
     edges: Vec<solve::EdgeInfo>,
     max_wait_s: Vec<f64>,
+    /// Each service's nominal capacity and instance count (as a float).
+    pool: Vec<(f64, f64)>,
     base_latency_s: Vec<f64>,
     has_flow_roles: bool,
     has_role: Vec<bool>,
@@ -450,6 +452,12 @@ impl<'a> FlowTrial<'a> {
                 .services
                 .iter()
                 .map(|x| x.max_wait.as_secs_f64())
+                .collect(),
+            pool: s
+                .topology
+                .services
+                .iter()
+                .map(|x| (x.capacity, f64::from(x.instances)))
                 .collect(),
             base_latency_s: s
                 .topology

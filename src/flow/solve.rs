@@ -210,8 +210,8 @@ impl FlowTrial<'_> {
         if let Some(backup) = self.backup[s] {
             return backup;
         }
-        let svc = &self.s.topology.services[s];
-        svc.capacity * f64::from(self.instances[s]) / f64::from(svc.instances)
+        let (capacity, instances) = self.pool[s];
+        capacity * f64::from(self.instances[s]) / instances
             * self.capacity_factor[s]
             * self.placement_factor[s]
     }
