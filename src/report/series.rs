@@ -145,7 +145,14 @@ impl BandAcc {
         if !v.is_finite() || b >= self.buckets {
             return;
         }
-        self.sum[b] += (v * SCALE).round() as i128;
+        let x = (v * SCALE).round();
+        // The same integer either way; the narrow conversion is one instruction, the wide one
+        // a library call.
+        self.sum[b] += if x.abs() < 9.0e18 {
+            i128::from(x as i64)
+        } else {
+            x as i128
+        };
         self.n[b] += 1;
         let bin = match *last {
             Some((x, bin)) if x == v => bin,
