@@ -4,7 +4,9 @@
 //! checksum of every row's bits so an optimisation can be checked to change nothing.
 //!
 //! `cargo run --release --example trials -- [TRIALS] [SCENARIO.ron]`; under
-//! `valgrind --tool=callgrind target/release/examples/trials 100` it gives instruction counts
+//! `valgrind --tool=callgrind --toggle-collect='*run_trial_recorded*'
+//! --toggle-collect='*SeriesAcc*add_trial*' target/release/examples/trials 100` it gives
+//! instruction counts of the trials and their chart series (not of the events count below)
 //! that do not depend on the machine's load.
 
 use aftershock::runner::{self, RunConfig};
