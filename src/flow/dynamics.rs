@@ -375,7 +375,9 @@ impl<'a> FlowTrial<'a> {
         // A quantity snapped onto a threshold changes the mode even when the wake-up was for a
         // breaker timer.
         let mut snapped = false;
-        let breakers_before = self.breaker.clone();
+        // Whether a breaker opened or closed here (re-opening after a failed probe does not
+        // change the flows).
+        let mut breakers_moved = false;
         let t = now.as_secs_f64();
         let n = self.s.topology.services.len();
         // Snap quantities that were scheduled to reach a threshold now.
@@ -504,6 +506,7 @@ impl<'a> FlowTrial<'a> {
             {
                 self.trip_at[e] = None;
                 if self.ef[e].p >= b.failure_threshold {
+                    breakers_moved |= self.breaker[e] == BreakerState::Closed;
                     self.breaker[e] = BreakerState::Open {
                         until: now.plus(b.open_for),
                     };
@@ -516,6 +519,7 @@ impl<'a> FlowTrial<'a> {
             {
                 // Half-open: probes see the callee as it is now.
                 if 1.0 - self.ef[e].q < b.failure_threshold {
+                    breakers_moved = true;
                     self.breaker[e] = BreakerState::Closed;
                     self.start_release(e, &b, now);
                     self.record_edge(now, e, "breaker_closed");
@@ -532,14 +536,7 @@ impl<'a> FlowTrial<'a> {
                 self.release_rate[e] = 0.0;
             }
         }
-        let same_breakers = self.breaker.iter().zip(&breakers_before).all(|(a, b)| {
-            matches!(
-                (a, b),
-                (BreakerState::Closed, BreakerState::Closed)
-                    | (BreakerState::Open { .. }, BreakerState::Open { .. })
-            )
-        });
-        if snapped || !same_breakers {
+        if snapped || breakers_moved {
             self.dirty = true;
         } else if breaker_only && !scaled && !other {
             // Only timers moved (a breaker stayed open).

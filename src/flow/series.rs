@@ -93,9 +93,16 @@ impl Recorder {
         let (a, b) = (i128::from(from.0).max(origin), i128::from(to.0).min(end));
         let mut t = a;
         while t < b {
-            let k = ((t - origin) / w) as usize;
+            // Native 64-bit arithmetic where the numbers fit (they always do within a
+            // horizon of u64 nanoseconds; `stop - t` is at most one width): the same numbers
+            // as 128-bit, without library calls.
+            let d = t - origin;
+            let k = match u64::try_from(d) {
+                Ok(d) => (d / w as u64) as usize,
+                Err(_) => (d / w) as usize,
+            };
             let stop = (origin + (k as i128 + 1) * w).min(b);
-            let secs = (stop - t) as f64 / 1e9;
+            let secs = (stop - t) as u64 as f64 / 1e9;
             self.offered[k] += users * secs;
             self.ok[k] += users_ok * secs;
             t = stop;
