@@ -327,10 +327,12 @@ impl FlowTrial<'_> {
                 return false;
             }
         }
-        for (e, info) in self.edges.iter().enumerate() {
-            if info.extra && self.extra_attempts(e) != 0.0 {
+        for &e in &self.role_edges {
+            if self.edges[e].extra && self.extra_attempts(e) != 0.0 {
                 return false;
             }
+        }
+        for (e, info) in self.edges.iter().enumerate() {
             if info.bulkhead < 1.0
                 && (self.ef[e].bulk_ok != 1.0
                     || self.ef[e].delivered * k > info.bulkhead * self.sf[info.to].cap)
@@ -341,6 +343,10 @@ impl FlowTrial<'_> {
         if let Some((entry, now)) = entry_now {
             self.sf[entry].external = now;
         }
+        if k == 1.0 {
+            // New pool sizes alone: the rates stay (multiplying by 1 changes no bit).
+            return true;
+        }
         for s in 0..n {
             self.sf[s].role_input *= k;
             self.sf[s].arrivals *= k;
@@ -349,10 +355,10 @@ impl FlowTrial<'_> {
                 self.roles[s].queue_drain *= k;
             }
         }
-        for e in 0..self.edges.len() {
-            self.ef[e].fresh *= k;
-            self.ef[e].attempts *= k;
-            self.ef[e].delivered *= k;
+        for f in &mut self.ef {
+            f.fresh *= k;
+            f.attempts *= k;
+            f.delivered *= k;
         }
         true
     }
