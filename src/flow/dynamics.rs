@@ -231,6 +231,7 @@ impl<'a> FlowTrial<'a> {
     /// Rates of change of the continuous state under the current solution.
     pub(super) fn dynamics_rates(&mut self) {
         let n = self.s.topology.services.len();
+        self.backlogs_idle = true;
         for s in 0..n {
             let c = self.sf[s].cap;
             self.backlog_rate[s] = if c <= 0.0
@@ -241,6 +242,7 @@ impl<'a> FlowTrial<'a> {
             } else {
                 self.sf[s].arrivals - self.sf[s].served
             };
+            self.backlogs_idle &= self.backlog[s] == 0.0 && self.backlog_rate[s] == 0.0;
         }
         for &s in &self.role_list {
             if let Some((consumers, _, max)) = self.queue_of(s) {
@@ -264,7 +266,11 @@ impl<'a> FlowTrial<'a> {
             return;
         }
         self.accumulate(from, to, dt);
-        let n = self.s.topology.services.len();
+        let n = if self.backlogs_idle {
+            0
+        } else {
+            self.s.topology.services.len()
+        };
         for s in 0..n {
             if self.backlog[s] == 0.0 && self.backlog_rate[s] == 0.0 {
                 continue;
@@ -380,8 +386,9 @@ impl<'a> FlowTrial<'a> {
         let mut breakers_moved = false;
         let t = now.as_secs_f64();
         let n = self.s.topology.services.len();
-        // Snap quantities that were scheduled to reach a threshold now.
-        for s in 0..n {
+        // Snap quantities that were scheduled to reach a threshold now (backlogs that are all
+        // 0 and not moving stay 0).
+        for s in 0..if self.backlogs_idle { 0 } else { n } {
             let max = self.max_backlog(s);
             let b = &mut self.backlog[s];
             let tol = SNAP * max.max(1.0);
@@ -408,6 +415,11 @@ impl<'a> FlowTrial<'a> {
                     }
                 }
             }
+        }
+        // Role state, pool sizes and registration: only the services that have them (in
+        // service order, so the trace keeps its order).
+        for k in 0..self.wake_list.len() {
+            let s = self.wake_list[k];
             let progressing = self
                 .queue_of(s)
                 .is_some_and(|(c, ..)| self.consumer_progress(c) >= 0.5);
@@ -679,7 +691,8 @@ impl<'a> FlowTrial<'a> {
             }
         };
         let dwell = self.s.resolution.as_secs_f64();
-        for s in 0..n {
+        // (Minima: the order of the candidates does not matter.)
+        for s in 0..if self.backlogs_idle { 0 } else { n } {
             let b = self.backlog[s];
             let rate = self.backlog_rate[s];
             if rate != 0.0 {
@@ -700,9 +713,8 @@ impl<'a> FlowTrial<'a> {
                     }
                 }
             }
-            if !self.has_role[s] {
-                continue;
-            }
+        }
+        for &s in &self.role_list {
             let r = &self.roles[s];
             if let Some((_, _, max)) = self.queue_of(s) {
                 let (rate, ..) = self.acc.queue_rate[s];

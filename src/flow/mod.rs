@@ -169,6 +169,9 @@ pub(crate) struct FlowTrial<'a> {
     react_list: Vec<usize>,
     /// Services that register with discovery (the only ones that can be unregistered).
     discovery_list: Vec<usize>,
+    /// Services with roles, an autoscaler or discovery: the ones with timers and role state
+    /// that wake-ups update.
+    wake_list: Vec<usize>,
     // Fault state.
     down: Vec<u32>,
     zone_down: Vec<Vec<u32>>,
@@ -197,6 +200,9 @@ pub(crate) struct FlowTrial<'a> {
     // Continuous state.
     backlog: Vec<f64>,
     backlog_rate: Vec<f64>,
+    /// Every backlog is 0 and not moving (set with the rates; integration and wake-ups keep
+    /// it true until the next solution: they only move backlogs at their rates or empty them).
+    backlogs_idle: bool,
     // Traffic state.
     entry_rate: Vec<f64>,
     noise_factor: Vec<f64>,
@@ -495,6 +501,12 @@ impl<'a> FlowTrial<'a> {
                 })
                 .collect(),
             discovery_list: (0..n).filter(|&i| register_rng[i].is_some()).collect(),
+            wake_list: (0..n)
+                .filter(|&i| {
+                    let svc = &s.topology.services[i];
+                    !svc.roles.is_empty() || svc.autoscale.is_some() || register_rng[i].is_some()
+                })
+                .collect(),
             down: vec![0; n],
             zone_down: s
                 .topology
@@ -530,6 +542,7 @@ impl<'a> FlowTrial<'a> {
             auth_rng,
             backlog: vec![0.0; n],
             backlog_rate: vec![0.0; n],
+            backlogs_idle: true,
             entry_rate: vec![0.0; s.traffic.len()],
             noise_factor: vec![1.0; s.traffic.len()],
             noise_rng: s
