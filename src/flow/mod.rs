@@ -833,7 +833,11 @@ impl<'a> FlowTrial<'a> {
         }
         // A capacity that dropped shrinks the queue a service may hold: what no longer fits is
         // shed (and counted), never silently lost.
-        for s in 0..self.backlog.len() {
+        for s in 0..if self.backlogs_idle {
+            0
+        } else {
+            self.backlog.len()
+        } {
             if self.backlog[s] == 0.0 {
                 continue;
             }
