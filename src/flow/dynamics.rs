@@ -266,12 +266,7 @@ impl<'a> FlowTrial<'a> {
             return;
         }
         self.accumulate(from, to, dt);
-        let n = if self.backlogs_idle {
-            0
-        } else {
-            self.s.topology.services.len()
-        };
-        for s in 0..n {
+        for s in self.busy_backlogs() {
             if self.backlog[s] == 0.0 && self.backlog_rate[s] == 0.0 {
                 continue;
             }
@@ -388,7 +383,7 @@ impl<'a> FlowTrial<'a> {
         let n = self.s.topology.services.len();
         // Snap quantities that were scheduled to reach a threshold now (backlogs that are all
         // 0 and not moving stay 0).
-        for s in 0..if self.backlogs_idle { 0 } else { n } {
+        for s in self.busy_backlogs() {
             let max = self.max_backlog(s);
             let b = &mut self.backlog[s];
             let tol = SNAP * max.max(1.0);
@@ -669,7 +664,6 @@ impl<'a> FlowTrial<'a> {
         for &s in &self.role_list {
             at(self.roles[s].step_at);
         }
-        let n = self.s.topology.services.len();
         at(self.next_plan_timer());
         for &e in &self.breaker_edges {
             let probe = match self.breaker[e] {
@@ -692,7 +686,7 @@ impl<'a> FlowTrial<'a> {
         };
         let dwell = self.s.resolution.as_secs_f64();
         // (Minima: the order of the candidates does not matter.)
-        for s in 0..if self.backlogs_idle { 0 } else { n } {
+        for s in self.busy_backlogs() {
             let b = self.backlog[s];
             let rate = self.backlog_rate[s];
             if rate != 0.0 {

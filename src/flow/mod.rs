@@ -623,6 +623,16 @@ impl<'a> FlowTrial<'a> {
         (self.fault_down(s) || self.held[s] || self.repair[s].is_some()) && self.backup[s].is_none()
     }
 
+    /// The services whose backlog loops have work: none while every backlog is 0 and not
+    /// moving (see `backlogs_idle`), else all.
+    pub(crate) fn busy_backlogs(&self) -> std::ops::Range<usize> {
+        if self.backlogs_idle {
+            0..0
+        } else {
+            0..self.backlog.len()
+        }
+    }
+
     /// The largest backlog service `s` may hold: `max_wait` seconds of its capacity.
     pub(crate) fn max_backlog(&self, s: usize) -> f64 {
         self.sf[s].cap * self.max_wait_s[s]
@@ -833,11 +843,7 @@ impl<'a> FlowTrial<'a> {
         }
         // A capacity that dropped shrinks the queue a service may hold: what no longer fits is
         // shed (and counted), never silently lost.
-        for s in 0..if self.backlogs_idle {
-            0
-        } else {
-            self.backlog.len()
-        } {
+        for s in self.busy_backlogs() {
             if self.backlog[s] == 0.0 {
                 continue;
             }

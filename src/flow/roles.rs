@@ -82,12 +82,6 @@ impl FlowTrial<'_> {
         self.roles[d.from].degraded && self.auth_edge[d.from] == Some(e)
     }
 
-    /// Whether calls to `d` are redirected (a database primary that is down: reads go to the
-    /// replica, writes fail).
-    pub(super) fn db_redirect(&self, d: usize) -> bool {
-        self.db_replica[d].is_some() && self.sf[d].down_now
-    }
-
     /// Input of service `s` that does not come through a caller edge: its share of queue
     /// drains (as a consumer) and reads redirected to it (as the replica of a down primary).
     pub(super) fn role_input_for(&mut self, s: usize) -> f64 {
@@ -123,11 +117,21 @@ impl FlowTrial<'_> {
     /// Success probability of an attempt on edge `e` whose callee is a down primary: reads
     /// succeed through the replica, writes fail.
     pub(super) fn redirected_success(&self, e: usize) -> Option<f64> {
-        let d = self.s.topology.deps[e].to;
-        if !self.db_redirect(d) {
-            return None;
+        replica_success(&self.db_replica, &self.sf, self.s.topology.deps[e].to)
+    }
+}
+
+/// When `d` is a database primary that is down, the success probability of an attempt on it:
+/// reads (`read_share`) succeed as its replica's requests do, writes fail. `None` otherwise.
+pub(super) fn replica_success(
+    db_replica: &[Option<(usize, f64)>],
+    sf: &[super::solve::SvcFlow],
+    d: usize,
+) -> Option<f64> {
+    match db_replica[d] {
+        Some((replica, read_share)) if sf[d].down_now => {
+            Some(read_share * sf[replica].share * sf[replica].ok_proc)
         }
-        let (replica, read_share) = self.db_replica[d]?;
-        Some(read_share * self.sf[replica].share * self.sf[replica].ok_proc)
+        _ => None,
     }
 }

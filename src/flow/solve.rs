@@ -518,12 +518,10 @@ impl FlowTrial<'_> {
             for &e in &topo.in_edges[s] {
                 let info = &edges[e];
                 let in_time = latency <= info.timeout + 1e-12;
-                // A down primary: reads succeed through the replica, writes fail.
-                let redirected = match db_replica[s] {
-                    Some((replica, read_share)) if info.db && sf[s].down_now => {
-                        Some(read_share * sf[replica].share * sf[replica].ok_proc)
-                    }
-                    _ => None,
+                let redirected = if info.db {
+                    super::roles::replica_success(db_replica, sf, s)
+                } else {
+                    None
                 };
                 let f = &mut ef[e];
                 let q = if let Some(q) = redirected {
