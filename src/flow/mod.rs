@@ -215,6 +215,14 @@ pub(crate) struct FlowTrial<'a> {
     /// Autoscaled pool sizes changed since the last solution (and, unless `dirty`, nothing
     /// else but entry rates).
     caps_dirty: bool,
+    /// The last solution ended with no reaction pending: since then, only entry rates, pool
+    /// sizes and the continuous state changed unless `dirty`.
+    settled: bool,
+    /// The last success pass saw no waiting time (every backlog 0, or its service down).
+    success_waitless: bool,
+    /// The last success pass changed the success of a replica, which redirects may read
+    /// before the pass reaches it: the next pass may differ even with the same inputs.
+    replica_moved: bool,
     /// The flow solution of each service.
     sf: Vec<solve::SvcFlow>,
     health: Vec<Health>,
@@ -543,6 +551,9 @@ impl<'a> FlowTrial<'a> {
             backlog: vec![0.0; n],
             backlog_rate: vec![0.0; n],
             backlogs_idle: true,
+            settled: false,
+            success_waitless: false,
+            replica_moved: true,
             entry_rate: vec![0.0; s.traffic.len()],
             noise_factor: vec![1.0; s.traffic.len()],
             noise_rng: s
@@ -833,13 +844,18 @@ impl<'a> FlowTrial<'a> {
         if scaled && solve::tests::VERIFY_SCALING.get() {
             self.verify_scaled();
         }
+        // Unless `dirty`, only entry rates and pool sizes changed since a settled solution.
+        let mut same_state = !self.dirty && self.settled;
+        self.settled = false;
         for round in 0..8 {
             if round > 0 || !scaled {
-                self.solve_flows();
+                self.solve_flows(same_state);
             }
             if !self.react(now) {
+                self.settled = true;
                 break;
             }
+            same_state = false;
         }
         // A capacity that dropped shrinks the queue a service may hold: what no longer fits is
         // shed (and counted), never silently lost.

@@ -216,8 +216,9 @@ impl FlowTrial<'_> {
             * self.placement_factor[s]
     }
 
-    /// Recomputes the flow solution for the current state.
-    pub(super) fn solve_flows(&mut self) {
+    /// Recomputes the flow solution for the current state. `same_state`: only entry rates,
+    /// pool sizes and the continuous state changed since the last solution.
+    pub(super) fn solve_flows(&mut self, same_state: bool) {
         let topo = &self.s.topology;
         let n = topo.services.len();
         for x in &mut self.sf {
@@ -237,10 +238,28 @@ impl FlowTrial<'_> {
             self.sf[s].down_now = down;
             self.sf[s].cap = if down { 0.0 } else { self.capacity_up(s) };
         }
-        self.edge_role_inputs();
+        let roles_moved = self.edge_role_inputs();
+        // Whether the success pass's inputs other than the load pass's are those of the last
+        // one: after the first iteration they are; before it, when nothing but entry rates and
+        // pool sizes changed (capacities only enter it through waiting times), no backlog makes
+        // a service wait, and the role inputs of edges are the same.
+        let mut success_current =
+            same_state && self.success_waitless && self.backlogs_idle && !roles_moved;
         for _ in 0..MAX_ITERATIONS {
-            self.load_pass();
-            let change = self.success_pass();
+            let load_moved = self.load_pass();
+            // The success pass reads from the load pass only shares and bulkhead admissions:
+            // when neither moved, nor its other inputs, nor a replica's success, it would
+            // repeat the last one bit for bit (a change of exactly 0), so it is skipped.
+            let change = if success_current && !load_moved && !self.replica_moved {
+                #[cfg(test)]
+                if tests::VERIFY_SKIPS.get() {
+                    self.verify_skipped();
+                }
+                0.0
+            } else {
+                self.success_pass()
+            };
+            success_current = true;
             // Role inputs (queue drains, redirected reads) were computed from the previous
             // iteration's flows: the fixed point also needs them to agree with the new flows.
             let settled = !self.has_flow_roles || {
@@ -366,7 +385,9 @@ impl FlowTrial<'_> {
     /// The role inputs of each edge that stay fixed while one solution is found: a cache's
     /// call factor on its origin edge, an auth service skipping its key provider, and extra
     /// attempts (releases, refreshes). Only the edges that have such roles are visited.
-    fn edge_role_inputs(&mut self) {
+    /// Returns whether a call factor or a bypass (the success pass's inputs) changed.
+    fn edge_role_inputs(&mut self) -> bool {
+        let mut moved = false;
         for k in 0..self.role_edges.len() {
             let e = self.role_edges[k];
             let info = self.edges[e];
@@ -382,15 +403,19 @@ impl FlowTrial<'_> {
                 0.0
             };
             let f = &mut self.ef[e];
+            moved |= factor.to_bits() != f.factor.to_bits() || bypass != f.bypass;
             f.factor = factor;
             f.bypass = bypass;
             f.extra = extra;
         }
+        moved
     }
 
     /// Load: callers before callees. Uses the attempt failure probabilities `p` and call
-    /// success `call_ok` of the previous iteration.
-    fn load_pass(&mut self) {
+    /// success `call_ok` of the previous iteration. Returns whether a share or a bulkhead
+    /// admission (the success pass's inputs from this pass) changed.
+    fn load_pass(&mut self) -> bool {
+        let mut moved = false;
         let topo = &self.s.topology;
         for &s in &topo.order {
             if self.fed[s] {
@@ -412,13 +437,16 @@ impl FlowTrial<'_> {
                 let b = edges[e].bulkhead;
                 if b < 1.0 {
                     let admitted = delivered.min(b * c);
-                    f.bulk_ok = if delivered > 0.0 {
+                    let bulk_ok = if delivered > 0.0 {
                         admitted / delivered
                     } else {
                         1.0
                     };
+                    moved |= bulk_ok.to_bits() != f.bulk_ok.to_bits();
+                    f.bulk_ok = bulk_ok;
                     total += admitted;
                 } else {
+                    moved |= f.bulk_ok != 1.0;
                     f.bulk_ok = 1.0;
                     total += delivered;
                 }
@@ -438,6 +466,7 @@ impl FlowTrial<'_> {
             let me = &mut sf[s];
             me.arrivals = total;
             me.served = served;
+            moved |= share.to_bits() != me.share.to_bits();
             me.share = share;
             // Calls to dependencies, in file order, stopping at the first failed hard call.
             let mut reach = 1.0;
@@ -474,10 +503,12 @@ impl FlowTrial<'_> {
                 }
             }
         }
+        moved
     }
 
     /// Success: callees before callers. Returns the largest change of an attempt failure
-    /// probability or of a call success probability.
+    /// probability or of a call success probability. Sets `replica_moved` and
+    /// `success_waitless`.
     fn success_pass(&mut self) -> f64 {
         let topo = &self.s.topology;
         let (edges, breaker, partitioned, registered) = (
@@ -486,9 +517,11 @@ impl FlowTrial<'_> {
             &self.partitioned,
             &self.registered,
         );
-        let (roles, db_replica) = (&self.roles, &self.db_replica);
+        let (roles, db_replica, replica_for) = (&self.roles, &self.db_replica, &self.replica_for);
         let (ef, sf) = (&mut self.ef, &mut self.sf);
         let mut change: f64 = 0.0;
+        let mut replica_moved = false;
+        let mut waitless = true;
         for &s in topo.order.iter().rev() {
             let mut ok = 1.0;
             for &e in &topo.out_edges[s] {
@@ -506,12 +539,16 @@ impl FlowTrial<'_> {
                 }
             }
             let me = &mut sf[s];
+            if !replica_for[s].is_empty() {
+                replica_moved |= ok.to_bits() != me.ok_proc.to_bits();
+            }
             me.ok_proc = ok;
             let wait = if me.cap > 0.0 && self.backlog[s] != 0.0 {
                 self.backlog[s] / me.cap
             } else {
                 0.0
             };
+            waitless &= wait == 0.0;
             let latency = self.base_latency_s[s] + self.latency_added[s] + wait;
             let routable = registered[s];
             let share = me.share;
@@ -554,6 +591,8 @@ impl FlowTrial<'_> {
                 f.call_ok = call_ok;
             }
         }
+        self.replica_moved = replica_moved;
+        self.success_waitless = waitless;
         change
     }
 
@@ -581,6 +620,29 @@ impl FlowTrial<'_> {
 
 #[cfg(test)]
 impl FlowTrial<'_> {
+    /// Runs a success pass that was skipped and checks that it changes no bit (test mode).
+    fn verify_skipped(&mut self) {
+        let bits = |t: &Self| {
+            let mut v: Vec<u64> =
+                t.ef.iter()
+                    .flat_map(|f| [f.p.to_bits(), f.q.to_bits(), f.call_ok.to_bits()])
+                    .collect();
+            v.extend(t.sf.iter().map(|x| x.ok_proc.to_bits()));
+            v
+        };
+        let before = bits(self);
+        let change = self.success_pass();
+        assert_eq!(
+            change, 0.0,
+            "a skipped success pass would have changed the solution"
+        );
+        assert!(
+            before == bits(self),
+            "a skipped success pass would have changed a bit"
+        );
+        tests::SKIPPED.set(tests::SKIPPED.get() + 1);
+    }
+
     /// Solves from scratch after a scaling and records how far the scaled solution was (test
     /// mode: the trial goes on with the solution from scratch).
     pub(super) fn verify_scaled(&mut self) {
@@ -592,7 +654,7 @@ impl FlowTrial<'_> {
             edge(self, |x| x.attempts),
             edge(self, |x| x.p),
         );
-        self.solve_flows();
+        self.solve_flows(false);
         let rel = |a: &[f64], b: &[f64]| {
             a.iter()
                 .zip(b)
@@ -627,6 +689,46 @@ pub(super) mod tests {
         pub static VERIFY_SCALING: Cell<bool> = const { Cell::new(false) };
         /// Scaled solutions checked, and the largest relative difference found.
         pub static SCALED: Cell<(u64, f64)> = const { Cell::new((0, 0.0)) };
+        /// Test mode: run every success pass the solver skips and check it changes nothing.
+        pub static VERIFY_SKIPS: Cell<bool> = const { Cell::new(false) };
+        /// Skipped success passes checked.
+        pub static SKIPPED: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// A success pass is skipped only when it would repeat the last one bit for bit: on
+    /// every scenario of the library, each skipped pass is run anyway and changes nothing;
+    /// and skipping is used.
+    #[test]
+    fn skipped_success_passes_change_nothing() {
+        VERIFY_SKIPS.set(true);
+        let mut files: Vec<_> =
+            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios"))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+        files.sort();
+        let mut windows = Vec::new();
+        for path in files {
+            let s = crate::scenario::load_file(&path).unwrap();
+            SKIPPED.set(0);
+            for trial in 0..40 {
+                crate::fault::draw(&s, s.seed, trial, &mut windows);
+                for plan in &s.plans {
+                    super::super::run_trial(&s, plan, &windows, s.seed, trial, None);
+                }
+            }
+            eprintln!(
+                "{}: {} skipped passes checked",
+                path.display(),
+                SKIPPED.get()
+            );
+            assert!(
+                SKIPPED.get() > 40,
+                "{}: skipping is not used",
+                path.display()
+            );
+        }
+        VERIFY_SKIPS.set(false);
     }
 
     /// Every solution obtained by scaling after a traffic change equals the one solved from
