@@ -154,9 +154,10 @@ impl FlowTrial<'_> {
     }
 
     fn failing_soft_dependency(&self, s: usize) -> bool {
-        self.s.topology.out_edges[s]
-            .iter()
-            .any(|&e| self.ef[e].fresh > EPS && self.ef[e].call_ok < 1.0 - 1e-9)
+        self.sf[s].calls_failing
+            && self.s.topology.out_edges[s]
+                .iter()
+                .any(|&e| self.ef[e].fresh > EPS && self.ef[e].call_ok < 1.0 - 1e-9)
     }
 
     /// Technical recovery happened and every component is back in traffic.

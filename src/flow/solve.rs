@@ -135,6 +135,9 @@ pub(crate) struct SvcFlow {
     pub down_now: bool,
     /// Offered more than its capacity, or holding a backlog.
     pub overloaded: bool,
+    /// A call to one of its dependencies fails with some probability (set by the success
+    /// pass; [`FlowTrial::update_health`] then looks for one that carries traffic).
+    pub calls_failing: bool,
 }
 
 impl Default for SvcFlow {
@@ -149,6 +152,7 @@ impl Default for SvcFlow {
             ok_proc: 1.0,
             down_now: false,
             overloaded: false,
+            calls_failing: false,
         }
     }
 }
@@ -233,10 +237,27 @@ impl FlowTrial<'_> {
                 self.sf[s].external += rate;
             }
         }
-        for s in 0..n {
-            let down = self.is_down(s);
-            self.sf[s].down_now = down;
-            self.sf[s].cap = if down { 0.0 } else { self.capacity_up(s) };
+        if !same_state {
+            for s in 0..n {
+                let down = self.is_down(s);
+                self.sf[s].down_now = down;
+                self.sf[s].cap = if down { 0.0 } else { self.capacity_up(s) };
+            }
+        } else if self.caps_dirty {
+            // Only pool sizes moved: who is down did not.
+            for s in 0..n {
+                if !self.sf[s].down_now {
+                    self.sf[s].cap = self.capacity_up(s);
+                }
+            }
+        }
+        #[cfg(test)]
+        if same_state && tests::VERIFY_SKIPS.get() {
+            for s in 0..n {
+                let down = self.is_down(s);
+                let cap = if down { 0.0 } else { self.capacity_up(s) };
+                assert_eq!((self.sf[s].down_now, self.sf[s].cap), (down, cap));
+            }
         }
         let roles_moved = self.edge_role_inputs();
         // Whether the success pass's inputs other than the load pass's are those of the last
@@ -524,12 +545,14 @@ impl FlowTrial<'_> {
         let mut waitless = true;
         for &s in topo.order.iter().rev() {
             let mut ok = 1.0;
+            let mut failing = false;
             for &e in &topo.out_edges[s] {
                 let info = &edges[e];
                 let f = &ef[e];
                 if info.hard && !(info.auth && f.bypass) {
                     ok *= call_success(f.call_ok, info.calls * f.factor);
                 }
+                failing |= f.call_ok < 1.0 - 1e-9;
             }
             if self.has_flow_roles {
                 // Auth rejecting outage tokens.
@@ -539,6 +562,7 @@ impl FlowTrial<'_> {
                 }
             }
             let me = &mut sf[s];
+            me.calls_failing = failing;
             if !replica_for[s].is_empty() {
                 replica_moved |= ok.to_bits() != me.ok_proc.to_bits();
             }
