@@ -229,10 +229,15 @@ impl<'a> FlowTrial<'a> {
     }
 
     /// Rates of change of the continuous state under the current solution.
-    pub(super) fn dynamics_rates(&mut self) {
+    pub(super) fn dynamics_rates(&mut self, only_scaled: bool) {
         let n = self.s.topology.services.len();
-        self.backlogs_idle = true;
-        for s in 0..n {
+        // Scaled flows keep every backlog rate at 0 (each service serves what arrives), as
+        // they were: only the queues' rates move.
+        let backlogs = if only_scaled { 0 } else { n };
+        if !only_scaled {
+            self.backlogs_idle = true;
+        }
+        for s in 0..backlogs {
             let c = self.sf[s].cap;
             self.backlog_rate[s] = if c <= 0.0
                 || (self.backlog[s] >= self.max_backlog(s) * (1.0 - 1e-12)
@@ -243,6 +248,16 @@ impl<'a> FlowTrial<'a> {
                 self.sf[s].arrivals - self.sf[s].served
             };
             self.backlogs_idle &= self.backlog[s] == 0.0 && self.backlog_rate[s] == 0.0;
+        }
+        #[cfg(test)]
+        if only_scaled && super::solve::tests::VERIFY_SKIPS.get() {
+            // Test mode: the skipped loop would have set the same rates.
+            let (rates, idle) = (self.backlog_rate.clone(), self.backlogs_idle);
+            self.dynamics_rates(false);
+            assert!(
+                rates == self.backlog_rate && idle == self.backlogs_idle,
+                "skipped backlog rates would have changed"
+            );
         }
         for &s in &self.role_list {
             if let Some((consumers, _, max)) = self.queue_of(s) {

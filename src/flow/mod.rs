@@ -847,9 +847,13 @@ impl<'a> FlowTrial<'a> {
         // Unless `dirty`, only entry rates and pool sizes changed since a settled solution.
         let mut same_state = !self.dirty && self.settled;
         self.settled = false;
+        // The flows were scaled and nothing reacted: every service that carried no more than
+        // its capacity still does, with the same probabilities.
+        let mut only_scaled = scaled;
         for round in 0..8 {
             if round > 0 || !scaled {
                 self.solve_flows(same_state);
+                only_scaled = false;
             }
             if !self.react(now) {
                 self.settled = true;
@@ -869,10 +873,13 @@ impl<'a> FlowTrial<'a> {
                 self.backlog[s] = max;
             }
         }
-        self.excess_list.clear();
-        for (s, f) in self.sf.iter().enumerate() {
-            if f.cap > 0.0 && f.arrivals > f.cap * (1.0 + 1e-9) {
-                self.excess_list.push(s);
+        if !only_scaled {
+            // (Scaled flows exceed no capacity, before or after.)
+            self.excess_list.clear();
+            for (s, f) in self.sf.iter().enumerate() {
+                if f.cap > 0.0 && f.arrivals > f.cap * (1.0 + 1e-9) {
+                    self.excess_list.push(s);
+                }
             }
         }
         self.user_rate = 0.0;
@@ -882,8 +889,8 @@ impl<'a> FlowTrial<'a> {
             self.user_ok_rate +=
                 self.entry_rate[i] * self.sf[tr.entry].share * self.sf[tr.entry].ok_proc;
         }
-        self.update_health(now);
-        self.dynamics_rates();
+        self.update_health(now, only_scaled);
+        self.dynamics_rates(only_scaled);
         self.observe(now);
         self.dirty = false;
         self.traffic_dirty = false;

@@ -713,17 +713,19 @@ pub(super) mod tests {
         pub static VERIFY_SCALING: Cell<bool> = const { Cell::new(false) };
         /// Scaled solutions checked, and the largest relative difference found.
         pub static SCALED: Cell<(u64, f64)> = const { Cell::new((0, 0.0)) };
-        /// Test mode: run every success pass the solver skips and check it changes nothing.
+        /// Test mode: run every step the solver skips (success passes, health and backlog
+        /// rates after scaled flows) and check it changes nothing.
         pub static VERIFY_SKIPS: Cell<bool> = const { Cell::new(false) };
         /// Skipped success passes checked.
         pub static SKIPPED: Cell<u64> = const { Cell::new(0) };
     }
 
-    /// A success pass is skipped only when it would repeat the last one bit for bit: on
-    /// every scenario of the library, each skipped pass is run anyway and changes nothing;
-    /// and skipping is used.
+    /// A success pass is skipped only when it would repeat the last one bit for bit, and
+    /// after scaled flows, health and backlog rates are only updated where they can change:
+    /// on every scenario of the library, each skipped step is run anyway and changes
+    /// nothing; and skipping is used.
     #[test]
-    fn skipped_success_passes_change_nothing() {
+    fn skipped_steps_change_nothing() {
         VERIFY_SKIPS.set(true);
         let mut files: Vec<_> =
             std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios"))
