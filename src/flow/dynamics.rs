@@ -469,6 +469,7 @@ impl<'a> FlowTrial<'a> {
             {
                 scaled = true;
                 self.instances[s] = target;
+                self.refresh_capacity(s);
                 self.scale_at[s] = None;
                 if self.trace.is_some() {
                     let service = self.service_name(s);

@@ -177,6 +177,9 @@ pub(crate) struct FlowTrial<'a> {
     zone_down: Vec<Vec<u32>>,
     placement_factor: Vec<f64>,
     capacity_factor: Vec<f64>,
+    /// Capacity of each service when up ([`FlowTrial::capacity_up`]), refreshed wherever a
+    /// term of it changes (pool size, backup, partial fault, zone placement).
+    cap_up: Vec<f64>,
     latency_added: Vec<f64>,
     partitioned: Vec<u32>,
     active_faults: u32,
@@ -428,7 +431,7 @@ impl<'a> FlowTrial<'a> {
         let role_edges = (0..m)
             .filter(|&e| edges[e].cache || edges[e].auth || edges[e].extra)
             .collect();
-        FlowTrial {
+        let mut t = FlowTrial {
             s,
             plan,
             plan_rng: stream(seed, trial, Purpose::Plan(&plan.name)),
@@ -524,6 +527,7 @@ impl<'a> FlowTrial<'a> {
                 .collect(),
             placement_factor: vec![1.0; n],
             capacity_factor: vec![1.0; n],
+            cap_up: vec![0.0; n],
             latency_added: vec![0.0; n],
             partitioned: vec![0; m],
             active_faults: 0,
@@ -588,7 +592,11 @@ impl<'a> FlowTrial<'a> {
             technical_recovery: None,
             trace,
             rec: None,
+        };
+        for s in 0..n {
+            t.refresh_capacity(s);
         }
+        t
     }
 
     /// Runs the trial's events up to `until` (within the runaway budget): the number of
@@ -691,6 +699,7 @@ impl<'a> FlowTrial<'a> {
                                 add(&mut self.zone_down[t][z]);
                                 let up = self.zone_down[t].iter().filter(|c| **c == 0).count();
                                 self.placement_factor[t] = up as f64 / zones.len() as f64;
+                                self.refresh_capacity(t);
                             }
                         }
                     }
@@ -776,6 +785,9 @@ impl<'a> FlowTrial<'a> {
             {
                 self.capacity_factor[target] *= capacity;
             }
+        }
+        for s in 0..self.cap_up.len() {
+            self.refresh_capacity(s);
         }
     }
 

@@ -316,6 +316,7 @@ impl FlowTrial<'_> {
         }
         let action = self.release_action[s].take();
         if self.backup[s].take().is_some() {
+            self.refresh_capacity(s);
             // Failback: the primary takes over, already registered under the backup's name;
             // the backup's queue of requests is not handed over: what it still held is lost
             // (counted as dropped).
@@ -399,6 +400,7 @@ impl FlowTrial<'_> {
                     for s in self.down_targets(w) {
                         if self.fault_down(s) && self.backup[s].is_none() {
                             self.backup[s] = Some(backup_capacity);
+                            self.refresh_capacity(s);
                             // The backup is registered under the service's name.
                             self.registered[s] = true;
                             self.register_at[s] = None;
@@ -673,6 +675,7 @@ impl FlowTrial<'_> {
             if self.instances[s] < svc.instances {
                 let instances = svc.instances;
                 self.instances[s] = instances;
+                self.refresh_capacity(s);
                 if self.trace.is_some() {
                     let service = self.service_name(s);
                     self.record(now, TraceEvent::Scaled { service, instances });

@@ -211,6 +211,17 @@ impl FlowTrial<'_> {
 
     /// Capacity of service `s`, known not to be down.
     fn capacity_up(&self, s: usize) -> f64 {
+        self.cap_up[s]
+    }
+
+    /// Recomputes the capacity of service `s` when up: called wherever one of its terms
+    /// changes.
+    pub(super) fn refresh_capacity(&mut self, s: usize) {
+        self.cap_up[s] = self.capacity_from_terms(s);
+    }
+
+    /// Capacity of service `s` when up, from its terms.
+    fn capacity_from_terms(&self, s: usize) -> f64 {
         if let Some(backup) = self.backup[s] {
             return backup;
         }
@@ -257,6 +268,16 @@ impl FlowTrial<'_> {
                 let down = self.is_down(s);
                 let cap = if down { 0.0 } else { self.capacity_up(s) };
                 assert_eq!((self.sf[s].down_now, self.sf[s].cap), (down, cap));
+            }
+        }
+        #[cfg(test)]
+        if tests::VERIFY_SKIPS.get() {
+            for s in 0..n {
+                assert_eq!(
+                    self.cap_up[s],
+                    self.capacity_from_terms(s),
+                    "stale capacity"
+                );
             }
         }
         let roles_moved = self.edge_role_inputs();
