@@ -474,10 +474,10 @@ impl FlowTrial<'_> {
             let c = sf[s].cap;
             let mut total = sf[s].external + sf[s].role_input;
             for &e in &topo.in_edges[s] {
-                let f = &mut ef[e];
-                let delivered = f.delivered;
                 let b = edges[e].bulkhead;
                 if b < 1.0 {
+                    let f = &mut ef[e];
+                    let delivered = f.delivered;
                     let admitted = delivered.min(b * c);
                     let bulk_ok = if delivered > 0.0 {
                         admitted / delivered
@@ -488,9 +488,9 @@ impl FlowTrial<'_> {
                     f.bulk_ok = bulk_ok;
                     total += admitted;
                 } else {
-                    moved |= f.bulk_ok != 1.0;
-                    f.bulk_ok = 1.0;
-                    total += delivered;
+                    // Without a bulkhead, everything delivered is admitted (`bulk_ok` keeps
+                    // its initial 1).
+                    total += ef[e].delivered;
                 }
             }
             let backlog = self.backlog[s];
