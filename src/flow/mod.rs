@@ -226,6 +226,12 @@ pub(crate) struct FlowTrial<'a> {
     /// The last success pass changed the success of a replica, which redirects may read
     /// before the pass reaches it: the next pass may differ even with the same inputs.
     replica_moved: bool,
+    /// The success pass may run before the first load pass when no service sheds (see
+    /// [`FlowTrial::solve_flows`]): no bulkheads, and every service fed by a role comes after
+    /// the services its role input reads in the load pass's order.
+    success_first: bool,
+    /// Scratch space for the probabilities the first load pass would have used.
+    prob_scratch: Vec<(f64, f64)>,
     /// The flow solution of each service.
     sf: Vec<solve::SvcFlow>,
     health: Vec<Health>,
@@ -556,6 +562,8 @@ impl<'a> FlowTrial<'a> {
             backlog_rate: vec![0.0; n],
             backlogs_idle: true,
             settled: false,
+            success_first: false,
+            prob_scratch: Vec::with_capacity(m),
             success_waitless: false,
             replica_moved: true,
             entry_rate: vec![0.0; s.traffic.len()],
@@ -596,7 +604,27 @@ impl<'a> FlowTrial<'a> {
         for s in 0..n {
             t.refresh_capacity(s);
         }
+        t.success_first = t.load_order_feeds_roles() && t.edges.iter().all(|e| e.bulkhead >= 1.0);
         t
+    }
+
+    /// Whether, in the load pass's order, every service fed by a role comes after the
+    /// services whose flows its input reads (the queues it consumes from, the callers of the
+    /// primaries it replicates): its input is then computed from the pass's own flows.
+    fn load_order_feeds_roles(&self) -> bool {
+        let topo = &self.s.topology;
+        let mut pos = vec![0; topo.services.len()];
+        for (k, &s) in topo.order.iter().enumerate() {
+            pos[s] = k;
+        }
+        self.fed_list.iter().all(|&s| {
+            self.consumer_of[s].iter().all(|&q| pos[q] < pos[s])
+                && self.replica_for[s].iter().all(|&d| {
+                    topo.in_edges[d]
+                        .iter()
+                        .all(|&e| pos[topo.deps[e].from] < pos[s])
+                })
+        })
     }
 
     /// Runs the trial's events up to `until` (within the runaway budget): the number of

@@ -287,7 +287,44 @@ impl FlowTrial<'_> {
         // a service wait, and the role inputs of edges are the same.
         let mut success_current =
             same_state && self.success_waitless && self.backlogs_idle && !roles_moved;
-        for _ in 0..MAX_ITERATIONS {
+        let mut first = 0;
+        #[cfg(test)]
+        let success_first = self.success_first && !tests::LOAD_FIRST.get();
+        #[cfg(not(test))]
+        let success_first = self.success_first;
+        if success_first && !self.may_shed() {
+            // No load pass can move a share or a bulkhead admission: the first success pass
+            // does not need the first load pass, which is only needed when the first success
+            // pass already settles the solution (below).
+            let mut shares_moved = false;
+            for f in &mut self.sf {
+                let share: f64 = if f.cap <= 0.0 { 0.0 } else { 1.0 };
+                shares_moved |= share.to_bits() != f.share.to_bits();
+                f.share = share;
+            }
+            if !(success_current && !shares_moved && !self.replica_moved) {
+                let mut before = std::mem::take(&mut self.prob_scratch);
+                before.clear();
+                before.extend(self.ef.iter().map(|f| (f.p, f.call_ok)));
+                let change = self.success_pass();
+                #[cfg(test)]
+                tests::SUCCESS_FIRST.set(tests::SUCCESS_FIRST.get() + 1);
+                success_current = true;
+                first = 1;
+                if change < TOLERANCE {
+                    // The first load pass, as it would have run: with the probabilities from
+                    // before the success pass.
+                    self.swap_probabilities(&mut before);
+                    self.load_pass();
+                    self.swap_probabilities(&mut before);
+                    if self.roles_settled() {
+                        first = MAX_ITERATIONS;
+                    }
+                }
+                self.prob_scratch = before;
+            }
+        }
+        for _ in first..MAX_ITERATIONS {
             let load_moved = self.load_pass();
             // The success pass reads from the load pass only shares and bulkhead admissions:
             // when neither moved, nor its other inputs, nor a replica's success, it would
@@ -302,18 +339,7 @@ impl FlowTrial<'_> {
                 self.success_pass()
             };
             success_current = true;
-            // Role inputs (queue drains, redirected reads) were computed from the previous
-            // iteration's flows: the fixed point also needs them to agree with the new flows.
-            let settled = !self.has_flow_roles || {
-                let mut moved = 0.0f64;
-                for k in 0..self.fed_list.len() {
-                    let s = self.fed_list[k];
-                    let now = self.role_input_for(s);
-                    moved = moved.max((now - self.sf[s].role_input).abs() / now.abs().max(1.0));
-                }
-                moved < TOLERANCE
-            };
-            if change < TOLERANCE && settled {
+            if change < TOLERANCE && self.roles_settled() {
                 break;
             }
         }
@@ -321,6 +347,38 @@ impl FlowTrial<'_> {
         for s in 0..n {
             self.sf[s].overloaded = self.sf[s].cap > 0.0
                 && (self.sf[s].arrivals > self.sf[s].cap * (1.0 + 1e-12) || self.backlog[s] > 1e-9);
+        }
+    }
+
+    /// Role inputs (queue drains, redirected reads) are computed by the load pass from the
+    /// flows it found so far: the fixed point also needs them to agree with its result.
+    fn roles_settled(&mut self) -> bool {
+        !self.has_flow_roles || {
+            let mut moved = 0.0f64;
+            for k in 0..self.fed_list.len() {
+                let s = self.fed_list[k];
+                let now = self.role_input_for(s);
+                moved = moved.max((now - self.sf[s].role_input).abs() / now.abs().max(1.0));
+            }
+            moved < TOLERANCE
+        }
+    }
+
+    /// Whether a load pass may find a service shedding part of its arrivals (a full
+    /// backlog), which makes its share depend on the load.
+    fn may_shed(&self) -> bool {
+        !self.backlogs_idle
+            && (0..self.sf.len()).any(|s| {
+                let (c, b) = (self.sf[s].cap, self.backlog[s]);
+                c > 0.0 && b > 1e-9 && b >= c * self.max_wait_s[s] * (1.0 - 1e-12)
+            })
+    }
+
+    /// Exchanges the edges' attempt failure and call success probabilities with `other`.
+    fn swap_probabilities(&mut self, other: &mut [(f64, f64)]) {
+        for (f, (p, call_ok)) in self.ef.iter_mut().zip(other) {
+            std::mem::swap(&mut f.p, p);
+            std::mem::swap(&mut f.call_ok, call_ok);
         }
     }
 
@@ -739,6 +797,56 @@ pub(super) mod tests {
         pub static VERIFY_SKIPS: Cell<bool> = const { Cell::new(false) };
         /// Skipped success passes checked.
         pub static SKIPPED: Cell<u64> = const { Cell::new(0) };
+        /// Test mode: always start with a load pass.
+        pub static LOAD_FIRST: Cell<bool> = const { Cell::new(false) };
+        /// Solutions that started with the success pass.
+        pub static SUCCESS_FIRST: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// Starting with the success pass when no service sheds gives the same rows, bit for
+    /// bit, as starting with a load pass, on every scenario of the library.
+    #[test]
+    fn success_first_changes_no_bit() {
+        let mut files: Vec<_> =
+            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios"))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+        files.sort();
+        let mut windows = Vec::new();
+        let bits = |r: &crate::metrics::TrialRow| {
+            crate::metrics::Metric::ALL
+                .iter()
+                .map(|&m| r.get(m).to_bits())
+                .collect::<Vec<_>>()
+        };
+        SUCCESS_FIRST.set(0);
+        for path in files {
+            let s = crate::scenario::load_file(&path).unwrap();
+            for trial in 0..40 {
+                crate::fault::draw(&s, s.seed, trial, &mut windows);
+                for plan in &s.plans {
+                    let run = |load_first: bool| {
+                        LOAD_FIRST.set(load_first);
+                        super::super::run_trial(&s, plan, &windows, s.seed, trial, None)
+                    };
+                    let (plain, fast) = (run(true), run(false));
+                    assert_eq!(
+                        bits(&plain),
+                        bits(&fast),
+                        "{} trial {trial} plan {}",
+                        path.display(),
+                        plan.name
+                    );
+                }
+            }
+        }
+        LOAD_FIRST.set(false);
+        assert!(
+            SUCCESS_FIRST.get() > 1000,
+            "used {} times",
+            SUCCESS_FIRST.get()
+        );
     }
 
     /// A success pass is skipped only when it would repeat the last one bit for bit, and
