@@ -230,6 +230,8 @@ pub(crate) struct FlowTrial<'a> {
     /// [`FlowTrial::solve_flows`]): no bulkheads, and every service fed by a role comes after
     /// the services its role input reads in the load pass's order.
     success_first: bool,
+    /// The edges with a bulkhead.
+    bulkhead_edges: Vec<usize>,
     /// Scratch space for the probabilities the first load pass would have used.
     prob_scratch: Vec<(f64, f64)>,
     /// The flow solution of each service.
@@ -563,6 +565,9 @@ impl<'a> FlowTrial<'a> {
             backlogs_idle: true,
             settled: false,
             success_first: false,
+            bulkhead_edges: (0..m)
+                .filter(|&e| s.topology.deps[e].bulkhead.is_some_and(|b| b < 1.0))
+                .collect(),
             prob_scratch: Vec::with_capacity(m),
             success_waitless: false,
             replica_moved: true,
@@ -604,7 +609,7 @@ impl<'a> FlowTrial<'a> {
         for s in 0..n {
             t.refresh_capacity(s);
         }
-        t.success_first = t.load_order_feeds_roles() && t.edges.iter().all(|e| e.bulkhead >= 1.0);
+        t.success_first = t.load_order_feeds_roles() && t.bulkhead_edges.is_empty();
         t
     }
 

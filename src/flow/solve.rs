@@ -451,7 +451,8 @@ impl FlowTrial<'_> {
                 return false;
             }
         }
-        for (e, info) in self.edges.iter().enumerate() {
+        for &e in &self.bulkhead_edges {
+            let info = &self.edges[e];
             if info.bulkhead < 1.0
                 && (self.ef[e].bulk_ok != 1.0
                     || self.ef[e].delivered * k > info.bulkhead * self.sf[info.to].cap)
