@@ -804,17 +804,41 @@ pub(super) mod tests {
         pub static SUCCESS_FIRST: Cell<u64> = const { Cell::new(0) };
     }
 
-    /// Starting with the success pass when no service sheds gives the same rows, bit for
-    /// bit, as starting with a load pass, on every scenario of the library.
-    #[test]
-    fn success_first_changes_no_bit() {
+    /// The library's scenarios, by file name.
+    fn library() -> Vec<(std::path::PathBuf, crate::model::Scenario)> {
         let mut files: Vec<_> =
             std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios"))
                 .unwrap()
                 .map(|e| e.unwrap().path())
                 .collect();
         files.sort();
+        files
+            .into_iter()
+            .map(|path| {
+                let s = crate::scenario::load_file(&path).unwrap();
+                (path, s)
+            })
+            .collect()
+    }
+
+    /// Runs `f` on the first 40 trials of every plan of `s`, with the trial's fault windows.
+    fn each_trial(
+        s: &crate::model::Scenario,
+        mut f: impl FnMut(&crate::model::Plan, &[crate::fault::FaultWindow], u64),
+    ) {
         let mut windows = Vec::new();
+        for trial in 0..40 {
+            crate::fault::draw(s, s.seed, trial, &mut windows);
+            for plan in &s.plans {
+                f(plan, &windows, trial);
+            }
+        }
+    }
+
+    /// Starting with the success pass when no service sheds gives the same rows, bit for
+    /// bit, as starting with a load pass, on every scenario of the library.
+    #[test]
+    fn success_first_changes_no_bit() {
         let bits = |r: &crate::metrics::TrialRow| {
             crate::metrics::Metric::ALL
                 .iter()
@@ -822,25 +846,21 @@ pub(super) mod tests {
                 .collect::<Vec<_>>()
         };
         SUCCESS_FIRST.set(0);
-        for path in files {
-            let s = crate::scenario::load_file(&path).unwrap();
-            for trial in 0..40 {
-                crate::fault::draw(&s, s.seed, trial, &mut windows);
-                for plan in &s.plans {
-                    let run = |load_first: bool| {
-                        LOAD_FIRST.set(load_first);
-                        super::super::run_trial(&s, plan, &windows, s.seed, trial, None)
-                    };
-                    let (plain, fast) = (run(true), run(false));
-                    assert_eq!(
-                        bits(&plain),
-                        bits(&fast),
-                        "{} trial {trial} plan {}",
-                        path.display(),
-                        plan.name
-                    );
-                }
-            }
+        for (path, s) in library() {
+            each_trial(&s, |plan, windows, trial| {
+                let run = |load_first: bool| {
+                    LOAD_FIRST.set(load_first);
+                    super::super::run_trial(&s, plan, windows, s.seed, trial, None)
+                };
+                let (plain, fast) = (run(true), run(false));
+                assert_eq!(
+                    bits(&plain),
+                    bits(&fast),
+                    "{} trial {trial} plan {}",
+                    path.display(),
+                    plan.name
+                );
+            });
         }
         LOAD_FIRST.set(false);
         assert!(
@@ -857,22 +877,11 @@ pub(super) mod tests {
     #[test]
     fn skipped_steps_change_nothing() {
         VERIFY_SKIPS.set(true);
-        let mut files: Vec<_> =
-            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios"))
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .collect();
-        files.sort();
-        let mut windows = Vec::new();
-        for path in files {
-            let s = crate::scenario::load_file(&path).unwrap();
+        for (path, s) in library() {
             SKIPPED.set(0);
-            for trial in 0..40 {
-                crate::fault::draw(&s, s.seed, trial, &mut windows);
-                for plan in &s.plans {
-                    super::super::run_trial(&s, plan, &windows, s.seed, trial, None);
-                }
-            }
+            each_trial(&s, |plan, windows, trial| {
+                super::super::run_trial(&s, plan, windows, s.seed, trial, None);
+            });
             eprintln!(
                 "{}: {} skipped passes checked",
                 path.display(),
@@ -892,23 +901,12 @@ pub(super) mod tests {
     #[test]
     fn scaled_solutions_equal_solutions_from_scratch() {
         VERIFY_SCALING.set(true);
-        let mut files: Vec<_> =
-            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios"))
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .collect();
-        files.sort();
-        let mut windows = Vec::new();
         let mut total = 0;
-        for path in files {
-            let s = crate::scenario::load_file(&path).unwrap();
+        for (path, s) in library() {
             SCALED.set((0, 0.0));
-            for trial in 0..40 {
-                crate::fault::draw(&s, s.seed, trial, &mut windows);
-                for plan in &s.plans {
-                    super::super::run_trial(&s, plan, &windows, s.seed, trial, None);
-                }
-            }
+            each_trial(&s, |plan, windows, trial| {
+                super::super::run_trial(&s, plan, windows, s.seed, trial, None);
+            });
             let (n, worst) = SCALED.get();
             eprintln!("{}: {n} scaled solutions, worst {worst:e}", path.display());
             assert!(
