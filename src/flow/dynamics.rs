@@ -395,7 +395,6 @@ impl<'a> FlowTrial<'a> {
         // change the flows).
         let mut breakers_moved = false;
         let t = now.as_secs_f64();
-        let n = self.s.topology.services.len();
         // Snap quantities that were scheduled to reach a threshold now (backlogs that are all
         // 0 and not moving stay 0).
         for s in self.busy_backlogs() {
@@ -502,7 +501,9 @@ impl<'a> FlowTrial<'a> {
                 }
             }
         }
-        for a in 0..n {
+        // (Token steps: auth services, which have roles.)
+        for k in 0..self.role_list.len() {
+            let a = self.role_list[k];
             if let Some(at) = self.roles[a].step_at
                 && at <= now
             {
