@@ -30,7 +30,8 @@ pub(super) struct Accumulators {
     pub routing_failures: f64,
     pub healthy_since: Option<SimTime>,
     pub operational: Option<SimTime>,
-    // Ledger.
+    // Ledger (the per-service and per-queue totals are sized by `keep_ledger`, for audits;
+    // reports do not need them).
     pub arrived: Vec<f64>,
     pub served: Vec<f64>,
     pub rejected: Vec<f64>,
@@ -61,14 +62,28 @@ impl Accumulators {
             routing_failures: 0.0,
             healthy_since: None,
             operational: None,
-            arrived: vec![0.0; n],
-            served: vec![0.0; n],
-            rejected: vec![0.0; n],
+            arrived: Vec::new(),
+            served: Vec::new(),
+            rejected: Vec::new(),
             dropped: vec![0.0; n],
-            enqueued: vec![0.0; n],
-            progressed: vec![0.0; n],
-            lost: vec![0.0; n],
+            enqueued: Vec::new(),
+            progressed: Vec::new(),
+            lost: Vec::new(),
             queue_rate: vec![(0.0, 0.0, 0.0, 0.0); n],
+        }
+    }
+
+    /// Sizes the ledger's totals for `n` services.
+    pub fn keep_ledger(&mut self, n: usize) {
+        for v in [
+            &mut self.arrived,
+            &mut self.served,
+            &mut self.rejected,
+            &mut self.enqueued,
+            &mut self.progressed,
+            &mut self.lost,
+        ] {
+            *v = vec![0.0; n];
         }
     }
 }

@@ -340,6 +340,7 @@ pub fn audit(s: &Scenario, plan: &Plan, seed: u64, trial: u64) -> metrics::Ledge
     fault::draw(s, seed, trial, &mut windows);
     let mut t = FlowTrial::new(s, plan, &windows, seed, trial, None);
     t.ledger = true;
+    t.acc.keep_ledger(s.topology.services.len());
     let _ = t.run_until(s.horizon);
     t.ledger()
 }
