@@ -174,6 +174,7 @@ pub(crate) struct FlowTrial<'a> {
     wake_list: Vec<usize>,
     // Fault state.
     down: Vec<u32>,
+    /// Failed-zone counters of each service, by its zones (empty until its first zone fault).
     zone_down: Vec<Vec<u32>>,
     placement_factor: Vec<f64>,
     capacity_factor: Vec<f64>,
@@ -528,12 +529,7 @@ impl<'a> FlowTrial<'a> {
                 })
                 .collect(),
             down: vec![0; n],
-            zone_down: s
-                .topology
-                .services
-                .iter()
-                .map(|svc| vec![0; svc.zones.len()])
-                .collect(),
+            zone_down: vec![Vec::new(); n],
             placement_factor: vec![1.0; n],
             capacity_factor: vec![1.0; n],
             cap_up: vec![0.0; n],
@@ -730,6 +726,10 @@ impl<'a> FlowTrial<'a> {
                         for &t in placed {
                             let zones = &self.s.topology.services[t].zones;
                             if let Some(z) = zones.iter().position(|x| x == zone) {
+                                // (Counters per zone, made at the service's first zone fault.)
+                                if self.zone_down[t].is_empty() {
+                                    self.zone_down[t] = vec![0; zones.len()];
+                                }
                                 add(&mut self.zone_down[t][z]);
                                 let up = self.zone_down[t].iter().filter(|c| **c == 0).count();
                                 self.placement_factor[t] = up as f64 / zones.len() as f64;
