@@ -145,13 +145,22 @@ impl BandAcc {
         if !v.is_finite() || b >= self.buckets {
             return;
         }
-        let x = (v * SCALE).round();
-        // The same integer either way; the narrow conversion is one instruction, the wide one
-        // a library call.
+        let x = v * SCALE;
+        // `x.round()` as an integer. Where it fits in 64 bits, without library calls: the
+        // conversion truncates, and the fraction left is exact (below 2^53 it is a float's
+        // exact fractional part; above, 0), so rounding half away from zero is one comparison.
         self.sum[b] += if x.abs() < 9.0e18 {
-            i128::from(x as i64)
+            let t = x as i64;
+            let frac = x - t as f64;
+            i128::from(if frac >= 0.5 {
+                t + 1
+            } else if frac <= -0.5 {
+                t - 1
+            } else {
+                t
+            })
         } else {
-            x as i128
+            x.round() as i128
         };
         self.n[b] += 1;
         let bin = match *last {
@@ -295,6 +304,37 @@ impl SeriesAcc {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The sums round each value as `f64::round` does (half away from zero).
+    #[test]
+    fn band_sums_round_half_away_from_zero() {
+        let mut a = BandAcc::new(Scale::Ratio, 1);
+        // Exact halves, values just below a half, fractions, and values past 2^53 and 2^63
+        // once scaled.
+        let values = [
+            0.0,
+            0.5 / SCALE,
+            -0.5 / SCALE,
+            2.5 / SCALE,
+            -3.5 / SCALE,
+            0.49999999999999994 / SCALE,
+            1e-9,
+            -1e-9,
+            1.0,
+            -7.25,
+            12345.678901234,
+            4.5e12,
+            -4.5e12,
+            1e18,
+            -2e15,
+        ];
+        let mut want: i128 = 0;
+        for v in values {
+            a.add_run(0, v, &mut None);
+            want += (v * SCALE).round() as i128;
+        }
+        assert_eq!(a.sum[0], want);
+    }
 
     #[test]
     fn bins_round_trip_within_their_width() {
