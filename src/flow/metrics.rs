@@ -175,21 +175,18 @@ impl FlowTrial<'_> {
         #[cfg(test)]
         if only_scaled && super::solve::tests::VERIFY_SKIPS.get() {
             // Test mode: every service again; nothing may change.
-            let before = (
-                self.health.clone(),
-                self.acc.ever_bad.clone(),
-                self.acc.up_since_recovery.clone(),
-                self.acc.cascaded.clone(),
-            );
+            let records = |t: &Self| {
+                (
+                    t.health.clone(),
+                    t.acc.ever_bad.clone(),
+                    t.acc.up_since_recovery.clone(),
+                    t.acc.cascaded.clone(),
+                )
+            };
+            let before = records(self);
             self.update_health(now, false);
-            let after = (
-                self.health.clone(),
-                self.acc.ever_bad.clone(),
-                self.acc.up_since_recovery.clone(),
-                self.acc.cascaded.clone(),
-            );
             assert!(
-                before == after,
+                before == records(self),
                 "a skipped health update would have changed"
             );
         }

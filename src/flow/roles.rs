@@ -55,6 +55,18 @@ pub(super) struct RoleState {
     pub lag: f64,
 }
 
+impl RoleState {
+    /// Extra success factor of the service's requests from its roles: an auth service
+    /// rejecting outage tokens its restored keys do not match.
+    pub(super) fn ok_factor(&self) -> f64 {
+        if self.mismatch && !self.degraded {
+            1.0 - self.outage_share
+        } else {
+            1.0
+        }
+    }
+}
+
 impl FlowTrial<'_> {
     /// The cache role of service `s`, if any: (origin, keys, ttl s, hit ratio, max extension s).
     pub(super) fn cache_of(&self, s: usize) -> Option<CacheCfg> {

@@ -263,21 +263,17 @@ impl FlowTrial<'_> {
             }
         }
         #[cfg(test)]
-        if same_state && tests::VERIFY_SKIPS.get() {
-            for s in 0..n {
-                let down = self.is_down(s);
-                let cap = if down { 0.0 } else { self.capacity_up(s) };
-                assert_eq!((self.sf[s].down_now, self.sf[s].cap), (down, cap));
-            }
-        }
-        #[cfg(test)]
         if tests::VERIFY_SKIPS.get() {
+            // Test mode: capacities kept and who is down carried over are what they would be.
             for s in 0..n {
                 assert_eq!(
                     self.cap_up[s],
                     self.capacity_from_terms(s),
                     "stale capacity"
                 );
+                let down = self.is_down(s);
+                let cap = if down { 0.0 } else { self.capacity_up(s) };
+                assert_eq!((self.sf[s].down_now, self.sf[s].cap), (down, cap));
             }
         }
         let roles_moved = self.edge_role_inputs();
@@ -287,49 +283,18 @@ impl FlowTrial<'_> {
         // a service wait, and the role inputs of edges are the same.
         let mut success_current =
             same_state && self.success_waitless && self.backlogs_idle && !roles_moved;
-        let mut first = 0;
-        #[cfg(test)]
-        let success_first = self.success_first && !tests::LOAD_FIRST.get();
-        #[cfg(not(test))]
-        let success_first = self.success_first;
-        if success_first && !self.may_shed() {
-            // No load pass can move a share or a bulkhead admission: the first success pass
-            // does not need the first load pass, which is only needed when the first success
-            // pass already settles the solution (below).
-            let mut shares_moved = false;
-            for f in &mut self.sf {
-                let share: f64 = if f.cap <= 0.0 { 0.0 } else { 1.0 };
-                shares_moved |= share.to_bits() != f.share.to_bits();
-                f.share = share;
-            }
-            if !(success_current && !shares_moved && !self.replica_moved) {
-                let mut before = std::mem::take(&mut self.prob_scratch);
-                before.clear();
-                before.extend(self.ef.iter().map(|f| (f.p, f.call_ok)));
-                let change = self.success_pass();
-                #[cfg(test)]
-                tests::SUCCESS_FIRST.set(tests::SUCCESS_FIRST.get() + 1);
-                success_current = true;
-                first = 1;
-                if change < TOLERANCE {
-                    // The first load pass, as it would have run: with the probabilities from
-                    // before the success pass.
-                    self.swap_probabilities(&mut before);
-                    self.load_pass();
-                    self.swap_probabilities(&mut before);
-                    if self.roles_settled() {
-                        first = MAX_ITERATIONS;
-                    }
-                }
-                self.prob_scratch = before;
-            }
-        }
+        // When no service can shed, shares are 0 or 1 whatever the load: the first success
+        // pass does not need the first load pass.
+        let first = if self.success_first_allowed() && !self.may_shed() {
+            self.success_pass_first(&mut success_current)
+        } else {
+            0
+        };
         for _ in first..MAX_ITERATIONS {
             let load_moved = self.load_pass();
-            // The success pass reads from the load pass only shares and bulkhead admissions:
-            // when neither moved, nor its other inputs, nor a replica's success, it would
-            // repeat the last one bit for bit (a change of exactly 0), so it is skipped.
-            let change = if success_current && !load_moved && !self.replica_moved {
+            // A pass that would repeat the last one bit for bit (a change of exactly 0) is
+            // skipped.
+            let change = if self.success_repeats(success_current, load_moved) {
                 #[cfg(test)]
                 if tests::VERIFY_SKIPS.get() {
                     self.verify_skipped();
@@ -347,6 +312,58 @@ impl FlowTrial<'_> {
         for s in 0..n {
             self.sf[s].overloaded = self.sf[s].cap > 0.0
                 && (self.sf[s].arrivals > self.sf[s].cap * (1.0 + 1e-12) || self.backlog[s] > 1e-9);
+        }
+    }
+
+    /// Whether a success pass would repeat the last one bit for bit. It reads from the load
+    /// pass only shares and bulkhead admissions: it does when those did not move
+    /// (`load_moved`), nor its other inputs (`inputs_current`), nor a replica's success.
+    fn success_repeats(&self, inputs_current: bool, load_moved: bool) -> bool {
+        inputs_current && !load_moved && !self.replica_moved
+    }
+
+    /// Whether the scenario lets the success pass run first (test mode can forbid it).
+    fn success_first_allowed(&self) -> bool {
+        #[cfg(test)]
+        if tests::LOAD_FIRST.get() {
+            return false;
+        }
+        self.success_first
+    }
+
+    /// The first iteration with the success pass before the load pass, when no service can
+    /// shed: shares are set to what any load pass would find (0 when down, else 1), and the
+    /// first load pass runs only when that success pass already settles the solution, with
+    /// the probabilities from before it, exactly as it would have run. Returns the iteration
+    /// the fixed-point loop goes on from (`MAX_ITERATIONS` when settled; 0 when the success
+    /// pass would repeat the last one, which the loop then skips).
+    fn success_pass_first(&mut self, success_current: &mut bool) -> usize {
+        let mut shares_moved = false;
+        for f in &mut self.sf {
+            let share: f64 = if f.cap <= 0.0 { 0.0 } else { 1.0 };
+            shares_moved |= share.to_bits() != f.share.to_bits();
+            f.share = share;
+        }
+        if self.success_repeats(*success_current, shares_moved) {
+            return 0;
+        }
+        let mut before = std::mem::take(&mut self.prob_scratch);
+        before.clear();
+        before.extend(self.ef.iter().map(|f| (f.p, f.call_ok)));
+        let change = self.success_pass();
+        #[cfg(test)]
+        tests::SUCCESS_FIRST.set(tests::SUCCESS_FIRST.get() + 1);
+        *success_current = true;
+        if change < TOLERANCE {
+            self.swap_probabilities(&mut before);
+            self.load_pass();
+            self.swap_probabilities(&mut before);
+        }
+        self.prob_scratch = before;
+        if change < TOLERANCE && self.roles_settled() {
+            MAX_ITERATIONS
+        } else {
+            1
         }
     }
 
@@ -635,11 +652,7 @@ impl FlowTrial<'_> {
                 failing |= f.call_ok < 1.0 - 1e-9;
             }
             if self.has_flow_roles {
-                // Auth rejecting outage tokens.
-                let r = &roles[s];
-                if r.mismatch && !r.degraded {
-                    ok *= 1.0 - r.outage_share;
-                }
+                ok *= roles[s].ok_factor();
             }
             let me = &mut sf[s];
             me.calls_failing = failing;
