@@ -181,6 +181,11 @@ pub(crate) struct EdgeFlow {
     pub extra: f64,
     /// and whether an auth service skips this key provider call (degraded validation).
     pub bypass: bool,
+    /// Gates fixed for one solution ([`FlowTrial::edge_gates`]): attempts do not reach the
+    /// callee (the edge is partitioned or the callee is not registered),
+    pub cut: bool,
+    /// and the breaker is open.
+    pub open: bool,
 }
 
 impl Default for EdgeFlow {
@@ -196,6 +201,8 @@ impl Default for EdgeFlow {
             factor: 1.0,
             extra: 0.0,
             bypass: false,
+            cut: false,
+            open: false,
         }
     }
 }
@@ -254,6 +261,7 @@ impl FlowTrial<'_> {
                 self.sf[s].down_now = down;
                 self.sf[s].cap = if down { 0.0 } else { self.capacity_up(s) };
             }
+            self.edge_gates();
         } else if self.caps_dirty {
             // Only pool sizes moved: who is down did not.
             for s in 0..n {
@@ -275,6 +283,11 @@ impl FlowTrial<'_> {
                 let cap = if down { 0.0 } else { self.capacity_up(s) };
                 assert_eq!((self.sf[s].down_now, self.sf[s].cap), (down, cap));
             }
+            // ... and so are the edges' gates.
+            let gates = |t: &Self| t.ef.iter().map(|f| (f.cut, f.open)).collect::<Vec<_>>();
+            let kept = gates(self);
+            self.edge_gates();
+            assert!(kept == gates(self), "stale edge gates");
         }
         let roles_moved = self.edge_role_inputs();
         // Whether the success pass's inputs other than the load pass's are those of the last
@@ -500,6 +513,16 @@ impl FlowTrial<'_> {
         true
     }
 
+    /// The gates of every edge, which only change with the discrete state (partitions,
+    /// registrations, breakers): whether attempts reach the callee, and whether the breaker
+    /// is open. Both passes read them from the edge's own flow record.
+    fn edge_gates(&mut self) {
+        for (e, f) in self.ef.iter_mut().enumerate() {
+            f.cut = self.partitioned[e] > 0 || !self.registered[self.edges[e].to];
+            f.open = matches!(self.breaker[e], BreakerState::Open { .. });
+        }
+    }
+
     /// The role inputs of each edge that stay fixed while one solution is found: a cache's
     /// call factor on its origin edge, an auth service skipping its key provider, and extra
     /// attempts (releases, refreshes). Only the edges that have such roles are visited.
@@ -540,12 +563,7 @@ impl FlowTrial<'_> {
                 self.sf[s].role_input = self.role_input_for(s);
             }
             // Borrowed once per service: the edge loops then index plain slices.
-            let (edges, breaker, partitioned, registered) = (
-                &self.edges,
-                &self.breaker,
-                &self.partitioned,
-                &self.registered,
-            );
+            let edges = &self.edges;
             let (ef, sf) = (&mut self.ef, &mut self.sf);
             let c = sf[s].cap;
             let mut total = sf[s].external + sf[s].role_input;
@@ -598,9 +616,10 @@ impl FlowTrial<'_> {
                     served * info.calls * reach * f.factor
                 };
                 f.fresh = fresh;
-                let retried = match breaker[e] {
-                    BreakerState::Open { .. } => 0.0,
-                    BreakerState::Closed => fresh * attempts_per_call(f.p, info.tries),
+                let retried = if f.open {
+                    0.0
+                } else {
+                    fresh * attempts_per_call(f.p, info.tries)
                 };
                 let attempts = if info.extra {
                     retried + f.extra
@@ -608,10 +627,7 @@ impl FlowTrial<'_> {
                     retried
                 };
                 f.attempts = attempts;
-                f.delivered = if partitioned[e] > 0
-                    || !registered[info.to]
-                    || (info.db && sf[info.to].down_now)
-                {
+                f.delivered = if f.cut || (info.db && sf[info.to].down_now) {
                     0.0
                 } else {
                     attempts
@@ -629,12 +645,7 @@ impl FlowTrial<'_> {
     /// `success_waitless`.
     fn success_pass(&mut self) -> f64 {
         let topo = &self.s.topology;
-        let (edges, breaker, partitioned, registered) = (
-            &self.edges,
-            &self.breaker,
-            &self.partitioned,
-            &self.registered,
-        );
+        let edges = &self.edges;
         let (roles, db_replica, replica_for) = (&self.roles, &self.db_replica, &self.replica_for);
         let (ef, sf) = (&mut self.ef, &mut self.sf);
         let mut change: f64 = 0.0;
@@ -667,7 +678,6 @@ impl FlowTrial<'_> {
             };
             waitless &= wait == 0.0;
             let latency = self.base_latency_s[s] + self.latency_added[s] + wait;
-            let routable = registered[s];
             let share = me.share;
             for &e in &topo.in_edges[s] {
                 let info = &edges[e];
@@ -680,7 +690,7 @@ impl FlowTrial<'_> {
                 let f = &mut ef[e];
                 let q = if let Some(q) = redirected {
                     q
-                } else if partitioned[e] > 0 || !routable || !in_time {
+                } else if f.cut || !in_time {
                     0.0
                 } else {
                     f.bulk_ok * share * ok
@@ -690,17 +700,14 @@ impl FlowTrial<'_> {
                 change = change.max((p - f.p).abs());
                 f.p = p;
                 f.q = q;
-                let call_ok = match breaker[e] {
-                    BreakerState::Open { .. } => 0.0,
-                    BreakerState::Closed => {
-                        if p <= 0.0 {
-                            1.0
-                        } else if info.tries == 1 {
-                            1.0 - p
-                        } else {
-                            1.0 - p.powi(info.tries as i32)
-                        }
-                    }
+                let call_ok = if f.open {
+                    0.0
+                } else if p <= 0.0 {
+                    1.0
+                } else if info.tries == 1 {
+                    1.0 - p
+                } else {
+                    1.0 - p.powi(info.tries as i32)
                 };
                 // A breaker that opened or closed changes what callers see with the same
                 // attempt failure probability: that is a change the load pass must see too.
