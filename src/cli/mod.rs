@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
+use rayon::prelude::*;
 
 use crate::charts;
 use crate::model::Scenario;
@@ -386,7 +387,9 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         timing();
         return Ok(());
     }
-    let result = write_outputs(&s, &label, &source, seed, &rows, &series, &out, args.quiet);
+    let result = runner::with_threads(args.threads, || {
+        write_outputs(&s, &label, &source, seed, &rows, &series, &out, args.quiet)
+    });
     timing();
     result
 }
@@ -520,9 +523,14 @@ fn write_charts(
             charts::Chart::Forest(charts::comparison_spec(&meta, report)),
         ));
     }
+    // Drawn in parallel (each chart's bytes depend on its spec alone), written in order.
+    let rendered: Vec<charts::Rendered> = specs
+        .par_iter()
+        .map(|(name, spec)| charts::render(name, spec))
+        .collect::<Result<_, _>>()
+        .map_err(std::io::Error::other)?;
     let mut figures = Vec::new();
-    for (name, spec) in specs {
-        let r = charts::render(name, &spec).map_err(std::io::Error::other)?;
+    for r in rendered {
         charts::write(out, &r)?;
         figures.push(report::html::Figure {
             name: r.name,

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::{Failure, SweepArgs, file_label};
 use crate::report;
-use crate::runner::RunConfig;
+use crate::runner::{self, RunConfig};
 use crate::scenario;
 use crate::sweep::{self, Sweep, SweepError};
 
@@ -77,7 +77,7 @@ pub(super) fn run(args: SweepArgs) -> Result<(), Failure> {
             out.display()
         ))
     })?;
-    let charts = sweep::write_charts(&out, &result, &metrics)
+    let charts = runner::with_threads(cfg.threads, || sweep::write_charts(&out, &result, &metrics))
         .map_err(|e| Failure::bad_input(format!("{}: charts: {e}", out.display())))?;
     if !args.quiet {
         print!("{}", sweep::render_table(&result, &metrics));

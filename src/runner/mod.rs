@@ -366,16 +366,7 @@ fn run_inner(
             });
         (rows, acc)
     };
-    let (rows, acc) = match cfg.threads {
-        Some(n) => match rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
-            .build()
-        {
-            Ok(pool) => pool.install(work),
-            Err(_) => work(),
-        },
-        None => work(),
-    };
+    let (rows, acc) = with_threads(cfg.threads, work);
     (
         RunRows {
             first_trial: first,
@@ -384,6 +375,21 @@ fn run_inner(
         },
         acc,
     )
+}
+
+/// Runs `work` with rayon limited to `threads` worker threads (`None`: the global pool, one
+/// per core).
+pub fn with_threads<R: Send>(threads: Option<usize>, work: impl FnOnce() -> R + Send) -> R {
+    match threads {
+        Some(n) => match rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build()
+        {
+            Ok(pool) => pool.install(work),
+            Err(_) => work(),
+        },
+        None => work(),
+    }
 }
 
 /// Replays one trial of one plan with its full event trace.
