@@ -7,7 +7,8 @@
 #   3. two independent 1-thread runs at the same time: the machine's own ceiling for that
 #      speed-up (twice the 1-thread wall time / the pair's wall time). Two processes that share
 #      nothing scale as well as anything can here; when they stay below 2x, the cores slow each
-#      other down (shared physical cores, frequency, memory), not the program.
+#      other down (shared physical cores, frequency, memory), not the program. `of_ceil` is the
+#      program's speed-up as a share of the same round's ceiling.
 # Rounds alternate the three so that the machine's speed, which may drift, hits them alike. The
 # load average is read before each round; run it on an otherwise idle machine.
 #
@@ -33,7 +34,7 @@ run() {
 
 now() { date +%s.%N; }
 
-printf "%-5s %-6s %-8s %-9s %-10s %-8s %-9s %-8s %-10s\n" round load 1t_wall 1t_cpu pt/cpu_s 2t_wall speed-up pair_wall ceiling
+printf "%-5s %-6s %-8s %-9s %-10s %-8s %-9s %-10s %-8s %-8s\n" round load 1t_wall 1t_cpu pt/cpu_s 2t_wall speed-up pair_wall ceiling of_ceil
 results=()
 for r in $(seq 1 "$rounds"); do
     load=$(cut -d' ' -f1 /proc/loadavg)
@@ -46,13 +47,13 @@ for r in $(seq 1 "$rounds"); do
     wp=$(echo "$(now) - $start" | bc -l)
     line=$(awk -v r="$r" -v load="$load" -v w1="$w1" -v c1="$c1" -v w2="$w2" -v wp="$wp" \
         -v pt="$((trials * plans))" 'BEGIN {
-            printf "%-5s %-6s %-8.2f %-9.2f %-10.0f %-8.2f %-9.2f %-8.2f %-10.2f\n",
-                r, load, w1, c1, pt / c1, w2, w1 / w2, wp, 2 * w1 / wp }')
+            printf "%-5s %-6s %-8.2f %-9.2f %-10.0f %-8.2f %-9.2f %-10.2f %-8.2f %-8.2f\n",
+                r, load, w1, c1, pt / c1, w2, w1 / w2, wp, 2 * w1 / wp, (w1 / w2) / (2 * w1 / wp) }')
     echo "$line"
     results+=("$line")
 done
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 col() { printf "%s\n" "${results[@]}" | awk -v c="$1" '{ print $c }' | median; }
-echo "medians: $(col 5) plan-trials per CPU-second on 1 thread; speed-up 1 to 2 threads $(col 7)x; the machine's ceiling (two independent runs) $(col 9)x"
+echo "medians: $(col 5) plan-trials per CPU-second on 1 thread; speed-up 1 to 2 threads $(col 7)x; the machine's ceiling (two independent runs) $(col 9)x; the speed-up as a share of the same round's ceiling $(col 10)"
 echo "best: $(printf "%s\n" "${results[@]}" | awk '{ print $5 }' | sort -n | tail -1) plan-trials per CPU-second; speed-up $(printf "%s\n" "${results[@]}" | awk '{ print $7 }' | sort -n | tail -1)x; ceiling $(printf "%s\n" "${results[@]}" | awk '{ print $9 }' | sort -n | tail -1)x"

@@ -325,7 +325,7 @@ fn run(args: RunArgs) -> Result<(), Failure> {
     };
     let started = Instant::now();
     // The chart layout depends on the whole run (never on the shard), so shards merge exactly.
-    let layout = runner::series_layout(&s, seed, trials);
+    let layout = runner::with_threads(args.threads, || runner::series_layout(&s, seed, trials));
     let (rows, series) = runner::run_with_series(&s, &cfg, first, &layout, &|done| {
         if let Some(b) = &bar {
             b.set_position(done);
