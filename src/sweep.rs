@@ -36,7 +36,6 @@ use crate::report::{self, Report};
 use crate::runner::{self, RunConfig};
 use crate::scenario::ron_tree::{self, Node, NodeKind, Seg};
 use crate::scenario::{self, suggest};
-use rayon::prelude::*;
 
 /// The metrics of a sweep when none is chosen.
 pub const DEFAULT_METRICS: [Metric; 5] = [
@@ -1102,13 +1101,8 @@ pub fn write_charts(
         }
         _ => {}
     }
-    // Drawn in parallel (each chart's bytes depend on its spec alone), written in order.
-    let rendered: Vec<charts::Rendered> = specs
-        .par_iter()
-        .map(|(name, spec)| charts::render(name, spec))
-        .collect::<Result<_, _>>()?;
-    let mut names = Vec::with_capacity(rendered.len());
-    for r in rendered {
+    let mut names = Vec::with_capacity(specs.len());
+    for r in charts::render_all(&specs)? {
         charts::write(dir, &r).map_err(|e| format!("cannot write chart {}: {e}", r.name))?;
         names.push(r.name);
     }

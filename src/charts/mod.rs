@@ -8,7 +8,7 @@
 //!   [`timeline_spec`], [`sweep_line_spec`], [`sweep_heatmap_spec`];
 //! - **rendering** ([`render`]): one drawing routine per chart kind, run on plotters' SVG backend
 //!   (into a `String`) and on its bitmap backend (into a buffer encoded with the `png` crate);
-//!   [`write()`] stores both files atomically.
+//!   [`write()`] stores both files atomically; [`render_all`] draws several charts in parallel.
 //!
 //! Invariants: the font is DejaVu Sans embedded in the binary (no system font lookup, no system
 //! library), registered once; rendering is deterministic (same spec, same bytes: no timestamps,
@@ -104,6 +104,16 @@ pub fn render(name: &str, spec: &Chart) -> Result<Rendered, String> {
         width: w,
         height: ht,
     })
+}
+
+/// Draws every `(name, chart)` in parallel (a chart's bytes depend on its spec alone), in the
+/// given order; the first error wins.
+pub fn render_all<N: AsRef<str> + Sync>(specs: &[(N, Chart)]) -> Result<Vec<Rendered>, String> {
+    use rayon::prelude::*;
+    specs
+        .par_iter()
+        .map(|(name, spec)| render(name.as_ref(), spec))
+        .collect()
 }
 
 fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, png::EncodingError> {

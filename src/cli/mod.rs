@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
-use rayon::prelude::*;
 
 use crate::charts;
 use crate::model::Scenario;
@@ -523,14 +522,8 @@ fn write_charts(
             charts::Chart::Forest(charts::comparison_spec(&meta, report)),
         ));
     }
-    // Drawn in parallel (each chart's bytes depend on its spec alone), written in order.
-    let rendered: Vec<charts::Rendered> = specs
-        .par_iter()
-        .map(|(name, spec)| charts::render(name, spec))
-        .collect::<Result<_, _>>()
-        .map_err(std::io::Error::other)?;
     let mut figures = Vec::new();
-    for r in rendered {
+    for r in charts::render_all(&specs).map_err(std::io::Error::other)? {
         charts::write(out, &r)?;
         figures.push(report::html::Figure {
             name: r.name,

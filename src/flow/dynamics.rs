@@ -230,24 +230,22 @@ impl<'a> FlowTrial<'a> {
 
     /// Rates of change of the continuous state under the current solution.
     pub(super) fn dynamics_rates(&mut self, only_scaled: bool) {
-        let n = self.s.topology.services.len();
         // Scaled flows keep every backlog rate at 0 (each service serves what arrives), as
         // they were: only the queues' rates move.
-        let backlogs = if only_scaled { 0 } else { n };
         if !only_scaled {
             self.backlogs_idle = true;
-        }
-        for s in 0..backlogs {
-            let c = self.sf[s].cap;
-            self.backlog_rate[s] = if c <= 0.0
-                || (self.backlog[s] >= self.max_backlog(s) * (1.0 - 1e-12)
-                    && self.sf[s].arrivals > c)
-            {
-                0.0
-            } else {
-                self.sf[s].arrivals - self.sf[s].served
-            };
-            self.backlogs_idle &= self.backlog[s] == 0.0 && self.backlog_rate[s] == 0.0;
+            for s in 0..self.s.topology.services.len() {
+                let c = self.sf[s].cap;
+                self.backlog_rate[s] = if c <= 0.0
+                    || (self.backlog[s] >= self.max_backlog(s) * (1.0 - 1e-12)
+                        && self.sf[s].arrivals > c)
+                {
+                    0.0
+                } else {
+                    self.sf[s].arrivals - self.sf[s].served
+                };
+                self.backlogs_idle &= self.backlog[s] == 0.0 && self.backlog_rate[s] == 0.0;
+            }
         }
         #[cfg(test)]
         if only_scaled && super::solve::tests::VERIFY_SKIPS.get() {
