@@ -144,7 +144,9 @@ pub fn write_partial(
             for v in r.stored() {
                 w.write_all(&v.to_bits().to_le_bytes())?;
             }
-            w.write_all(&[u8::from(r.never_restored) | (u8::from(r.aborted) << 1)])?;
+            w.write_all(&[u8::from(r.tech_censored)
+                | (u8::from(r.aborted) << 1)
+                | (u8::from(r.op_censored) << 2)])?;
         }
         Ok(())
     })
@@ -323,6 +325,7 @@ pub fn merge(dirs: &[PathBuf]) -> Result<Merged, String> {
             rows.push(TrialRow::from_stored(
                 values,
                 flags & 1 != 0,
+                flags & 4 != 0,
                 flags & 2 != 0,
             ));
         }

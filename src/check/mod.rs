@@ -249,7 +249,7 @@ fn worst_trial(
             .iter()
             .skip(pa)
             .step_by(rows.plans)
-            .map(|r| if r.never_restored { 1.0 } else { 0.0 })
+            .map(|r| if r.tech_censored { 1.0 } else { 0.0 })
             .collect()
     } else {
         let m = Metric::from_key(&a.metric)?;

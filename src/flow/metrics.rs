@@ -359,24 +359,28 @@ impl FlowTrial<'_> {
 
     /// The trial's summary row.
     pub(super) fn finish(mut self) -> TrialRow {
-        let horizon_s = self.s.horizon.as_secs_f64();
         let mut values = [0.0; Metric::COUNT];
-        let mut never_restored = false;
+        // A trial not recovered (or not restored) within the horizon is censored: its MTTR is
+        // the time from the first failure to the end of the simulation, a lower bound, never
+        // a time beyond it.
+        let (mut tech_censored, mut op_censored) = (false, false);
         let (technical, operational) = match self.first_failure {
             None => (0.0, 0.0),
             Some(f) => {
+                let end_s = self.s.horizon.since(f).as_secs_f64();
                 let tech = match self.technical_recovery {
                     Some(r) => r.since(f).as_secs_f64(),
                     None => {
-                        never_restored = true;
-                        horizon_s
+                        tech_censored = true;
+                        end_s
                     }
                 };
-                // Not restored operationally within the horizon: reported as the horizon (the
-                // never-restored share counts components that never came back technically).
                 let op = match self.acc.operational {
-                    Some(o) if !never_restored => o.since(f).as_secs_f64(),
-                    _ => horizon_s,
+                    Some(o) if !tech_censored => o.since(f).as_secs_f64(),
+                    _ => {
+                        op_censored = true;
+                        end_s
+                    }
                 };
                 (tech, op.max(tech))
             }
@@ -423,9 +427,10 @@ impl FlowTrial<'_> {
             technical_mttr_s: technical,
             operational_mttr_s: operational,
             availability,
-            never_restored,
+            never_technically_recovered: tech_censored,
+            never_operationally_restored: op_censored,
         };
         self.record(self.s.horizon, event);
-        TrialRow::new(values, never_restored)
+        TrialRow::new(values, tech_censored, op_censored)
     }
 }

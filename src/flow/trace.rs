@@ -136,7 +136,10 @@ pub enum TraceEvent {
         operational_mttr_s: f64,
         /// Availability of the trial.
         availability: f64,
-        /// Whether a component was still down at the horizon.
-        never_restored: bool,
+        /// Whether a failed component was still down at the horizon (technical recovery
+        /// censored).
+        never_technically_recovered: bool,
+        /// Whether the trial was not operationally restored within the horizon.
+        never_operationally_restored: bool,
     },
 }

@@ -161,8 +161,13 @@ impl fmt::Display for Metric {
 pub struct TrialRow {
     /// Values of every stored metric ([`TrialRow::slot`]).
     stored: [f64; TrialRow::STORED],
-    /// A failed component was still down at the horizon.
-    pub never_restored: bool,
+    /// Censored technical recovery: a failed component was still down at the horizon (the
+    /// trial's technical MTTR is then the time from the first failure to the horizon, a lower
+    /// bound).
+    pub tech_censored: bool,
+    /// Censored operational restoration: the trial was not operationally restored within the
+    /// horizon (implied by `tech_censored`; the operational MTTR is then a lower bound).
+    pub op_censored: bool,
     /// The trial was stopped at its event budget (a model bug): its values are not valid.
     pub aborted: bool,
 }
@@ -173,7 +178,11 @@ impl TrialRow {
 
     /// A row from the values of every metric, indexed by [`Metric::index`]. The derived
     /// metrics' values are not kept (see the type's documentation).
-    pub fn new(values: [f64; Metric::COUNT], never_restored: bool) -> TrialRow {
+    pub fn new(
+        values: [f64; Metric::COUNT],
+        tech_censored: bool,
+        op_censored: bool,
+    ) -> TrialRow {
         let mut stored = [0.0; TrialRow::STORED];
         for m in Metric::ALL {
             if let Some(k) = TrialRow::slot(m) {
@@ -182,7 +191,8 @@ impl TrialRow {
         }
         TrialRow {
             stored,
-            never_restored,
+            tech_censored,
+            op_censored: op_censored || tech_censored,
             aborted: false,
         }
     }
@@ -190,12 +200,14 @@ impl TrialRow {
     /// A row from its stored values (as [`TrialRow::stored`] gives them).
     pub fn from_stored(
         stored: [f64; TrialRow::STORED],
-        never_restored: bool,
+        tech_censored: bool,
+        op_censored: bool,
         aborted: bool,
     ) -> Self {
         TrialRow {
             stored,
-            never_restored,
+            tech_censored,
+            op_censored,
             aborted,
         }
     }
@@ -251,7 +263,8 @@ mod tests {
         values[Metric::RestorationGap.index()] =
             values[Metric::OperationalMttr.index()] - values[Metric::TechnicalMttr.index()];
         values[Metric::BlastRadiusRequests.index()] = 1.0 - values[Metric::Availability.index()];
-        let row = TrialRow::new(values, true);
+        let row = TrialRow::new(values, true, false);
+        assert!(row.op_censored, "a trial never recovered is never restored either");
         for m in Metric::ALL {
             assert_eq!(row.get(m).to_bits(), values[m.index()].to_bits(), "{m}");
         }

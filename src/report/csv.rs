@@ -16,7 +16,7 @@ pub fn header() -> String {
         h.push(',');
         h.push_str(m.key());
     }
-    h.push_str(",never_restored");
+    h.push_str(",never_technically_recovered,never_operationally_restored");
     h
 }
 
@@ -27,7 +27,8 @@ pub fn row(trial: u64, plan: &str, r: &TrialRow) -> String {
         line.push(',');
         line.push_str(&r.get(m).to_string());
     }
-    line.push_str(if r.never_restored { ",true" } else { ",false" });
+    line.push_str(if r.tech_censored { ",true" } else { ",false" });
+    line.push_str(if r.op_censored { ",true" } else { ",false" });
     line
 }
 

@@ -208,7 +208,7 @@ impl Report {
             .enumerate()
             .map(|(p, plan)| {
                 let n = rows.trials().max(1) as f64;
-                let never = rows.plan_rows(p).filter(|r| r.never_restored).count() as f64 / n;
+                let never = rows.plan_rows(p).filter(|r| r.tech_censored).count() as f64 / n;
                 PlanReport {
                     name: plan.name.clone(),
                     baseline: p == s.baseline,

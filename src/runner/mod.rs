@@ -315,7 +315,7 @@ fn run_inner(
         // Every row is written in place into one buffer, in trial order, so memory is one row
         // per (trial, plan) and nothing more; series accumulators are folded per worker (a
         // bounded number, whatever the trial count) and merged, exactly.
-        let placeholder = TrialRow::new([0.0; crate::metrics::Metric::COUNT], false);
+        let placeholder = TrialRow::new([0.0; crate::metrics::Metric::COUNT], false, false);
         let mut rows = vec![placeholder; cfg.trials as usize * plans];
         let acc = rows
             .par_chunks_mut((CHUNK as usize * plans).max(1))
@@ -349,7 +349,7 @@ fn run_inner(
                         if !recording {
                             continue;
                         }
-                        let tech = if row.never_restored {
+                        let tech = if row.tech_censored {
                             f64::NAN
                         } else {
                             row.get(crate::metrics::Metric::TechnicalMttr)
