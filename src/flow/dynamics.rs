@@ -8,8 +8,9 @@
 //! [`FlowTrial::wake`] applies what is due. [`FlowTrial::react`] lets roles and controllers
 //! respond to a new flow solution at the same instant.
 
+use super::burst::{Impulse, ReleaseShape, release_shape};
 use super::plan::Release;
-use super::{BreakerState, EPS, FlowTrial, TraceEvent};
+use super::{BreakerState, DECAY_END, EPS, FlowTrial, TraceEvent};
 use crate::engine::{EventQueue, SimDuration, SimTime};
 use crate::model::{Breaker, Role};
 
@@ -46,8 +47,8 @@ impl<'a> FlowTrial<'a> {
         self.s.topology.deps[e].breaker.as_ref()
     }
 
-    /// Extra attempts on edge `e` that are not fresh calls: released deferred demand and cache
-    /// refresh bursts.
+    /// Extra calls on edge `e` that are not fresh calls (each with the edge's retries):
+    /// released deferred demand and the refresh calls of a cache refreshing at an even rate.
     pub(super) fn extra_attempts(&self, e: usize) -> f64 {
         let from = self.s.topology.deps[e].from;
         let refresh = if self.roles[from].cache_edge == Some(e) {
@@ -126,12 +127,11 @@ impl<'a> FlowTrial<'a> {
                 }
             }
             // Cache: note when the origin becomes unavailable; when it returns, the extended
-            // entries expire together (a refresh burst over one resolution step).
+            // entries are refreshed (see `start_refresh`), unless the plan holds them.
             if let Some(e) = self.roles[a].cache_edge
                 && let Some((_, keys, ttl, _, _)) = self.cache_of(a)
             {
                 let origin_ok = self.ef[e].q >= 0.5;
-                let spread = self.cache_spread_secs(a);
                 let hold = self.hold_caches;
                 let r = &mut self.roles[a];
                 match r.origin_down_since {
@@ -145,11 +145,13 @@ impl<'a> FlowTrial<'a> {
                             r.cache_cold_until = Some(t + ttl);
                         } else {
                             let extended = keys * ((t - since) / ttl).min(1.0);
-                            r.refresh_left += extended;
+                            let before = r.refresh_left;
+                            r.refresh_left = (before + extended).min(keys);
+                            self.acc.ledger_refresh_in += r.refresh_left - before;
                             if !hold {
                                 // (A plan holding the caches keeps serving the extended
                                 // entries until it invalidates them.)
-                                r.refresh_rate = r.refresh_left / spread;
+                                self.start_refresh(a, now);
                             }
                         }
                         changed = true;
@@ -157,6 +159,9 @@ impl<'a> FlowTrial<'a> {
                     }
                     _ => {}
                 }
+            }
+            if self.roles[a].refresh_natural {
+                self.arm_refresh_step(a, now);
             }
             // Queue: a backlog that consumers cannot work through must be reconciled.
             if let Some((consumers, ..)) = self.queue_of(a)
@@ -208,8 +213,29 @@ impl<'a> FlowTrial<'a> {
                 }
             }
         }
-        // Registration retried when the registry was down.
+        // Registrations that waited for their registry complete when it is back.
+        for k in 0..self.discovery_list.len() {
+            let s = self.discovery_list[k];
+            if self.register_waiting[s] && !self.registry_down(s) && !self.is_down(s) {
+                self.register_waiting[s] = false;
+                self.registered[s] = true;
+                changed = true;
+                self.note(now, s, "registered");
+            }
+        }
         changed
+    }
+
+    /// Whether the discovery registry service `s` registers with is modelled and down.
+    pub(super) fn registry_down(&self, s: usize) -> bool {
+        self.s.topology.services[s]
+            .roles
+            .iter()
+            .find_map(|r| match r {
+                Role::Discovery { registry, .. } => *registry,
+                _ => None,
+            })
+            .is_some_and(|r| self.is_down(r))
     }
 
     pub(super) fn queue_of(&self, s: usize) -> Option<(&'a [usize], f64, f64)> {
@@ -314,26 +340,41 @@ impl<'a> FlowTrial<'a> {
                 .iter()
                 .find(|r| matches!(r, Role::Database { .. }))
             {
-                // A repaired primary held out of traffic after reconciliation stays in sync.
-                let rate = if self.fault_down(s) || (self.sf[s].down_now && !self.reconciled) {
+                // Lag grows while the primary is not running (failed, or under a recovery
+                // action) and closes once it runs again, in traffic or held out of it.
+                let rate = if self.lag_grows(s) {
                     *lag_growth
-                } else if self.sf[s].down_now {
-                    0.0
                 } else {
                     -lag_close_rate
                 };
                 self.roles[s].lag = (self.roles[s].lag + rate * dt).max(0.0);
             }
-            let r = &mut self.roles[s];
-            if r.refresh_rate > 0.0 {
-                r.refresh_left = (r.refresh_left - r.refresh_rate * dt).max(0.0);
+            let done = self.refresh_done_rate(s);
+            if done > 0.0 {
+                let r = &mut self.roles[s];
+                let moved = (done * dt).min(r.refresh_left);
+                r.refresh_left -= moved;
+                self.acc.ledger_refreshed += moved;
             }
         }
         for k in 0..self.breaker_edges.len() {
             let e = self.breaker_edges[k];
             if let Some(rate) = self.deferred_rate(e) {
                 let max = self.breaker_of(e).map_or(0.0, |b| b.max_deferred);
-                self.deferred[e] = (self.deferred[e] + rate * dt).clamp(0.0, max);
+                let before = self.deferred[e];
+                let after = (before + rate * dt).clamp(0.0, max);
+                self.deferred[e] = after;
+                if after > before {
+                    self.acc.ledger_deferred_in += after - before;
+                } else if after < before {
+                    // Released calls, with the edge's retries: done, or lost.
+                    let released = before - after;
+                    let ok = self.ef[e].call_ok.clamp(0.0, 1.0);
+                    self.acc.ledger_released += released;
+                    self.acc.ledger_released_ok += released * ok;
+                    self.acc.ledger_released_lost += released * (1.0 - ok);
+                    self.acc.lost_work += released * (1.0 - ok);
+                }
             }
         }
         // Cache extension: stale reads grow with the share of entries past their TTL; after
@@ -341,6 +382,7 @@ impl<'a> FlowTrial<'a> {
         for &s in &self.role_list {
             if let Some((_, keys, _, hit, _)) = self.cache_of(s)
                 && self.roles[s].refresh_left > EPS
+                && !self.roles[s].refresh_natural
                 && self.roles[s].cache_cold_until.is_none()
             {
                 let share = (self.roles[s].refresh_left / keys).min(1.0);
@@ -364,7 +406,7 @@ impl<'a> FlowTrial<'a> {
             return Some(-self.release_rate[e]);
         }
         match self.breaker[e] {
-            BreakerState::Open { .. }
+            BreakerState::Open { .. } | BreakerState::HalfOpen { .. }
                 if b.max_deferred > 0.0 && self.deferred[e] < b.max_deferred =>
             {
                 Some(self.fresh_while_open(e))
@@ -376,6 +418,71 @@ impl<'a> FlowTrial<'a> {
     /// The calls the caller would make on edge `e` if its breaker were closed.
     fn fresh_while_open(&self, e: usize) -> f64 {
         self.ef[e].fresh
+    }
+
+    /// Whether the replication lag of primary `s` grows: it is not running (a fault, or a
+    /// recovery action such as a restart, holds it down). A repaired primary catches up
+    /// whether it takes traffic or the plan holds it out.
+    pub(super) fn lag_grows(&self, s: usize) -> bool {
+        self.fault_down(s) || self.repair[s].is_some()
+    }
+
+    /// Extended entries of cache `s` refreshed per second now: the successful refresh calls of
+    /// a paced refresh, or the successful origin reads of entries that expired together.
+    pub(super) fn refresh_done_rate(&self, s: usize) -> f64 {
+        let r = &self.roles[s];
+        if r.refresh_left <= 0.0 {
+            return 0.0;
+        }
+        let (Some(e), Some((_, _, _, hit, _))) = (r.cache_edge, self.cache_of(s)) else {
+            return 0.0;
+        };
+        let ok = self.ef[e].call_ok.clamp(0.0, 1.0);
+        if r.refresh_natural {
+            if r.cache_cold_until.is_some() {
+                return 0.0;
+            }
+            hit * self.sf[s].served * r.refresh_share * ok
+        } else {
+            r.refresh_rate * ok
+        }
+    }
+
+    /// Cache `s` starts refreshing its extended entries: at an even rate over its spread (an
+    /// invalidation window, or a plan's), or else they all expire now and each read of one
+    /// misses until it is refreshed (steps of [`super::decay_step`]).
+    pub(super) fn start_refresh(&mut self, s: usize, now: SimTime) {
+        let spread = self.cache_spread_secs(s);
+        let keys = self.cache_of(s).map_or(1.0, |c| c.1);
+        let r = &mut self.roles[s];
+        if r.refresh_left <= EPS {
+            return;
+        }
+        if spread > 0.0 {
+            r.refresh_natural = false;
+            r.refresh_rate = r.refresh_left / spread;
+        } else {
+            r.refresh_natural = true;
+            r.refresh_rate = 0.0;
+            r.refresh_share = (r.refresh_left / keys).min(1.0);
+            r.refresh_step_at = None;
+            // (The step is armed by `react` once the flows with the new misses are known.)
+        }
+        let _ = now;
+    }
+
+    /// Arms the next refresh step of cache `s` (entries that expired together): it lasts
+    /// while the expired share falls by about [`super::decay_step`] at the current rate.
+    fn arm_refresh_step(&mut self, s: usize, now: SimTime) {
+        let r = &self.roles[s];
+        if !r.refresh_natural || r.refresh_step_at.is_some() || r.refresh_left <= 0.0 {
+            return;
+        }
+        let done = self.refresh_done_rate(s);
+        if done > 0.0 {
+            let len = super::decay_step() * self.roles[s].refresh_left / done;
+            self.roles[s].refresh_step_at = Some(now.plus(SimDuration::from_secs_f64(len)));
+        }
     }
 
     /// Applies every timer and threshold crossing due at `now`.
@@ -442,8 +549,28 @@ impl<'a> FlowTrial<'a> {
             }
             if r.refresh_rate > 0.0 && r.refresh_left < SNAP * r.refresh_rate.max(1.0) {
                 other = true;
+                self.acc.ledger_refreshed += r.refresh_left;
                 r.refresh_left = 0.0;
                 r.refresh_rate = 0.0;
+            }
+            if let Some(at) = r.refresh_step_at
+                && at <= now
+            {
+                // A new step of entries that expired together: the flows use the share still
+                // expired now; below a thousandth of the keys the rest is left to expire
+                // unnoticed (counted apart in the ledger).
+                other = true;
+                r.refresh_step_at = None;
+                let keys = self.cache_cfg[s].map_or(1.0, |c| c.1);
+                let share = (r.refresh_left / keys).min(1.0);
+                if share < DECAY_END {
+                    self.acc.ledger_refresh_forgotten += r.refresh_left;
+                    r.refresh_left = 0.0;
+                    r.refresh_share = 0.0;
+                    r.refresh_natural = false;
+                } else {
+                    r.refresh_share = share;
+                }
             }
             if let Some(cold) = r.cache_cold_until
                 && cold <= t + 1e-9
@@ -458,7 +585,13 @@ impl<'a> FlowTrial<'a> {
             {
                 // Extended entries reached the cap and are evicted: the cache is cold.
                 other = true;
-                self.roles[s].cache_cold_until = Some(f64::INFINITY);
+                let r = &mut self.roles[s];
+                r.cache_cold_until = Some(f64::INFINITY);
+                self.acc.ledger_refresh_forgotten += r.refresh_left;
+                r.refresh_left = 0.0;
+                r.refresh_rate = 0.0;
+                r.refresh_natural = false;
+                r.refresh_step_at = None;
                 self.note(now, s, "extension_cap_reached_entries_evicted");
             }
             if let Some((at, target)) = self.scale_at[s]
@@ -483,18 +616,12 @@ impl<'a> FlowTrial<'a> {
                 && at <= now
             {
                 other = true;
-                let registry = self.s.topology.services[s]
-                    .roles
-                    .iter()
-                    .find_map(|r| match r {
-                        Role::Discovery { registry, .. } => *registry,
-                        _ => None,
-                    });
-                if registry.is_some_and(|r| self.is_down(r)) {
-                    self.register_at[s] = Some(now.plus(self.s.resolution));
+                self.register_at[s] = None;
+                if self.registry_down(s) {
+                    // It registers the moment its registry is back (see `react`).
+                    self.register_waiting[s] = true;
                 } else {
                     self.registered[s] = true;
-                    self.register_at[s] = None;
                     self.note(now, s, "registered");
                 }
             }
@@ -508,7 +635,7 @@ impl<'a> FlowTrial<'a> {
                 other = true;
                 let r = &mut self.roles[a];
                 r.token_share *= (-r.refresh_rate_auth * r.step_len).exp();
-                if r.token_share < 1e-3 {
+                if r.token_share < DECAY_END {
                     r.token_share = 0.0;
                     r.outage_share = 0.0;
                     r.mismatch = false;
@@ -532,15 +659,24 @@ impl<'a> FlowTrial<'a> {
                     self.breaker[e] = BreakerState::Open {
                         until: now.plus(b.open_for),
                     };
+                    // A release in progress stops: what is left stays deferred.
                     self.release_rate[e] = 0.0;
+                    self.release_start[e] = None;
                     self.record_edge(now, e, "breaker_open");
                 }
             }
             if let BreakerState::Open { until } = self.breaker[e]
                 && until <= now
             {
-                // Half-open: probes see the callee as it is now.
-                if 1.0 - self.ef[e].q < b.failure_threshold {
+                // Half-open: the next calls go through as probes.
+                self.breaker[e] = BreakerState::HalfOpen {
+                    until: now.plus(self.probe_time(e, &b)),
+                };
+            }
+            if let BreakerState::HalfOpen { until } = self.breaker[e]
+                && until <= now
+            {
+                if self.probes_pass(e, &b) {
                     breakers_moved = true;
                     self.breaker[e] = BreakerState::Closed;
                     self.start_release(e, &b, now);
@@ -551,12 +687,32 @@ impl<'a> FlowTrial<'a> {
                     };
                 }
             }
+            if let Some((at, len)) = self.release_start[e]
+                && at <= now
+            {
+                // A spread release begins (equal or decorrelated jitter).
+                other = true;
+                self.release_start[e] = None;
+                if self.breaker[e] == BreakerState::Closed {
+                    self.release_rate[e] = self.deferred[e] / len;
+                }
+            }
             if self.release_rate[e] > 0.0 && self.deferred[e] < SNAP * self.release_rate[e].max(1.0)
             {
                 other = true;
+                let rest = self.deferred[e];
+                let ok = self.ef[e].call_ok.clamp(0.0, 1.0);
+                self.acc.ledger_released += rest;
+                self.acc.ledger_released_ok += rest * ok;
+                self.acc.ledger_released_lost += rest * (1.0 - ok);
+                self.acc.lost_work += rest * (1.0 - ok);
                 self.deferred[e] = 0.0;
                 self.release_rate[e] = 0.0;
             }
+        }
+        if self.next_impulse().is_some_and(|at| at <= now) {
+            // (Landed by the solution that follows.)
+            other = true;
         }
         if snapped || breakers_moved {
             self.dirty = true;
@@ -571,13 +727,13 @@ impl<'a> FlowTrial<'a> {
 
     /// Starts a refresh step of auth service `a`: clients refresh outage tokens exponentially;
     /// the flows use the step's average share of rejected tokens, so the number of rejected
-    /// requests over the step is exact while the flows stay constant within it. Steps last a
-    /// resolution step, or the time for the share to fall by about 22% if that is longer.
+    /// requests over the step is exact while the flows stay constant within it. A step lasts
+    /// while the share falls by about [`super::decay_step`] (an internal step: halving it
+    /// moves no reported mean by more than 1%, tested).
     pub(super) fn token_step(&mut self, a: usize, now: SimTime) {
-        let res = self.s.resolution.as_secs_f64();
         let r = &mut self.roles[a];
         let rate = r.refresh_rate_auth;
-        let len = res.max(0.25 / rate);
+        let len = super::decay_step() / rate;
         r.step_len = len;
         r.outage_share = r.token_share * (1.0 - (-rate * len).exp()) / (rate * len);
         r.step_at = Some(now.plus(SimDuration::from_secs_f64(len)));
@@ -592,20 +748,122 @@ impl<'a> FlowTrial<'a> {
     }
 
     /// Starts releasing the demand deferred on edge `e` (unless the plan holds it): as the
-    /// breaker is configured, or as the plan's release step says.
+    /// breaker is configured, or as the plan's release step says. Released "at once", the
+    /// calls return as the edge's retry policy shapes them ([`super::burst`]).
     pub(super) fn start_release(&mut self, e: usize, b: &Breaker, now: SimTime) {
         if self.deferred[e] <= EPS || self.hold_retries {
             return;
         }
-        self.release_rate[e] = match self.retry_mode {
+        let at_once = match self.retry_mode {
             Release::Breaker => match b.release_rate {
-                Some(r) => r,
-                None => self.deferred[e] / self.release_spread_secs(e),
+                Some(r) => {
+                    self.release_rate[e] = r;
+                    return;
+                }
+                None => true,
             },
-            Release::AtOnce => self.deferred[e] / self.release_spread_secs(e),
-            Release::Rate(r) => r,
-            Release::Ramp => self.within_headroom(e, self.deferred[e] / self.ramp_left_secs(now)),
+            Release::AtOnce => true,
+            Release::Rate(r) => {
+                self.release_rate[e] = r;
+                return;
+            }
+            Release::Ramp => {
+                self.release_rate[e] =
+                    self.within_headroom(e, self.deferred[e] / self.ramp_left_secs(now));
+                return;
+            }
         };
+        debug_assert!(at_once);
+        match release_shape(self.s.topology.deps[e].retry.as_ref()) {
+            ReleaseShape::Impulse { delay } => {
+                let amount = std::mem::take(&mut self.deferred[e]);
+                self.acc.ledger_released += amount;
+                let tries = self.edges[e].tries;
+                self.push_impulse(Impulse {
+                    edge: e,
+                    at: now.plus(delay),
+                    amount,
+                    tries,
+                    made: 0,
+                });
+            }
+            ReleaseShape::Spread { delay, len } => {
+                let len = len.as_secs_f64();
+                if delay.0 == 0 {
+                    self.release_rate[e] = self.deferred[e] / len;
+                } else {
+                    self.release_start[e] = Some((now.plus(delay), len));
+                }
+            }
+        }
+    }
+
+    /// How long a half-open breaker on edge `e` takes to send its probes: the next
+    /// `half_open_probes` calls, at the rate calls arrive now.
+    fn probe_time(&self, e: usize, b: &Breaker) -> SimDuration {
+        let fresh = self.ef[e].fresh;
+        if fresh > EPS {
+            SimDuration::from_secs_f64(f64::from(b.half_open_probes) / fresh)
+        } else {
+            SimDuration(0)
+        }
+    }
+
+    /// Probability that the probes of the breaker on edge `e` close it under the current
+    /// flows: fewer than `failure_threshold` of its `half_open_probes` probes fail, each
+    /// failing with the edge's attempt failure probability (a binomial count).
+    fn probe_close_probability(&self, e: usize, b: &Breaker) -> f64 {
+        let n = b.half_open_probes;
+        let p = (1.0 - self.ef[e].q).clamp(0.0, 1.0);
+        // Closes with at most `k_max` failures: k / n < threshold.
+        let k_max = (b.failure_threshold * f64::from(n)).ceil() as i64 - 1;
+        if k_max < 0 {
+            return 0.0;
+        }
+        if k_max >= i64::from(n) {
+            return 1.0;
+        }
+        if p <= 0.0 {
+            return 1.0;
+        }
+        if p >= 1.0 {
+            return 0.0;
+        }
+        // Sum of binomial terms, each from the previous one.
+        let (q, nf) = (1.0 - p, f64::from(n));
+        let mut term = q.powi(n as i32);
+        let mut sum = term;
+        for k in 1..=k_max {
+            let kf = k as f64;
+            term *= (nf - kf + 1.0) / kf * (p / q);
+            sum += term;
+        }
+        sum.clamp(0.0, 1.0)
+    }
+
+    /// Whether the probes of the breaker on edge `e` pass (its own random stream decides when
+    /// the outcome is uncertain).
+    fn probes_pass(&mut self, e: usize, b: &Breaker) -> bool {
+        let p = self.probe_close_probability(e, b);
+        if p >= 1.0 {
+            return true;
+        }
+        if p <= 0.0 {
+            return false;
+        }
+        let (seed, trial) = (self.seed, self.trial);
+        let name = {
+            let d = &self.s.topology.deps[e];
+            format!(
+                "probes:{}->{}",
+                self.s.topology.services[d.from].name, self.s.topology.services[d.to].name
+            )
+        };
+        let rng = self.probe_rng[e].get_or_insert_with(|| {
+            crate::rng::stream(seed, trial, crate::rng::Purpose::Other(&name))
+        });
+        let u: f64 = rand::RngExt::random(rng);
+        u < p
     }
 
     fn record_edge(&mut self, now: SimTime, e: usize, state: &'static str) {
@@ -626,30 +884,42 @@ impl<'a> FlowTrial<'a> {
         }
     }
 
-    /// Whether a half-open probe of edge `e`'s breaker fails under the current flows.
+    /// Whether the half-open probes of edge `e`'s breaker surely fail under the current flows.
     fn probe_fails(&self, e: usize) -> bool {
         self.breaker_of(e)
-            .is_some_and(|b| 1.0 - self.ef[e].q >= b.failure_threshold)
+            .is_some_and(|b| self.probe_close_probability(e, b) <= 0.0)
     }
 
-    /// Applies the half-open probes due up to `to` that fail under the current flows: each
-    /// re-opens its breaker for another `open_for`. Flows are constant between events, so
-    /// such probes are known to fail when they are scheduled, and no wake-up is spent on
-    /// them; this catches their timers up before anything happens at `to`. A probe due
-    /// exactly at `to` sees the flows from before the events at `to`.
+    /// Applies the breaker timers due up to `to` whose probes surely fail under the current
+    /// flows: the breaker half-opens, its probes fail, and it opens for another `open_for`.
+    /// Flows are constant between events, so such probes are known to fail when they are
+    /// scheduled, and no wake-up is spent on them; this catches their timers up before
+    /// anything happens at `to`. A probe due exactly at `to` sees the flows from before the
+    /// events at `to`.
     pub(super) fn skip_failed_probes(&mut self, to: SimTime) {
         for k in 0..self.breaker_edges.len() {
             let e = self.breaker_edges[k];
-            if let BreakerState::Open { until } = self.breaker[e]
-                && until <= to
-                && self.probe_fails(e)
-                && let Some(b) = self.breaker_of(e)
-            {
-                let step = b.open_for.0.max(1);
-                let skipped = (to.0 - until.0) / step + 1;
-                self.breaker[e] = BreakerState::Open {
-                    until: SimTime(until.0 + skipped * step),
-                };
+            if self.breaker[e] == BreakerState::Closed || !self.probe_fails(e) {
+                continue;
+            }
+            let Some(b) = self.breaker_of(e).cloned() else {
+                continue;
+            };
+            let probe = self.probe_time(e, &b);
+            loop {
+                match self.breaker[e] {
+                    BreakerState::Open { until } if until <= to => {
+                        self.breaker[e] = BreakerState::HalfOpen {
+                            until: until.plus(probe),
+                        };
+                    }
+                    BreakerState::HalfOpen { until } if until <= to => {
+                        self.breaker[e] = BreakerState::Open {
+                            until: until.plus(b.open_for),
+                        };
+                    }
+                    _ => break,
+                }
             }
         }
     }
@@ -678,13 +948,22 @@ impl<'a> FlowTrial<'a> {
         }
         for &s in &self.role_list {
             at(self.roles[s].step_at);
+            at(self.roles[s].refresh_step_at);
         }
         at(self.next_plan_timer());
+        at(self.next_impulse());
+        for &e in &self.breaker_edges {
+            at(self.release_start[e].map(|x| x.0));
+        }
         for &e in &self.breaker_edges {
             let probe = match self.breaker[e] {
-                // A probe that fails under the current flows only re-opens the breaker: it is
-                // not waited for (see `skip_failed_probes`).
-                BreakerState::Open { until } if !self.probe_fails(e) => Some(until),
+                // Probes that surely fail under the current flows only re-open the breaker:
+                // they are not waited for (see `skip_failed_probes`).
+                BreakerState::Open { until } | BreakerState::HalfOpen { until }
+                    if !self.probe_fails(e) =>
+                {
+                    Some(until)
+                }
                 _ => None,
             };
             for t in [self.trip_at[e], probe].into_iter().flatten() {
@@ -699,7 +978,6 @@ impl<'a> FlowTrial<'a> {
                 next_secs = next_secs.min(d);
             }
         };
-        let dwell = self.s.resolution.as_secs_f64();
         // (Minima: the order of the candidates does not matter.)
         for s in self.busy_backlogs() {
             let b = self.backlog[s];
@@ -713,11 +991,7 @@ impl<'a> FlowTrial<'a> {
                         let thr = self.sf[s].cap
                             * (timeout - self.base_latency_s[s] - self.latency_added[s]);
                         if thr > 0.0 {
-                            // A waiting time can slide along a client timeout (crossing it
-                            // flips retries, which flips the load, which flips it back): such
-                            // chatter is resolved once per resolution step, not in nanosecond
-                            // steps. Backlogs still empty and fill exactly.
-                            soon(crossing(b, rate, thr).map(|d| d.max(dwell)));
+                            soon(crossing(b, rate, thr));
                         }
                     }
                 }
@@ -739,8 +1013,11 @@ impl<'a> FlowTrial<'a> {
                     soon(Some(r.lag / lag_close_rate));
                 }
             }
-            if r.refresh_rate > 0.0 {
-                soon(Some(r.refresh_left / r.refresh_rate));
+            if r.refresh_rate > 0.0 && !r.refresh_natural {
+                let done = self.refresh_done_rate(s);
+                if done > 0.0 {
+                    soon(Some(r.refresh_left / done));
+                }
             }
             if let Some(cold) = r.cache_cold_until
                 && cold.is_finite()

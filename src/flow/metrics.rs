@@ -17,9 +17,7 @@ pub(super) struct Accumulators {
     pub user_offered: f64,
     pub user_ok: f64,
     pub ever_bad: Vec<bool>,
-    pub up_since_recovery: Vec<bool>,
     pub cascaded: Vec<bool>,
-    pub storm_peak: f64,
     pub overload_s: f64,
     pub excess_work: f64,
     pub stale_reads: f64,
@@ -41,6 +39,18 @@ pub(super) struct Accumulators {
     pub lost: Vec<f64>,
     /// Per queue role: (backlog rate, progress rate, lost rate, enqueue rate).
     pub queue_rate: Vec<(f64, f64, f64, f64)>,
+    // Ledger of deferred demand and cache refreshes (whole-trial totals, always kept).
+    pub ledger_deferred_in: f64,
+    pub ledger_released: f64,
+    pub ledger_released_ok: f64,
+    pub ledger_released_lost: f64,
+    pub ledger_redeferred: f64,
+    pub ledger_deferred_dropped: f64,
+    pub ledger_refresh_in: f64,
+    pub ledger_refreshed: f64,
+    pub ledger_refresh_forgotten: f64,
+    pub ledger_replay_planned: f64,
+    pub ledger_replayed: f64,
 }
 
 impl Accumulators {
@@ -49,9 +59,7 @@ impl Accumulators {
             user_offered: 0.0,
             user_ok: 0.0,
             ever_bad: vec![false; n],
-            up_since_recovery: vec![false; n],
             cascaded: vec![false; n],
-            storm_peak: 0.0,
             overload_s: 0.0,
             excess_work: 0.0,
             stale_reads: 0.0,
@@ -70,6 +78,17 @@ impl Accumulators {
             progressed: Vec::new(),
             lost: Vec::new(),
             queue_rate: vec![(0.0, 0.0, 0.0, 0.0); n],
+            ledger_deferred_in: 0.0,
+            ledger_released: 0.0,
+            ledger_released_ok: 0.0,
+            ledger_released_lost: 0.0,
+            ledger_redeferred: 0.0,
+            ledger_deferred_dropped: 0.0,
+            ledger_refresh_in: 0.0,
+            ledger_refreshed: 0.0,
+            ledger_refresh_forgotten: 0.0,
+            ledger_replay_planned: 0.0,
+            ledger_replayed: 0.0,
         }
     }
 
@@ -90,7 +109,11 @@ impl Accumulators {
 
 /// Conservation of work in one trial, for property tests: every quantity is non-negative and
 /// `arrived = served + rejected + dropped + backlog` per service, `enqueued = progressed + lost
-/// + backlog` per queue, `offered = succeeded + failed` for users.
+/// + backlog` per queue, `offered = succeeded + failed` for users; deferred demand:
+/// `deferred_in = released + deferred_left`, `released = released_ok + released_lost +
+/// redeferred + bursts_pending`; cache refreshes: `refresh_in = refreshed + refresh_forgotten +
+/// refresh_left`; replays: `replay_planned = replayed + replay_left`; and `lost_work =
+/// queue_lost + released_lost + deferred_dropped`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ledger {
     /// Requests that arrived at each service.
@@ -115,6 +138,42 @@ pub struct Ledger {
     pub user_offered: f64,
     /// User requests that succeeded.
     pub user_succeeded: f64,
+    /// Calls deferred by circuit breakers (suppressed while open, or returning from a burst
+    /// that found the breaker open again).
+    pub deferred_in: f64,
+    /// Deferred calls released.
+    pub released: f64,
+    /// Released calls that succeeded.
+    pub released_ok: f64,
+    /// Released calls that failed after their retries (lost work).
+    pub released_lost: f64,
+    /// Released calls deferred again (their breaker had opened before they landed).
+    pub redeferred: f64,
+    /// Calls of a burst dropped because the breaker's deferral was full (lost work).
+    pub deferred_dropped: f64,
+    /// Deferred calls still held at the horizon.
+    pub deferred_left: f64,
+    /// Released calls still in a synchronized retry wave at the horizon.
+    pub bursts_pending: f64,
+    /// Cache entries extended during outages, to refresh once the origin returned.
+    pub refresh_in: f64,
+    /// Extended entries refreshed.
+    pub refreshed: f64,
+    /// Extended entries dropped unrefreshed (cache gone cold, or a negligible rest left to
+    /// expire unnoticed).
+    pub refresh_forgotten: f64,
+    /// Extended entries still to refresh at the horizon.
+    pub refresh_left: f64,
+    /// Work a checkpoint-restart will replay.
+    pub replay_planned: f64,
+    /// Work replayed (it arrives at its service as external load, in `arrived`).
+    pub replayed: f64,
+    /// Work still to replay at the horizon.
+    pub replay_left: f64,
+    /// The trial's `lost_work`.
+    pub lost_work: f64,
+    /// Queue messages lost to overflow (part of `lost_work`).
+    pub queue_lost: f64,
 }
 
 impl FlowTrial<'_> {
@@ -122,9 +181,13 @@ impl FlowTrial<'_> {
     /// After flows that were only scaled, only services with roles (whose replication lag
     /// moves with time) or with failing calls (whose traffic may have crossed the threshold)
     /// can change: the others keep their health, and their records are already made.
+    ///
+    /// A cascade (the continuity cascade) is a service that goes from up to degraded or down
+    /// during a recovery phase: no fault active, no recovery action running. Degradation while
+    /// a fault is active is the fault's, never a cascade of an earlier recovery.
     pub(super) fn update_health(&mut self, now: SimTime, only_scaled: bool) {
         let n = self.s.topology.services.len();
-        let recovered = self.released();
+        let recovering = self.in_recovery_phase();
         for s in 0..n {
             if only_scaled && !self.has_role[s] && !self.sf[s].calls_failing {
                 continue;
@@ -152,14 +215,10 @@ impl FlowTrial<'_> {
             if health != Health::Up {
                 self.acc.ever_bad[s] = true;
             }
-            if recovered {
-                if health == Health::Up {
-                    self.acc.up_since_recovery[s] = true;
-                } else if self.acc.up_since_recovery[s] && !self.acc.cascaded[s] {
+            if health != self.health[s] {
+                if recovering && self.health[s] == Health::Up {
                     self.acc.cascaded[s] = true;
                 }
-            }
-            if health != self.health[s] {
                 self.health[s] = health;
                 if self.trace.is_some() {
                     let event = TraceEvent::ServiceState {
@@ -179,7 +238,6 @@ impl FlowTrial<'_> {
                 (
                     t.health.clone(),
                     t.acc.ever_bad.clone(),
-                    t.acc.up_since_recovery.clone(),
                     t.acc.cascaded.clone(),
                 )
             };
@@ -189,6 +247,54 @@ impl FlowTrial<'_> {
                 before == records(self),
                 "a skipped health update would have changed"
             );
+        }
+    }
+
+    /// Whether some service holds a backlog.
+    fn any_backlog(&self) -> bool {
+        self.busy_backlogs()
+            .any(|s| self.backlog[s] > 0.0 && self.sf[s].cap > 0.0)
+    }
+
+    /// In a recovery phase: some fault has happened, none is active and no recovery action
+    /// runs. Storm, overload, excess work and cascades count only here, so a later fault's own
+    /// degradation is never counted as what an earlier recovery caused.
+    pub(super) fn in_recovery_phase(&self) -> bool {
+        self.first_failure.is_some() && self.active_faults == 0 && self.n_repairing == 0
+    }
+
+    /// The storm meter's view of service `s` now: offered load and capacity while it is up.
+    fn storm_rates(&self, s: usize) -> (f64, f64) {
+        let f = &self.sf[s];
+        if f.cap > 0.0 {
+            (f.arrivals, f.cap)
+        } else {
+            (0.0, 0.0)
+        }
+    }
+
+    /// Starts or ends the storm meter's recovery phase at `now` (called before a solution,
+    /// once the events of `now` are applied: impulses landing now are then counted).
+    pub(super) fn storm_phase(&mut self, now: SimTime) {
+        let recovering = self.in_recovery_phase();
+        if recovering && !self.storm.active() {
+            let rates: Vec<(f64, f64)> = (0..self.sf.len()).map(|s| self.storm_rates(s)).collect();
+            self.storm.begin(now, rates.into_iter());
+        } else if !recovering && self.storm.active() {
+            self.storm.end(now);
+        }
+    }
+
+    /// Gives the storm meter the rates of the solution just found.
+    fn storm_observe(&mut self, now: SimTime) {
+        if !self.storm.active() {
+            return;
+        }
+        for s in 0..self.sf.len() {
+            let (a, c) = self.storm_rates(s);
+            if self.storm.rates(s) != Some((a, c)) {
+                self.storm.set(s, now, a, c);
+            }
         }
     }
 
@@ -233,6 +339,7 @@ impl FlowTrial<'_> {
                 || (self.has_role[s]
                     && (r.queue_backlog > EPS
                         || r.refresh_rate > 0.0
+                        || r.refresh_natural
                         || r.refresh_left > EPS
                         || r.degraded
                         || r.mismatch
@@ -242,8 +349,9 @@ impl FlowTrial<'_> {
         }) || self.breaker_edges.iter().any(|&e| {
             self.deferred[e] > EPS
                 || self.release_rate[e] > 0.0
+                || self.release_start[e].is_some()
                 || self.breaker[e] != BreakerState::Closed
-        });
+        }) || !self.impulses.is_empty();
         !adaptive_left
     }
 
@@ -257,16 +365,7 @@ impl FlowTrial<'_> {
                 self.acc.healthy_since = Some(now);
             }
         }
-        if self.technical_recovery.is_some() {
-            for s in 0..self.s.topology.services.len() {
-                let (arrivals, cap) = (self.sf[s].arrivals, self.sf[s].cap);
-                // Divides only where the ratio may exceed the peak: below the margin it is
-                // certainly smaller, whatever the rounding.
-                if cap > 0.0 && arrivals > self.acc.storm_peak * cap * (1.0 - 1e-9) {
-                    self.acc.storm_peak = self.acc.storm_peak.max(arrivals / cap);
-                }
-            }
-        }
+        self.storm_observe(now);
     }
 
     /// Integrates rate-based metrics over `[from, to)`.
@@ -327,11 +426,22 @@ impl FlowTrial<'_> {
                 }
             }
         }
-        if self.technical_recovery.is_some() && !self.excess_list.is_empty() {
+        if !self.plan.actions.is_empty() {
+            for s in 0..self.replay.len() {
+                if let Some((rate, _)) = self.replay[s] {
+                    self.acc.ledger_replayed += rate * dt;
+                }
+            }
+        }
+        if self.in_recovery_phase() {
+            // Overloaded: some service is offered more than its capacity, or works off a
+            // backlog of what it was offered beyond it.
+            if !self.excess_list.is_empty() || !self.backlogs_idle && self.any_backlog() {
+                self.acc.overload_s += dt;
+            }
             for &s in &self.excess_list {
                 self.acc.excess_work += (self.sf[s].arrivals - self.sf[s].cap) * dt;
             }
-            self.acc.overload_s += dt;
         }
         if let Some(h) = self.acc.healthy_since
             && self.acc.operational.is_none()
@@ -342,23 +452,51 @@ impl FlowTrial<'_> {
     }
 
     pub(super) fn ledger(&self) -> Ledger {
+        let a = &self.acc;
+        let horizon = self.s.horizon;
+        let replay_left = self
+            .replay
+            .iter()
+            .flatten()
+            .map(|&(rate, until)| rate * until.since(horizon).as_secs_f64())
+            .sum();
+        let queue_lost: f64 = a.lost.iter().sum();
         Ledger {
-            arrived: self.acc.arrived.clone(),
-            served: self.acc.served.clone(),
-            rejected: self.acc.rejected.clone(),
-            dropped: self.acc.dropped.clone(),
+            arrived: a.arrived.clone(),
+            served: a.served.clone(),
+            rejected: a.rejected.clone(),
+            dropped: a.dropped.clone(),
             backlog: self.backlog.clone(),
-            enqueued: self.acc.enqueued.clone(),
-            progressed: self.acc.progressed.clone(),
-            lost: self.acc.lost.clone(),
+            enqueued: a.enqueued.clone(),
+            progressed: a.progressed.clone(),
+            lost: a.lost.clone(),
             queue_backlog: self.roles.iter().map(|r| r.queue_backlog).collect(),
-            user_offered: self.acc.user_offered,
-            user_succeeded: self.acc.user_ok,
+            user_offered: a.user_offered,
+            user_succeeded: a.user_ok,
+            deferred_in: a.ledger_deferred_in,
+            released: a.ledger_released,
+            released_ok: a.ledger_released_ok,
+            released_lost: a.ledger_released_lost,
+            redeferred: a.ledger_redeferred,
+            deferred_dropped: a.ledger_deferred_dropped,
+            deferred_left: self.deferred.iter().sum(),
+            bursts_pending: self.impulses.iter().map(|i| i.amount).sum(),
+            refresh_in: a.ledger_refresh_in,
+            refreshed: a.ledger_refreshed,
+            refresh_forgotten: a.ledger_refresh_forgotten,
+            refresh_left: self.roles.iter().map(|r| r.refresh_left).sum(),
+            replay_planned: a.ledger_replay_planned,
+            replayed: a.ledger_replayed,
+            replay_left,
+            lost_work: a.lost_work,
+            queue_lost,
         }
     }
 
     /// The trial's summary row.
     pub(super) fn finish(mut self) -> TrialRow {
+        // The last recovery phase ends with the trial.
+        self.storm.end(self.s.horizon);
         let mut values = [0.0; Metric::COUNT];
         // A trial not recovered (or not restored) within the horizon is censored: its MTTR is
         // the time from the first failure to the end of the simulation, a lower bound, never
@@ -403,7 +541,7 @@ impl FlowTrial<'_> {
             a.ever_bad.iter().filter(|b| **b).count() as f64 / n,
         );
         set(&mut values, Metric::BlastRadiusRequests, 1.0 - availability);
-        set(&mut values, Metric::StormPeakRatio, a.storm_peak);
+        set(&mut values, Metric::StormPeakRatio, self.storm.peak);
         set(&mut values, Metric::OverloadSeconds, a.overload_s);
         set(&mut values, Metric::ExcessWork, a.excess_work);
         set(

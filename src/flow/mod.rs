@@ -17,12 +17,14 @@
 //! topology order); randomness comes only from streams keyed by the trial (failures, traffic,
 //! registration times, key mismatches), never by the plan.
 
+mod burst;
 mod dynamics;
 mod metrics;
 mod plan;
 mod roles;
 pub mod series;
 pub mod solve;
+mod storm;
 pub mod trace;
 
 use rand::RngExt;
@@ -40,6 +42,49 @@ pub use trace::{TraceEvent, TraceRecord};
 
 /// Rates and amounts below this are treated as zero.
 const EPS: f64 = 1e-9;
+
+/// Internal step of the smooth decays (clients refreshing outage tokens, cache entries that
+/// expired together being re-read): a step lasts while the quantity falls by about this share,
+/// and the flows use the step's share. Halving it moves no reported mean by more than 1%
+/// (tested: `tests::halving_internal_steps_moves_no_mean`).
+const DECAY_STEP: f64 = 0.25;
+
+/// A decaying share below this is over (tokens refreshed, expired entries re-read).
+const DECAY_END: f64 = 1e-3;
+
+/// Steps of a traffic ramp (a staircase with this many steps of equal length; halving their
+/// length moves no reported mean by more than 1%, tested).
+const RAMP_STEPS: u32 = 20;
+
+#[cfg(test)]
+thread_local! {
+    /// Test mode: internal steps are divided by this (convergence tests halve them).
+    pub(crate) static STEP_DIVISOR: std::cell::Cell<u32> = const { std::cell::Cell::new(1) };
+}
+
+/// The decay step in use (see [`DECAY_STEP`]).
+fn decay_step() -> f64 {
+    #[cfg(test)]
+    {
+        DECAY_STEP / f64::from(STEP_DIVISOR.get())
+    }
+    #[cfg(not(test))]
+    {
+        DECAY_STEP
+    }
+}
+
+/// The ramp steps in use (see [`RAMP_STEPS`]).
+fn ramp_steps() -> u32 {
+    #[cfg(test)]
+    {
+        RAMP_STEPS * STEP_DIVISOR.get()
+    }
+    #[cfg(not(test))]
+    {
+        RAMP_STEPS
+    }
+}
 
 /// Events of the flow model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,9 +127,15 @@ impl Health {
 pub(crate) enum BreakerState {
     /// Calls flow.
     Closed,
-    /// Calls fail fast until `until`, then probes decide.
+    /// Calls fail fast until `until`, then the breaker half-opens.
     Open {
         /// When the breaker half-opens.
+        until: SimTime,
+    },
+    /// Half-open: the next `half_open_probes` calls go through as probes (the rest still fail
+    /// fast); their outcome decides at `until`, once they have been sent.
+    HalfOpen {
+        /// When the probes' outcome is known.
         until: SimTime,
     },
 }
@@ -128,7 +179,6 @@ pub(crate) struct FlowTrial<'a> {
     switch_at: Vec<Option<SimTime>>,
     replay: Vec<Option<(f64, SimTime)>>,
     fail_start: Vec<(SimTime, f64)>,
-    prereg: Vec<bool>,
     incident_open: bool,
     program: Option<plan::Program>,
     layers: Vec<usize>,
@@ -190,10 +240,23 @@ pub(crate) struct FlowTrial<'a> {
     registered: Vec<bool>,
     register_at: Vec<Option<SimTime>>,
     register_rng: Vec<Option<ChaCha8Rng>>,
+    /// Registration is due but the registry is down: it completes when the registry is back.
+    register_waiting: Vec<bool>,
     breaker: Vec<BreakerState>,
     trip_at: Vec<Option<SimTime>>,
     deferred: Vec<f64>,
     release_rate: Vec<f64>,
+    /// A spread release that starts later (equal and decorrelated jitter): when, and over how
+    /// many seconds the deferred calls then return.
+    release_start: Vec<Option<(SimTime, f64)>>,
+    /// Synchronized bursts still to land, sorted by landing time.
+    impulses: Vec<burst::Impulse>,
+    /// Per breaker edge, its own stream for the outcome of half-open probes (made at the
+    /// edge's first undecided probe).
+    probe_rng: Vec<Option<ChaCha8Rng>>,
+    /// The trial's master seed and index (for streams made during the trial).
+    seed: u64,
+    trial: u64,
     roles: Vec<RoleState>,
     cache_cfg: Vec<Option<roles::CacheCfg>>,
     cache_window: Vec<f64>,
@@ -251,6 +314,8 @@ pub(crate) struct FlowTrial<'a> {
     /// Keep the per-service conservation ledger (for [`audit`]; reports do not need it).
     ledger: bool,
     acc: Accumulators,
+    /// The re-entry storm peak over `storm_window`, during recovery phases.
+    storm: storm::StormMeter,
     first_failure: Option<SimTime>,
     technical_recovery: Option<SimTime>,
     trace: Option<&'a mut Vec<TraceRecord>>,
@@ -455,7 +520,6 @@ impl<'a> FlowTrial<'a> {
             switch_at: vec![None; windows.len()],
             replay: vec![None; n],
             fail_start: vec![(SimTime::ZERO, 0.0); n],
-            prereg: vec![false; n],
             incident_open: false,
             program: None,
             layers: Vec::new(),
@@ -546,10 +610,16 @@ impl<'a> FlowTrial<'a> {
             registered: vec![true; n],
             register_at: vec![None; n],
             register_rng,
+            register_waiting: vec![false; n],
             breaker: vec![BreakerState::Closed; m],
             trip_at: vec![None; m],
             deferred: vec![0.0; m],
             release_rate: vec![0.0; m],
+            release_start: vec![None; m],
+            impulses: Vec::new(),
+            probe_rng: vec![None; m],
+            seed,
+            trial,
             roles,
             cache_cfg,
             cache_window,
@@ -598,6 +668,7 @@ impl<'a> FlowTrial<'a> {
                 .filter(|&e| s.traffic.iter().all(|t| t.entry == e)),
             ledger: false,
             acc: Accumulators::new(n),
+            storm: storm::StormMeter::new(n, s.storm_window.as_secs_f64()),
             first_failure: None,
             technical_recovery: None,
             trace,
@@ -792,6 +863,7 @@ impl<'a> FlowTrial<'a> {
         if self.register_rng[s].is_some() {
             self.registered[s] = false;
             self.register_at[s] = None;
+            self.register_waiting[s] = false;
         }
     }
 
@@ -885,6 +957,7 @@ impl<'a> FlowTrial<'a> {
     /// Recomputes the flows (or scales them, when only traffic or pool sizes changed and that
     /// is exact), lets roles and controllers react, and records health changes.
     fn solve(&mut self, now: SimTime) {
+        self.storm_phase(now);
         let scaled = !self.dirty && self.scale_flows();
         #[cfg(test)]
         if scaled && solve::tests::VERIFY_SCALING.get() {
@@ -906,6 +979,22 @@ impl<'a> FlowTrial<'a> {
                 break;
             }
             same_state = false;
+        }
+        // Bursts due now land on this solution (backlogs jump): then solve again.
+        for _ in 0..8 {
+            if !self.land_impulses(now) {
+                break;
+            }
+            self.dirty = true;
+            self.settled = false;
+            only_scaled = false;
+            for _ in 0..8 {
+                self.solve_flows(false);
+                if !self.react(now) {
+                    self.settled = true;
+                    break;
+                }
+            }
         }
         // A capacity that dropped shrinks the queue a service may hold: what no longer fits is
         // shed (and counted), never silently lost.
@@ -1008,6 +1097,16 @@ impl Process for FlowTrial<'_> {
             // Once every event of this instant is applied: solve, then schedule the next
             // internal wake-up from the new rates.
             self.solve(now);
+            // A stage or step that waited for a process goes on the moment it completed.
+            for _ in 0..8 {
+                if !self.awaited_done() {
+                    break;
+                }
+                self.run_program(now);
+                if self.needs_solve() {
+                    self.solve(now);
+                }
+            }
             self.schedule_wake(now, q);
         }
     }

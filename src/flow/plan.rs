@@ -30,11 +30,7 @@ use rand::RngExt;
 use super::{BreakerState, EPS, FlowTrial, TraceEvent};
 use crate::engine::{SimDuration, SimTime};
 use crate::fault;
-use crate::model::{ActionKind, FailureKind, Ramp, RampShape, StageKind, Step, Strategy};
-
-/// A ramp moves in steps of one resolution step, but in at most this many (each step is a new
-/// flow solution; 20 steps is smooth enough for the share and bounds the cost of long ramps).
-const MAX_RAMP_STEPS: u64 = 20;
+use crate::model::{ActionKind, FailureKind, Ramp, RampShape, Role, StageKind, Step, Strategy};
 
 /// Share of a callee's capacity a controlled release may fill.
 const HEADROOM: f64 = 0.7;
@@ -62,6 +58,48 @@ pub(super) enum Phase {
     Verify,
     /// A human stepped in; the stage completes when the escalation delay ends.
     Escalated,
+    /// The stage's (or step's) own work is done; it waits for the process it confirms to
+    /// complete in the model (registrations, replication lag, new instances, the ramp).
+    Await,
+}
+
+/// A process in the model that a stage or step confirms, and waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Awaited {
+    /// Nothing to wait for.
+    Nothing,
+    /// Every primary's replication lag closed.
+    Lag,
+    /// Every registration done and every re-targeted pool at its size.
+    Convergence,
+    /// Every registration done.
+    Registrations,
+    /// Every re-targeted pool at its size.
+    Pools,
+    /// The ramp finished.
+    Ramp,
+}
+
+impl Awaited {
+    /// What a stage of `kind` confirms.
+    fn of_stage(kind: StageKind) -> Self {
+        match kind {
+            StageKind::IdentityPrewarm => Awaited::Nothing,
+            StageKind::StateReconciliation => Awaited::Lag,
+            StageKind::DependencyConvergence => Awaited::Convergence,
+            StageKind::TrafficReentry => Awaited::Ramp,
+        }
+    }
+
+    /// What a custom step confirms.
+    fn of_step(step: &Step) -> Self {
+        match step {
+            Step::ReconcileState => Awaited::Lag,
+            Step::Reregister => Awaited::Registrations,
+            Step::ScaleUp => Awaited::Pools,
+            _ => Awaited::Nothing,
+        }
+    }
 }
 
 /// A component under a recovery action.
@@ -323,12 +361,15 @@ impl FlowTrial<'_> {
             self.acc.dropped[s] += self.backlog[s];
             self.backlog[s] = 0.0;
         } else {
-            self.on_up(s, now);
             let kind = action.map(|a| &self.plan.actions[a].kind);
-            if self.prereg[s] || matches!(kind, Some(ActionKind::Microreboot(_))) {
-                // Registered while held, or rebooted inside its registration.
+            if matches!(kind, Some(ActionKind::Microreboot(_))) {
+                // Rebooted inside its registration.
                 self.registered[s] = true;
                 self.register_at[s] = None;
+                self.register_waiting[s] = false;
+            } else {
+                // Unless it registered while held (dependency convergence), it registers now.
+                self.start_registration(s, now);
             }
             match kind {
                 Some(ActionKind::Restart(_)) => {
@@ -336,8 +377,11 @@ impl FlowTrial<'_> {
                     if let Some((_, _, ttl, _, _)) = self.cache_of(s) {
                         let r = &mut self.roles[s];
                         r.cache_cold_until = Some(now.as_secs_f64() + ttl);
+                        self.acc.ledger_refresh_forgotten += r.refresh_left;
                         r.refresh_left = 0.0;
                         r.refresh_rate = 0.0;
+                        r.refresh_natural = false;
+                        r.refresh_step_at = None;
                     }
                 }
                 Some(ActionKind::CheckpointRestart {
@@ -349,13 +393,13 @@ impl FlowTrial<'_> {
                     let (at, rate) = self.fail_start[s];
                     let since = SimDuration(at.0 % checkpoint_interval.0.max(1));
                     if rate > EPS && since.0 > 0 {
+                        self.acc.ledger_replay_planned += rate * since.as_secs_f64();
                         self.replay[s] = Some((rate, now.plus(since)));
                     }
                 }
                 _ => {}
             }
         }
-        self.prereg[s] = false;
         self.dirty = true;
         if self.trace.is_some() {
             let services = vec![self.service_name(s)];
@@ -404,6 +448,7 @@ impl FlowTrial<'_> {
                             // The backup is registered under the service's name.
                             self.registered[s] = true;
                             self.register_at[s] = None;
+                            self.register_waiting[s] = false;
                             self.dirty = true;
                             self.action_note(now, s, "failover", "switched_to_backup");
                         }
@@ -490,8 +535,8 @@ impl FlowTrial<'_> {
 
     /// Starts (or restarts) a traffic ramp.
     fn ramp_start(&mut self, ramp: Ramp, now: SimTime) {
-        let res = self.s.resolution.0.max(1);
-        let steps = ramp.duration.0.div_ceil(res).clamp(1, MAX_RAMP_STEPS) as u32;
+        // A staircase of `ramp_steps()` equal steps (fewer for a ramp of a few nanoseconds).
+        let steps = u64::from(super::ramp_steps()).min(ramp.duration.0).max(1) as u32;
         let step_len = SimDuration((ramp.duration.0 / u64::from(steps)).max(1));
         self.ramp = Some(RampState {
             shape: ramp.shape,
@@ -529,6 +574,8 @@ impl FlowTrial<'_> {
             for s in 0..self.roles.len() {
                 let x = &mut self.roles[s];
                 if x.refresh_left > EPS {
+                    // Paced by the ramp: the cache refreshes this step's share itself.
+                    x.refresh_natural = false;
                     x.refresh_rate = x.refresh_left * share / len;
                 }
             }
@@ -564,19 +611,18 @@ impl FlowTrial<'_> {
         want.min((HEADROOM * cap - other).max(0.05 * cap))
     }
 
-    /// Seconds left in the ramp in progress (at least one resolution step).
+    /// Seconds left in the ramp in progress (at least one of its steps).
     pub(super) fn ramp_left_secs(&self, now: SimTime) -> f64 {
-        let res = self.s.resolution.as_secs_f64();
-        self.ramp.map_or(res, |r| {
+        self.ramp.map_or(1.0, |r| {
             let left = u64::from(r.steps - r.k) * r.step_len.0 + r.next_at.0.saturating_sub(now.0);
-            (left as f64 / 1e9).max(res)
+            (left.max(r.step_len.0) as f64 / 1e9).max(1e-9)
         })
     }
 
     /// Releases deferred retries and extended cache entries the plan still holds.
     fn release_controls(&mut self, now: SimTime) {
         self.release_retries(now);
-        self.release_caches();
+        self.release_caches(now);
     }
 
     /// Releases the deferred retries the plan holds (as `retry_mode` says).
@@ -596,26 +642,23 @@ impl FlowTrial<'_> {
 
     /// Lets held extended cache entries refresh over the cache's spread (unless a ramp paces
     /// them).
-    fn release_caches(&mut self) {
+    fn release_caches(&mut self, now: SimTime) {
         if self.hold_caches && self.ramp.is_none() {
             self.hold_caches = false;
             for s in 0..self.roles.len() {
-                let spread = self.cache_spread_secs(s);
-                let x = &mut self.roles[s];
-                if x.refresh_left > EPS && x.refresh_rate == 0.0 {
-                    x.refresh_rate = x.refresh_left / spread;
+                let x = &self.roles[s];
+                if x.refresh_left > EPS && x.refresh_rate == 0.0 && !x.refresh_natural {
+                    self.start_refresh(s, now);
                 }
             }
         }
     }
 
-    /// Seconds over which cache `s` refreshes extended entries when its origin returns.
+    /// Seconds over which cache `s` refreshes extended entries itself, at an even rate, when
+    /// its origin returns: its invalidation window or the plan's, the longer; 0 when neither
+    /// is set (the entries then expire together).
     pub(super) fn cache_spread_secs(&self, s: usize) -> f64 {
-        self.s
-            .resolution
-            .as_secs_f64()
-            .max(self.cache_window[s])
-            .max(self.cache_spread.unwrap_or(0.0))
+        self.cache_window[s].max(self.cache_spread.unwrap_or(0.0))
     }
 
     /// Identity pre-warming: keys and tokens are validated before traffic returns, so
@@ -631,68 +674,181 @@ impl FlowTrial<'_> {
     }
 
     /// State reconciliation: queue offsets aligned (the outage backlog is no longer replayed
-    /// out of order) and the replication lag of repaired primaries closed.
+    /// out of order). It is confirmed once the replication lag of the repaired primaries has
+    /// closed ([`FlowTrial::process_done`]): the program waits for that.
     fn reconcile(&mut self) {
         self.reconciled = true;
-        for s in 0..self.roles.len() {
-            let fault_down = self.fault_down(s);
-            let r = &mut self.roles[s];
+        for r in &mut self.roles {
             r.needs_reconcile = false;
             r.outage_left = 0.0;
-            if self.db_replica[s].is_some() && !fault_down {
-                r.lag = 0.0;
+        }
+    }
+
+    /// Dependency convergence, part 1: held services start registering now (they run, out of
+    /// traffic), so that they are routable the moment they are released; registrations in
+    /// progress go on. Waiting for them is [`FlowTrial::process_done`]'s part.
+    fn reregister(&mut self, now: SimTime) {
+        for k in 0..self.discovery_list.len() {
+            let s = self.discovery_list[k];
+            if self.held[s] {
+                self.start_registration(s, now);
             }
         }
     }
 
-    /// Dependency convergence, part 1: held services register now, so that they are
-    /// routable the moment they are released; pending registrations complete.
-    fn reregister(&mut self, now: SimTime) {
-        for s in 0..self.held.len() {
-            if self.register_rng[s].is_none() {
-                continue;
-            }
-            if self.held[s] {
-                self.prereg[s] = true;
-            } else if self.register_at[s].is_some() && !self.is_down(s) {
-                self.registered[s] = true;
-                self.register_at[s] = None;
-                self.note(now, s, "registered");
-            }
+    /// Service `s` (running again) starts registering with discovery, unless it is
+    /// registered or registering already.
+    pub(super) fn start_registration(&mut self, s: usize, now: SimTime) {
+        if !self.registered[s] && self.register_at[s].is_none() && !self.register_waiting[s] {
+            self.on_up(s, now);
         }
     }
 
     /// Dependency convergence, part 2: autoscalers are re-targeted to the pre-outage pool
-    /// and kept there until the returning traffic has ramped up.
+    /// (the missing instances come up after the scale-up delay) and kept there until the
+    /// returning traffic has ramped up.
     fn scale_up(&mut self, now: SimTime) {
         self.scale_pinned = true;
         for s in 0..self.instances.len() {
             let svc = &self.s.topology.services[s];
-            if svc.autoscale.is_none() {
+            let Some(auto) = &svc.autoscale else {
                 continue;
-            }
-            self.scale_at[s] = None;
+            };
             if self.instances[s] < svc.instances {
-                let instances = svc.instances;
-                self.instances[s] = instances;
-                self.refresh_capacity(s);
-                if self.trace.is_some() {
-                    let service = self.service_name(s);
-                    self.record(now, TraceEvent::Scaled { service, instances });
-                }
+                let at = match self.scale_at[s] {
+                    // A scale-up already under way keeps its time.
+                    Some((at, target)) if target > self.instances[s] => at,
+                    _ => now.plus(auto.scale_up_delay),
+                };
+                self.scale_at[s] = Some((at, svc.instances));
+            } else {
+                self.scale_at[s] = None;
             }
         }
     }
 
-    fn stage_effect(&mut self, kind: StageKind, now: SimTime) {
+    /// Whether the process a stage or step confirms has completed in the model: every
+    /// primary's replication lag closed (state reconciliation), every registration done and
+    /// every re-targeted pool at its size (dependency convergence), the ramp finished
+    /// (traffic re-entry). Identity pre-warming aligns keys by the operators' work alone.
+    pub(super) fn process_done(&self, what: Awaited) -> bool {
+        match what {
+            Awaited::Nothing => true,
+            Awaited::Lag => self.lag_closed(),
+            Awaited::Convergence => self.registrations_done() && self.pools_ready(),
+            Awaited::Registrations => self.registrations_done(),
+            Awaited::Pools => self.pools_ready(),
+            Awaited::Ramp => self.ramp.is_none(),
+        }
+    }
+
+    fn lag_closed(&self) -> bool {
+        self.role_list
+            .iter()
+            .all(|&s| self.db_replica[s].is_none() || self.roles[s].lag <= EPS)
+    }
+
+    fn registrations_done(&self) -> bool {
+        self.discovery_list.iter().all(|&s| self.registered[s])
+    }
+
+    fn pools_ready(&self) -> bool {
+        !self.scale_pinned
+            || self.react_list.iter().all(|&s| {
+                let svc = &self.s.topology.services[s];
+                svc.autoscale.is_none() || self.instances[s] >= svc.instances
+            })
+    }
+
+    /// When the process of a stage of `kind` will have completed, as far as it is known now
+    /// (registrations and new instances have their times, lag closes at its rate, the ramp
+    /// has its steps); `None` when it waits for something without a time (a registry that is
+    /// down), which the solution after every event checks.
+    fn process_done_at(&self, what: Awaited, now: SimTime) -> Option<SimTime> {
+        let mut at = now;
+        let mut known = true;
+        let mut by = |t: Option<SimTime>| match t {
+            Some(t) => at = at.max(t),
+            None => known = false,
+        };
+        if what == Awaited::Lag {
+            for &s in &self.role_list {
+                if let Some(Role::Database { lag_close_rate, .. }) = self.s.topology.services[s]
+                    .roles
+                    .iter()
+                    .find(|r| matches!(r, Role::Database { .. }))
+                    && self.roles[s].lag > EPS
+                {
+                    by((!self.lag_grows(s)).then(|| {
+                        now.plus(SimDuration::from_secs_f64(
+                            self.roles[s].lag / lag_close_rate,
+                        ))
+                    }));
+                }
+            }
+        }
+        if matches!(what, Awaited::Convergence | Awaited::Registrations) {
+            for &s in &self.discovery_list {
+                if !self.registered[s] {
+                    by(self.register_at[s]);
+                }
+            }
+        }
+        if matches!(what, Awaited::Convergence | Awaited::Pools) {
+            for &s in &self.react_list {
+                if let Some((t, target)) = self.scale_at[s]
+                    && target > self.instances[s]
+                {
+                    by(Some(t));
+                }
+            }
+        }
+        if what == Awaited::Ramp
+            && let Some(r) = self.ramp
+        {
+            let left = u64::from(r.steps.saturating_sub(r.k + 1));
+            by(Some(r.next_at.plus(SimDuration(left * r.step_len.0))));
+        }
+        known.then_some(at)
+    }
+
+    /// The program waits for a process: after every solution, whether it has completed (then
+    /// the program goes on at once).
+    pub(super) fn awaited_done(&self) -> bool {
+        let Some(p) = self.program else { return false };
+        if p.phase != Phase::Await {
+            return false;
+        }
+        self.process_done(self.awaited(&p))
+    }
+
+    /// The process the program's current stage or step waits for.
+    fn awaited(&self, p: &Program) -> Awaited {
+        match &self.plan.strategy {
+            Strategy::Staged(stages) => stages
+                .get(p.next)
+                .map_or(Awaited::Nothing, |s| Awaited::of_stage(s.kind)),
+            Strategy::Custom(steps) => steps.get(p.next).map_or(Awaited::Nothing, Awaited::of_step),
+            _ => Awaited::Nothing,
+        }
+    }
+
+    /// What a stage sets going when it starts: dependency convergence starts the held
+    /// services' registrations and the autoscalers' re-targeting.
+    fn stage_begin(&mut self, kind: StageKind, now: SimTime) {
+        if kind == StageKind::DependencyConvergence {
+            self.reregister(now);
+            self.scale_up(now);
+        }
+    }
+
+    /// What a stage achieves once verified: keys aligned (identity pre-warming), queue
+    /// offsets aligned (state reconciliation).
+    fn stage_effect(&mut self, kind: StageKind) {
         match kind {
             StageKind::IdentityPrewarm => self.prewarm(),
             StageKind::StateReconciliation => self.reconcile(),
-            StageKind::DependencyConvergence => {
-                self.reregister(now);
-                self.scale_up(now);
-            }
-            StageKind::TrafficReentry => {}
+            StageKind::DependencyConvergence | StageKind::TrafficReentry => {}
         }
     }
 
@@ -727,9 +883,29 @@ impl FlowTrial<'_> {
                         self.end_program(now);
                         return;
                     };
-                    let name = self.custom_step(step, now, &mut p);
-                    self.step_note(now, name, p.next);
-                    p.next += 1;
+                    if p.phase == Phase::Await {
+                        let what = Awaited::of_step(step);
+                        if !self.process_done(what) {
+                            p.until = self.process_done_at(what, now);
+                            self.program = Some(p);
+                            return;
+                        }
+                        if matches!(step, Step::ReconcileState) {
+                            self.reconcile();
+                        }
+                        self.step_note(now, "step_confirmed", p.next);
+                        p.phase = Phase::Start;
+                        p.next += 1;
+                    } else {
+                        let name = self.custom_step(step, now, &mut p);
+                        self.step_note(now, name, p.next);
+                        if Awaited::of_step(step) != Awaited::Nothing {
+                            // The step confirms a process: it waits for it to complete.
+                            p.phase = Phase::Await;
+                        } else {
+                            p.next += 1;
+                        }
+                    }
                 }
                 Strategy::Topological { gate, .. } => {
                     let Some(&layer) = self.layers.get(p.next) else {
@@ -760,12 +936,24 @@ impl FlowTrial<'_> {
                                     None => self.release_controls(now),
                                 }
                             }
+                            self.stage_begin(kind, now);
                             let d = fault::sample(&stage.duration, &mut self.plan_rng);
                             p.until = Some(now.plus(d));
                             p.phase = Phase::Verify;
                             self.stage_note(now, kind, p.attempt, "started");
                         }
-                        Phase::Verify => {
+                        Phase::Verify | Phase::Await => {
+                            let what = Awaited::of_stage(kind);
+                            if !self.process_done(what) {
+                                // The stage's work is done, but not the process it confirms.
+                                if p.phase == Phase::Verify {
+                                    self.stage_note(now, kind, p.attempt, "awaiting_process");
+                                }
+                                p.phase = Phase::Await;
+                                p.until = self.process_done_at(what, now);
+                                self.program = Some(p);
+                                return;
+                            }
                             let u: f64 = self.plan_rng.random();
                             let pass = u < stage.verify_probability;
                             if p.attempt == 0 {
@@ -776,7 +964,7 @@ impl FlowTrial<'_> {
                             }
                             if pass {
                                 self.stage_note(now, kind, p.attempt, "verified");
-                                self.stage_effect(kind, now);
+                                self.stage_effect(kind);
                                 p = Program {
                                     next: p.next + 1,
                                     ..Program::default()
@@ -796,7 +984,7 @@ impl FlowTrial<'_> {
                         }
                         Phase::Escalated => {
                             self.stage_note(now, kind, p.attempt, "resolved_by_human");
-                            self.stage_effect(kind, now);
+                            self.stage_effect(kind);
                             p = Program {
                                 next: p.next + 1,
                                 ..Program::default()
@@ -829,14 +1017,11 @@ impl FlowTrial<'_> {
                 self.release_where(now, |_, s| list.contains(&s));
                 "restore"
             }
-            Step::ReconcileState => {
-                self.reconcile();
-                "reconcile_state"
-            }
+            Step::ReconcileState => "reconcile_state",
             Step::InvalidateCaches(w) => {
                 self.cache_spread = Some(w.as_secs_f64());
                 self.hold_caches = true;
-                self.release_caches();
+                self.release_caches(now);
                 "invalidate_caches"
             }
             Step::Reregister => {

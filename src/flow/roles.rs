@@ -19,10 +19,19 @@ pub(super) struct RoleState {
     pub origin_down_since: Option<f64>,
     /// Cache: extended entries were evicted (cap reached) or the cache is cold after them.
     pub cache_cold_until: Option<f64>,
-    /// Cache: entries extended at origin recovery, still to refresh.
+    /// Cache: entries extended during an origin outage, still to refresh once it returned.
     pub refresh_left: f64,
-    /// Cache: refresh rate on the origin edge while a refresh burst lasts.
+    /// Cache: refresh calls/s the cache itself sends to its origin while it refreshes the
+    /// extended entries at an even rate (an invalidation window or a plan's pacing).
     pub refresh_rate: f64,
+    /// Cache: the extended entries expired together when the origin returned: each read of
+    /// one misses (and is refreshed through the origin) until it is refreshed.
+    pub refresh_natural: bool,
+    /// Cache: share of the keys still expired at the start of the current refresh step (the
+    /// extra miss share the flows use during the step).
+    pub refresh_share: f64,
+    /// Cache: end of the current refresh step of expired entries.
+    pub refresh_step_at: Option<crate::engine::SimTime>,
     /// Queue: backlog of messages.
     pub queue_backlog: f64,
     /// Queue: current drain attempt rate (messages/s handed to consumers).
@@ -82,7 +91,14 @@ impl FlowTrial<'_> {
             return 1.0;
         }
         match self.cache_of(d.from) {
-            Some((_, _, _, hit, _)) if r.cache_cold_until.is_none() => 1.0 - hit,
+            Some((_, _, _, hit, _)) if r.cache_cold_until.is_none() => {
+                if r.refresh_natural {
+                    // Reads of entries that expired together miss until refreshed.
+                    1.0 - hit + hit * r.refresh_share
+                } else {
+                    1.0 - hit
+                }
+            }
             _ => 1.0,
         }
     }

@@ -14,7 +14,7 @@
 //! until the next event.
 
 use super::{BreakerState, FlowTrial};
-use crate::model::{DepKind, Jitter, Topology};
+use crate::model::{DepKind, Topology};
 
 /// Iterations allowed to reach the fixed point.
 const MAX_ITERATIONS: usize = 200;
@@ -177,7 +177,8 @@ pub(crate) struct EdgeFlow {
     /// Role inputs fixed for one solution ([`FlowTrial::edge_role_inputs`]): the caller's
     /// call factor (a cache calls its origin on misses only),
     pub factor: f64,
-    /// extra attempts (released deferred demand, cache refreshes),
+    /// extra calls (released deferred demand, paced cache refreshes), each retried like a
+    /// fresh call,
     pub extra: f64,
     /// and whether an auth service skips this key provider call (degraded validation).
     pub bypass: bool,
@@ -519,7 +520,7 @@ impl FlowTrial<'_> {
     fn edge_gates(&mut self) {
         for (e, f) in self.ef.iter_mut().enumerate() {
             f.cut = self.partitioned[e] > 0 || !self.registered[self.edges[e].to];
-            f.open = matches!(self.breaker[e], BreakerState::Open { .. });
+            f.open = self.breaker[e] != BreakerState::Closed;
         }
     }
 
@@ -616,15 +617,14 @@ impl FlowTrial<'_> {
                     served * info.calls * reach * f.factor
                 };
                 f.fresh = fresh;
-                let retried = if f.open {
+                let attempts = if f.open {
                     0.0
+                } else if info.extra {
+                    // Extra calls (released deferred demand, paced cache refreshes) are
+                    // retried like any other call.
+                    (fresh + f.extra) * attempts_per_call(f.p, info.tries)
                 } else {
                     fresh * attempts_per_call(f.p, info.tries)
-                };
-                let attempts = if info.extra {
-                    retried + f.extra
-                } else {
-                    retried
                 };
                 f.attempts = attempts;
                 f.delivered = if f.cut || (info.db && sf[info.to].down_now) {
@@ -718,27 +718,6 @@ impl FlowTrial<'_> {
         self.replica_moved = replica_moved;
         self.success_waitless = waitless;
         change
-    }
-
-    /// How long released deferred demand is spread over when released "at once": clients
-    /// without jitter retry together (one resolution step); jitter spreads them over the
-    /// backoff window.
-    pub(super) fn release_spread_secs(&self, e: usize) -> f64 {
-        let res = self.s.resolution.as_secs_f64();
-        let d = &self.s.topology.deps[e];
-        let window = match &d.retry {
-            None => 0.0,
-            Some(r) => match r.jitter {
-                Jitter::None => 0.0,
-                Jitter::Full => r.backoff_cap.as_secs_f64(),
-                Jitter::Equal => r.backoff_cap.as_secs_f64() / 2.0,
-                Jitter::Decorrelated => r
-                    .backoff_cap
-                    .as_secs_f64()
-                    .min(3.0 * r.backoff_base.as_secs_f64()),
-            },
-        };
-        window.max(res)
     }
 }
 

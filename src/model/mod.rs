@@ -25,8 +25,10 @@ pub struct Scenario {
     pub content_hash: String,
     /// Length of a trial.
     pub horizon: SimTime,
-    /// Bucket width of per-bucket series.
+    /// Bucket width of the chart series (charts only: no trial result depends on it).
     pub resolution: SimDuration,
+    /// Window of the re-entry storm peak measurement.
+    pub storm_window: SimDuration,
     /// Default master seed.
     pub seed: u64,
     /// Default number of trials.

@@ -19,9 +19,15 @@ pub struct RawScenario {
     pub description: String,
     /// Length of one simulated trial, e.g. `"6h"`.
     pub horizon: String,
-    /// Width of the time buckets for per-bucket series, e.g. `"10s"` (default `"10s"`).
+    /// Width of the time buckets of the chart series, e.g. `"10s"` (default `"10s"`). Charts
+    /// only: no result of a trial depends on it.
     #[serde(default)]
     pub resolution: Option<String>,
+    /// Window over which the re-entry storm peak (`storm_peak_ratio`: offered load /
+    /// capacity) is measured, e.g. `"1s"` (default `"1s"`): a burst of N requests counts as N
+    /// requests within one window, whatever the engine's internal steps.
+    #[serde(default)]
+    pub storm_window: Option<String>,
     /// Master seed (default 1).
     #[serde(default)]
     pub seed: Option<u64>,
@@ -126,8 +132,9 @@ pub enum RawRole {
         hit_ratio: f64,
         /// Longest a TTL may be extended to while the origin is down, e.g. `"2h"`.
         max_extension: String,
-        /// When the origin returns, refresh the extended entries over this window instead of
-        /// all at once (default: all at once, within one resolution step).
+        /// When the origin returns, refresh the extended entries over this window (the cache
+        /// refreshes them itself, at an even rate) instead of letting them all expire together
+        /// (default: they expire together, and every read of one misses until it is refreshed).
         #[serde(default)]
         invalidation_window: Option<String>,
     },

@@ -21,6 +21,9 @@ use crate::model::*;
 
 /// Largest trial count a scenario may ask for.
 pub const MAX_TRIALS: u64 = 100_000_000;
+/// Most probes a half-open breaker may let through.
+const MAX_PROBES: u32 = 10_000;
+
 /// Most time buckets one trial may have (horizon / resolution).
 pub const MAX_BUCKETS: u64 = 2_000_000;
 /// Most memory a run may be estimated to need.
@@ -206,6 +209,10 @@ fn build(cx: &mut Ctx<'_>, raw: &RawScenario, text: &str) -> Option<Scenario> {
     let resolution = match &raw.resolution {
         Some(r) => cx.positive_duration("resolution", r),
         None => Some(SimDuration::from_secs(10)),
+    };
+    let storm_window = match &raw.storm_window {
+        Some(w) => cx.positive_duration("storm_window", w),
+        None => Some(SimDuration::from_secs(1)),
     };
     let trials = raw.trials.unwrap_or(1000);
     if trials == 0 || trials > MAX_TRIALS {
@@ -431,13 +438,23 @@ fn build(cx: &mut Ctx<'_>, raw: &RawScenario, text: &str) -> Option<Scenario> {
         );
     }
 
+    if let (Some(h), Some(w)) = (horizon, storm_window)
+        && w > h
+    {
+        cx.err(
+            "storm_window",
+            format!("the storm window ({w}) is longer than the horizon ({h})"),
+            "use a window of a second or a few, e.g. \"1s\"",
+        );
+    }
+
     // Assemble only when everything converted.
     let services: Vec<Service> = services.into_iter().collect::<Option<_>>()?;
     let deps: Vec<Dependency> = deps.into_iter().collect::<Option<_>>()?;
     let traffic: Vec<Traffic> = traffic.into_iter().collect::<Option<_>>()?;
     let failures: Vec<Failure> = failures.into_iter().collect::<Option<_>>()?;
     let (plans, baseline) = plans?;
-    let (horizon, resolution, slo) = (horizon?, resolution?, slo?);
+    let (horizon, resolution, storm_window, slo) = (horizon?, resolution?, storm_window?, slo?);
     if !cx.problems.is_empty() {
         return None;
     }
@@ -447,6 +464,7 @@ fn build(cx: &mut Ctx<'_>, raw: &RawScenario, text: &str) -> Option<Scenario> {
         content_hash: format!("{:016x}", crate::rng::fnv1a(text.as_bytes())),
         horizon: SimTime(horizon.0),
         resolution,
+        storm_window,
         seed: raw.seed.unwrap_or(1),
         trials,
         slo,
@@ -842,11 +860,15 @@ fn dependency(
             );
             let w = cx.positive_duration(&format!("{bp}.window"), &b.window);
             let o = cx.positive_duration(&format!("{bp}.open_for"), &b.open_for);
-            if b.half_open_probes == 0 {
+            if b.half_open_probes == 0 || b.half_open_probes > MAX_PROBES {
                 cx.err(
                     &format!("{bp}.half_open_probes"),
-                    "`half_open_probes` must be at least 1",
-                    "a half-open breaker needs probes to learn the callee is back",
+                    format!(
+                        "`half_open_probes` must be between 1 and {MAX_PROBES} (found {})",
+                        b.half_open_probes
+                    ),
+                    "a half-open breaker lets a handful of calls through to learn whether the \
+                     callee is back, e.g. `half_open_probes: 5`",
                 );
             }
             let m = cx.non_negative(
@@ -861,7 +883,9 @@ fn dependency(
                     .map(Some),
             };
             match (t, w, o, m, rate) {
-                (Some(t), Some(w), Some(o), Some(m), Some(rate)) if b.half_open_probes > 0 => {
+                (Some(t), Some(w), Some(o), Some(m), Some(rate))
+                    if (1..=MAX_PROBES).contains(&b.half_open_probes) =>
+                {
                     Some(Some(Breaker {
                         failure_threshold: t,
                         window: w,

@@ -1,5 +1,6 @@
 //! Conservation of work in random scenarios: offered = served + failed + still queued + lost,
-//! with no negative quantity anywhere.
+//! with no negative quantity anywhere; deferred demand, cache refreshes and replays are in the
+//! ledger too, and `lost_work` is exactly what was lost.
 //!
 //! Scenarios are random DAGs of 2 to 7 services with random retries, timeouts, breakers,
 //! bulkheads, queue / cache / database roles and random failures; every trial is audited.
@@ -148,15 +149,18 @@ fn render(s: &Spec) -> String {
             d.push_str(", kind: Soft");
         }
         if let Some(r) = e.retry {
+            // Every jitter mode, picked from the edge's other random draws.
+            let jitter = ["None", "Full", "Equal", "Decorrelated"][(e.calls * 1000.0) as usize % 4];
             d.push_str(&format!(
-                ", retry: (max_attempts: {r}, backoff_base: \"100ms\", backoff_cap: \"5s\")"
+                ", retry: (max_attempts: {r}, backoff_base: \"100ms\", backoff_cap: \"5s\", jitter: {jitter})"
             ));
         }
         if let Some(t) = e.timeout_ms {
             d.push_str(&format!(", timeout: \"{t}ms\""));
         }
         if e.breaker {
-            d.push_str(", breaker: (failure_threshold: 0.5, window: \"20s\", open_for: \"1m\", half_open_probes: 3, max_deferred: 100000.0)");
+            let release = if e.soft { "Rate(50.0)" } else { "AllAtOnce" };
+            d.push_str(&format!(", breaker: (failure_threshold: 0.5, window: \"20s\", open_for: \"1m\", half_open_probes: 3, max_deferred: 100000.0, release: {release})"));
         }
         if let Some(b) = e.bulkhead {
             d.push_str(&format!(", bulkhead: {b:.2}"));
@@ -164,7 +168,11 @@ fn render(s: &Spec) -> String {
         d.push_str("),\n");
         deps.push_str(&d);
     }
-    let mut failures = String::new();
+    // A crash the checkpoint-restart plan answers (half of the trials).
+    let mut failures = format!(
+        "(name: \"crash\", kind: Crash(target: \"{}\"), schedule: Once(at: Fixed(\"1800s\"), duration: Fixed(\"10m\")), probability: 0.5),\n",
+        name(n - 1)
+    );
     for (i, (kind, target, at, dur, share)) in s.failures.iter().enumerate() {
         let t = name(*target);
         let k = match kind {
@@ -187,10 +195,23 @@ fn render(s: &Spec) -> String {
         failures.push_str(&format!("(name: \"f{i}\", kind: {k}, schedule: Once(at: Fixed(\"{at}s\"), duration: Exponential(mean: \"{dur}s\"))),\n"));
     }
     format!(
-        "Scenario(name: \"random\", horizon: \"2h\", resolution: \"10s\", seed: 5, trials: 3,\n services: [{services}],\n dependencies: [{deps}],\n traffic: [(entry: \"s0\", rate: {:.1}, noise: (cv: 0.2, every: \"10m\"))],\n failures: [{failures}],\n)",
+        "Scenario(name: \"random\", horizon: \"2h\", resolution: \"10s\", seed: 5, trials: 3,\n services: [{services}],\n dependencies: [{deps}],\n traffic: [(entry: \"s0\", rate: {:.1}, noise: (cv: 0.2, every: \"10m\"))],\n failures: [{failures}],\n plans: [{PLANS}],\n)",
         s.rate
     )
 }
+
+/// Every kind of plan, so that every way of releasing deferred demand, refreshing caches and
+/// holding components is audited.
+const PLANS: &str = r#"(name: "all-at-once", strategy: AllAtOnce),
+ (name: "staged", strategy: Staged(stages: [
+    (stage: IdentityPrewarm, duration: Fixed("1m"), verify_probability: 0.9),
+    (stage: StateReconciliation, duration: Fixed("0s"), verify_probability: 0.9),
+    (stage: DependencyConvergence, duration: Fixed("1m"), verify_probability: 0.9),
+    (stage: TrafficReentry, duration: Fixed("5m"), verify_probability: 0.9, ramp: (duration: "5m", shape: Exponential))])),
+ (name: "runbook", strategy: Custom(steps: [ReconcileState, Reregister, RestoreAll, InvalidateCaches("2m"), ReleaseRetries])),
+ (name: "paced", strategy: Custom(steps: [RestoreAll, ReleaseRetriesAt(20.0)]),
+  actions: [(failure: "crash", action: CheckpointRestart(duration: Fixed("2m"), checkpoint_interval: "10m"))]),
+ (name: "bottom-up", strategy: Topological(gate: Fixed("30s")))"#;
 
 fn close(a: f64, b: f64, scale: f64) -> bool {
     (a - b).abs() <= 1e-6 * scale.max(1.0)
@@ -210,7 +231,8 @@ proptest! {
             std::fs::write("/tmp/conservation-last.ron", &text).unwrap();
             std::fs::write("/tmp/conservation-last.args", format!("{seed} {trial}")).unwrap();
         }
-        let l = flow::audit(&s, &s.plans[0], seed, trial);
+        for plan in &s.plans {
+        let l = flow::audit(&s, plan, seed, trial);
         for i in 0..l.arrived.len() {
             let parts = [l.served[i], l.rejected[i], l.dropped[i], l.backlog[i]];
             prop_assert!(parts.iter().chain([&l.arrived[i]]).all(|x| *x >= -1e-9), "negative quantity at service {i}: {l:?}");
@@ -223,5 +245,29 @@ proptest! {
         }
         prop_assert!(l.user_offered >= 0.0 && l.user_succeeded >= 0.0);
         prop_assert!(l.user_succeeded <= l.user_offered * (1.0 + 1e-9), "more successes than requests");
+        // Deferred demand: every call a breaker deferred is released or still held; every
+        // released call succeeded, was lost, is in a retry wave, or was deferred again.
+        let d = [l.deferred_in, l.released, l.released_ok, l.released_lost, l.redeferred,
+                 l.deferred_dropped, l.deferred_left, l.bursts_pending];
+        prop_assert!(d.iter().all(|x| *x >= -1e-9), "negative deferred quantity: {l:?}");
+        let scale = l.deferred_in.max(l.released);
+        prop_assert!(close(l.deferred_in, l.released + l.deferred_left, scale),
+            "seed {seed} trial {trial}: deferred {} != released {} + still deferred {}\n{text}",
+            l.deferred_in, l.released, l.deferred_left);
+        let out = l.released_ok + l.released_lost + l.redeferred + l.bursts_pending;
+        prop_assert!(close(l.released, out, scale),
+            "seed {seed} trial {trial}: released {} != ok {} + lost {} + deferred again {} + pending {}\n{text}",
+            l.released, l.released_ok, l.released_lost, l.redeferred, l.bursts_pending);
+        // Cache refreshes and replays.
+        prop_assert!(close(l.refresh_in, l.refreshed + l.refresh_forgotten + l.refresh_left, l.refresh_in),
+            "seed {seed} trial {trial}: extended entries {} != refreshed {} + forgotten {} + left {}\n{text}",
+            l.refresh_in, l.refreshed, l.refresh_forgotten, l.refresh_left);
+        prop_assert!(close(l.replay_planned, l.replayed + l.replay_left, l.replay_planned));
+        // Lost work is exactly what was lost, and nothing else.
+        let lost = l.queue_lost + l.released_lost + l.deferred_dropped;
+        prop_assert!(close(l.lost_work, lost, lost),
+            "seed {seed} trial {trial}: lost_work {} != queue overflow {} + released and failed {} + dropped {}\n{text}",
+            l.lost_work, l.queue_lost, l.released_lost, l.deferred_dropped);
+        }
     }
 }
