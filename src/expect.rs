@@ -7,10 +7,12 @@
 //! expr     := operand OP operand
 //! OP       := "<" | "<=" | ">" | ">=" | "==" | "!="
 //! operand  := ref | "ci(" ref ")" | number
-//! ref      := PLAN "." METRIC ( "." STAT )?
+//! ref      := PLAN "." METRIC "." STAT  |  PLAN "." SHARE
 //! PLAN     := [letters digits - _]+          (no ".", e.g. `all-at-once`)
-//! METRIC   := one of the metric keys passed to `parse`, or `never_restored_share`
-//! STAT     := mean | p50 | p90 | p95 | p99 | max | ci95_low | ci95_high
+//! METRIC   := one of the metric keys passed to `parse`
+//! SHARE    := never_technically_recovered_share | never_operationally_restored_share
+//! STAT     := mean | min | p1 | p5 | p10 | p50 | p90 | p95 | p99 | max
+//!           | ci95_low | ci95_high
 //! number   := [+-]? float unit?  |  [+-]? (float duration-unit)+
 //! unit     := ms | s | m | h | d        (durations, converted to seconds)
 //!           | %                         (divided by 100)
@@ -23,20 +25,25 @@
 //! staged.operational_mttr_s.p95 < 90m          90 minutes = 5400 seconds
 //! staged.storm_peak_ratio.p99 <= 1.2
 //! all-at-once.availability.mean >= 99.5%       99.5% = 0.995
+//! all-at-once.availability.p5 >= 95%           the low tail of a higher-is-better metric
 //! staged.cascade_count.mean < all-at-once.cascade_count.mean
 //! ci(staged.technical_mttr_s.mean) < 2h        the whole 95% CI must be below 2h
 //! ci(staged.lost_work.mean) < all-at-once.lost_work.mean   paired difference
-//! staged.never_restored_share <= 0.01          plan-level field, no statistic
+//! staged.never_operationally_restored_share <= 1%          plan-level share, no statistic
 //! staged.technical_mttr_s.p50 < 1h30m          compound duration = 5400 seconds
 //! ```
 //!
 //! Rules checked by [`parse`]:
 //!
 //! * plan names must be among the known plans, metric keys among the known
-//!   metrics (or `never_restored_share`); unknown names get a "did you mean"
+//!   metrics (or one of the two shares); unknown names get a "did you mean"
 //!   hint (edit distance at most 2) or the list of known names;
-//! * a metric needs a statistic (hint: "add a statistic, e.g. `.p95`"), except
-//!   `never_restored_share`, which takes none;
+//! * a metric needs a statistic (hint: "add a statistic, e.g. `.p95`"); a share
+//!   takes none;
+//! * the former `never_restored_share` is refused: it was ambiguous and is
+//!   split into `never_technically_recovered_share` (a failed component still
+//!   down at the horizon) and `never_operationally_restored_share` (not
+//!   operationally restored within the horizon), which the hint names;
 //! * `ci(...)` may only wrap a ref whose statistic is `mean`;
 //! * at least one side must be a ref (`1 < 2` measures nothing);
 //! * a `ci(...)` compared with another ref is a paired comparison: both sides
@@ -62,6 +69,18 @@
 //! * `==` and `!=` use a relative tolerance of 1e-9 (at least 1e-9 absolute);
 //! * a NaN value (measured, threshold or interval bound) never passes: a run
 //!   that failed must never pass silently.
+//!
+//! Censored values ([`Bound`]): a statistic that includes trials not recovered
+//! within the horizon is only a lower bound of its true value. A comparison
+//! passes only when it holds for every true value the bounds allow, fails
+//! when it holds for none, and is *undecided* otherwise, which does not pass
+//! either ([`Outcome::decided`] is false). With a lower bound of 8h,
+//! `x.operational_mttr_s.p95 < 2h` fails (the true value is even larger),
+//! `x.operational_mttr_s.p95 > 1h` passes, and `x.operational_mttr_s.p95 < 10h`
+//! is undecided. A paired difference `a - b` is a lower bound when only a's
+//! values are, an upper bound when only b's are, and unknown when both are;
+//! `==` can only be decided between exact values. The margin is still the
+//! distance computed from the values as measured.
 #![deny(
     clippy::indexing_slicing,
     clippy::unwrap_used,
@@ -71,8 +90,17 @@
 
 use std::fmt;
 
-/// The plan-level field that is written without a statistic.
-pub const NEVER_RESTORED_SHARE: &str = "never_restored_share";
+use crate::metrics::Censor;
+pub use crate::stats::Stat;
+
+/// The former plan-level field, refused since it was split in two (see the module docs).
+pub const RETIRED_NEVER_RESTORED_SHARE: &str = "never_restored_share";
+
+/// Whether `metric` names a plan-level share (written without a statistic):
+/// `never_technically_recovered_share` or `never_operationally_restored_share`.
+pub fn is_plan_share(metric: &str) -> bool {
+    Censor::from_share_key(metric).is_some()
+}
 
 /// The simulator's metric keys as of writing; callers should pass their own
 /// list to [`parse`], this is a convenient default (used by the tests).
@@ -144,75 +172,15 @@ impl fmt::Display for Op {
     }
 }
 
-/// A statistic of a metric across trials.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Stat {
-    /// `mean`
-    Mean,
-    /// `p50`
-    P50,
-    /// `p90`
-    P90,
-    /// `p95`
-    P95,
-    /// `p99`
-    P99,
-    /// `max`
-    Max,
-    /// `ci95_low`: lower bound of the 95% confidence interval of the mean.
-    Ci95Low,
-    /// `ci95_high`: upper bound of the 95% confidence interval of the mean.
-    Ci95High,
-}
-
-impl Stat {
-    /// Every statistic, in source order.
-    pub const ALL: [Stat; 8] = [
-        Stat::Mean,
-        Stat::P50,
-        Stat::P90,
-        Stat::P95,
-        Stat::P99,
-        Stat::Max,
-        Stat::Ci95Low,
-        Stat::Ci95High,
-    ];
-
-    /// The statistic's source name, e.g. `"p95"`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Stat::Mean => "mean",
-            Stat::P50 => "p50",
-            Stat::P90 => "p90",
-            Stat::P95 => "p95",
-            Stat::P99 => "p99",
-            Stat::Max => "max",
-            Stat::Ci95Low => "ci95_low",
-            Stat::Ci95High => "ci95_high",
-        }
-    }
-
-    /// The statistic with the given source name, if any (case-sensitive).
-    pub fn from_name(name: &str) -> Option<Stat> {
-        Stat::ALL.into_iter().find(|s| s.name() == name)
-    }
-}
-
-impl fmt::Display for Stat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// A reference to a measured value: `PLAN.METRIC.STAT`, or
-/// `PLAN.never_restored_share` with `stat` `None`.
+/// A reference to a measured value: `PLAN.METRIC.STAT`, or a plan-level share
+/// (`PLAN.never_operationally_restored_share`) with `stat` `None`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Ref {
     /// The plan name, e.g. `all-at-once`.
     pub plan: String,
-    /// The metric key, e.g. `operational_mttr_s`, or `never_restored_share`.
+    /// The metric key, e.g. `operational_mttr_s`, or a plan-level share.
     pub metric: String,
-    /// The statistic; `None` only for `never_restored_share`.
+    /// The statistic; `None` only for a plan-level share.
     pub stat: Option<Stat>,
 }
 
@@ -341,7 +309,7 @@ impl fmt::Display for ExprError {
 impl std::error::Error for ExprError {}
 
 /// Parses `text` and checks its names: plan names must be in `plans`, metric
-/// keys in `metrics` (or `never_restored_share`), with "did you mean" hints
+/// keys in `metrics` (or a plan-level share), with "did you mean" hints
 /// (edit distance <= 2) or the list of known names. Returns every error it
 /// can find (always at least the first), sorted by offset. Never panics.
 pub fn parse(text: &str, plans: &[&str], metrics: &[&str]) -> Result<Expectation, Vec<ExprError>> {
@@ -371,11 +339,67 @@ pub fn parse(text: &str, plans: &[&str], metrics: &[&str]) -> Result<Expectation
     }
 }
 
+/// What a measured value says about the true value it estimates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// The value is the true value.
+    Exact,
+    /// The true value is at least the value (censored trials enter it).
+    Lower,
+    /// The true value is at most the value.
+    Upper,
+    /// The value says nothing certain about the true value.
+    Unknown,
+}
+
+impl Bound {
+    /// The true values the bound allows for a measured `v`, as `(low, high)`.
+    fn range(self, v: f64) -> (f64, f64) {
+        match self {
+            Bound::Exact => (v, v),
+            Bound::Lower => (v, f64::INFINITY),
+            Bound::Upper => (f64::NEG_INFINITY, v),
+            Bound::Unknown => (f64::NEG_INFINITY, f64::INFINITY),
+        }
+    }
+
+    /// The bound of `a - b` for values bounded by `self` and `b`.
+    pub fn minus(self, b: Bound) -> Bound {
+        let (a_lo, a_hi) = self.range(0.0);
+        let (b_lo, b_hi) = b.range(0.0);
+        match ((a_lo - b_hi).is_finite(), (a_hi - b_lo).is_finite()) {
+            (true, true) => Bound::Exact,
+            (true, false) => Bound::Lower,
+            (false, true) => Bound::Upper,
+            (false, false) => Bound::Unknown,
+        }
+    }
+}
+
+/// A measured value and what it says about the true value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Value {
+    /// The value as measured.
+    pub value: f64,
+    /// How it relates to the true value.
+    pub bound: Bound,
+}
+
+impl Value {
+    /// An exact value.
+    pub fn exact(value: f64) -> Value {
+        Value {
+            value,
+            bound: Bound::Exact,
+        }
+    }
+}
+
 /// What evaluation needs from a finished run.
 pub trait Measurements {
-    /// The statistic of a plan's metric (or never_restored_share when stat is
-    /// None). None if unknown.
-    fn stat(&self, r: &Ref) -> Option<f64>;
+    /// The statistic of a plan's metric (or a plan-level share when stat is
+    /// None), with its bound. None if unknown.
+    fn stat(&self, r: &Ref) -> Option<Value>;
     /// Paired difference `a - b` of two plans' metric across trials:
     /// (mean, ci95_low, ci95_high). None if unknown.
     fn paired(&self, a: &Ref, b: &Ref) -> Option<(f64, f64, f64)>;
@@ -387,14 +411,23 @@ pub struct Outcome {
     /// The measured side's value used (after flipping a `number OP ref`
     /// comparison; a CI bound for `ci(..) OP number`; a's mean for paired).
     pub measured: f64,
+    /// How `measured` relates to its true value.
+    pub measured_bound: Bound,
     /// The other side's value used (b's mean for a paired comparison).
     pub threshold: f64,
-    /// How far from failing, positive when passed, in the units of the
-    /// values: e.g. `threshold - measured` for `<`, `measured - threshold`
-    /// for `>`, `-|measured - threshold|` for `==`, `|measured - threshold|`
-    /// for `!=`; for a paired comparison the deciding bound's distance from 0.
+    /// How `threshold` relates to its true value (exact for a number).
+    pub threshold_bound: Bound,
+    /// How far from failing, positive when the values as measured satisfy the
+    /// comparison, in the units of the values: e.g. `threshold - measured`
+    /// for `<`, `measured - threshold` for `>`, `-|measured - threshold|` for
+    /// `==`, `|measured - threshold|` for `!=`; for a paired comparison the
+    /// deciding bound's distance from 0.
     pub margin: f64,
-    /// Whether the expectation holds. Always false if a value used is NaN.
+    /// Whether the bounds decide the comparison: false when it holds for
+    /// some true values they allow and not for others (then it does not pass).
+    pub decided: bool,
+    /// Whether the expectation holds for every true value. Always false if a
+    /// value used is NaN.
     pub passed: bool,
 }
 
@@ -407,7 +440,7 @@ pub fn evaluate(e: &Expectation, m: &dyn Measurements) -> Result<Outcome, String
         (Operand::Number(_), _) => Err(format!(
             "`{e}` measures nothing: at least one side must be a metric reference"
         )),
-        (Operand::Ref(a), Operand::Number(t)) => Ok(compare(op, lookup(m, a)?, *t)),
+        (Operand::Ref(a), Operand::Number(t)) => Ok(compare(op, lookup(m, a)?, Value::exact(*t))),
         (Operand::Ref(a), Operand::Ref(b)) => Ok(compare(op, lookup(m, a)?, lookup(m, b)?)),
         (Operand::Ref(a), Operand::Ci(b)) => paired(m, b, op.flip(), a),
         (Operand::Ci(a), Operand::Ref(b) | Operand::Ci(b)) => paired(m, a, op, b),
@@ -418,12 +451,12 @@ pub fn evaluate(e: &Expectation, m: &dyn Measurements) -> Result<Outcome, String
                 Op::Gt | Op::Ge => a.with_stat(Stat::Ci95Low),
                 Op::Eq | Op::Ne => a.with_stat(Stat::Mean),
             };
-            Ok(compare(op, lookup(m, &bound)?, *t))
+            Ok(compare(op, lookup(m, &bound)?, Value::exact(*t)))
         }
     }
 }
 
-fn lookup(m: &dyn Measurements, r: &Ref) -> Result<f64, String> {
+fn lookup(m: &dyn Measurements, r: &Ref) -> Result<Value, String> {
     m.stat(r)
         .ok_or_else(|| format!("no value for `{r}` in this run"))
 }
@@ -440,23 +473,67 @@ fn tolerance(a: f64, b: f64) -> f64 {
     1e-9 * 1f64.max(a.abs()).max(b.abs())
 }
 
-fn compare(op: Op, measured: f64, threshold: f64) -> Outcome {
-    let diff = measured - threshold;
-    let tol = tolerance(measured, threshold);
-    let (passed, margin) = match op {
-        Op::Lt => (measured < threshold, -diff),
-        Op::Le => (measured <= threshold, -diff),
-        Op::Gt => (measured > threshold, diff),
-        Op::Ge => (measured >= threshold, diff),
-        Op::Eq => (diff.abs() <= tol, -diff.abs()),
-        Op::Ne => (diff.abs() > tol, diff.abs()),
+/// Whether `a OP b` holds for every pair of true values the bounds allow
+/// (`Some(true)`), for none (`Some(false)`), or for some only (`None`).
+/// `==` and `!=` allow a difference of `tol`.
+pub fn decide(op: Op, a: Value, b: Value, tol: f64) -> Option<bool> {
+    let (a_lo, a_hi) = a.bound.range(a.value);
+    let (b_lo, b_hi) = b.bound.range(b.value);
+    let exact = a.bound == Bound::Exact && b.bound == Bound::Exact;
+    let apart = a_lo > b_hi + tol || b_lo > a_hi + tol;
+    let (always, never) = match op {
+        Op::Lt => (a_hi < b_lo, a_lo >= b_hi),
+        Op::Le => (a_hi <= b_lo, a_lo > b_hi),
+        Op::Gt => (a_lo > b_hi, a_hi <= b_lo),
+        Op::Ge => (a_lo >= b_hi, a_hi < b_lo),
+        Op::Eq => {
+            let close = (a.value - b.value).abs() <= tol;
+            (exact && close, apart || (exact && !close))
+        }
+        Op::Ne => {
+            let close = (a.value - b.value).abs() <= tol;
+            (apart || (exact && !close), exact && close)
+        }
+    };
+    match (always, never) {
+        (true, _) => Some(true),
+        (false, true) => Some(false),
+        (false, false) => None,
+    }
+}
+
+/// The outcome of `a OP b` decided on `(x, y)` (the values that decide, e.g. a
+/// paired bound and 0), reported with `measured` and `threshold`.
+fn outcome(op: Op, measured: Value, threshold: Value, x: Value, y: Value, tol: f64) -> Outcome {
+    let diff = x.value - y.value;
+    let margin = match op {
+        Op::Lt | Op::Le => -diff,
+        Op::Gt | Op::Ge => diff,
+        Op::Eq => -diff.abs(),
+        Op::Ne => diff.abs(),
+    };
+    let nan = [measured.value, threshold.value, x.value, y.value]
+        .iter()
+        .any(|v| v.is_nan());
+    let verdict = if nan {
+        Some(false)
+    } else {
+        decide(op, x, y, tol)
     };
     Outcome {
-        measured,
-        threshold,
+        measured: measured.value,
+        measured_bound: measured.bound,
+        threshold: threshold.value,
+        threshold_bound: threshold.bound,
         margin,
-        passed: passed && !measured.is_nan() && !threshold.is_nan(),
+        decided: verdict.is_some(),
+        passed: verdict == Some(true),
     }
+}
+
+fn compare(op: Op, measured: Value, threshold: Value) -> Outcome {
+    let tol = tolerance(measured.value, threshold.value);
+    outcome(op, measured, threshold, measured, threshold, tol)
 }
 
 fn paired(m: &dyn Measurements, a: &Ref, op: Op, b: &Ref) -> Result<Outcome, String> {
@@ -471,21 +548,24 @@ fn paired(m: &dyn Measurements, a: &Ref, op: Op, b: &Ref) -> Result<Outcome, Str
     let (mean, low, high) = m
         .paired(a, b)
         .ok_or_else(|| format!("no paired difference for `{a}` - `{b}` in this run"))?;
-    let tol = tolerance(measured, threshold);
-    let (passed, margin, bound) = match op {
-        Op::Lt => (high < 0.0, -high, high),
-        Op::Le => (high <= 0.0, -high, high),
-        Op::Gt => (low > 0.0, low, low),
-        Op::Ge => (low >= 0.0, low, low),
-        Op::Eq => (mean.abs() <= tol, -mean.abs(), mean),
-        Op::Ne => (mean.abs() > tol, mean.abs(), mean),
+    let tol = tolerance(measured.value, threshold.value);
+    let deciding = match op {
+        Op::Lt | Op::Le => high,
+        Op::Gt | Op::Ge => low,
+        Op::Eq | Op::Ne => mean,
     };
-    Ok(Outcome {
+    let diff = Value {
+        value: deciding,
+        bound: measured.bound.minus(threshold.bound),
+    };
+    Ok(outcome(
+        op,
         measured,
         threshold,
-        margin,
-        passed: passed && !measured.is_nan() && !threshold.is_nan() && !bound.is_nan(),
-    })
+        diff,
+        Value::exact(0.0),
+        tol,
+    ))
 }
 
 // ---------------------------------------------------------------------------
@@ -837,22 +917,32 @@ impl Parser<'_> {
                 ));
             }
         }
-        if metric == NEVER_RESTORED_SHARE {
+        if is_plan_share(&metric) {
             if let Some((stat_at, name)) = &stat_part {
                 self.errors.push(ExprError::new(
                     *stat_at,
-                    format!(
-                        "`{NEVER_RESTORED_SHARE}` is a plan-level field and takes no statistic"
-                    ),
+                    format!("`{metric}` is a plan-level share and takes no statistic"),
                     Some(format!("remove `.{name}`")),
                 ));
             }
+        } else if metric == RETIRED_NEVER_RESTORED_SHARE {
+            self.errors.push(ExprError::new(
+                metric_at,
+                format!(
+                    "`{RETIRED_NEVER_RESTORED_SHARE}` was ambiguous and has been split in two"
+                ),
+                Some(format!(
+                    "use `{}` (a failed component was still down at the horizon) or `{}` (not operationally restored within the horizon)",
+                    Censor::Technical.share_key(),
+                    Censor::Operational.share_key()
+                )),
+            ));
         } else if !self.metrics.contains(&metric.as_str()) {
             let known = self
                 .metrics
                 .iter()
                 .copied()
-                .chain(std::iter::once(NEVER_RESTORED_SHARE));
+                .chain(Censor::ALL.iter().map(|c| c.share_key()));
             let hint = suggest(&metric, known, "metrics");
             self.errors.push(ExprError::new(
                 metric_at,
@@ -1057,15 +1147,10 @@ fn suggest<'n>(name: &str, known: impl Iterator<Item = &'n str> + Clone, kind: &
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    clippy::disallowed_types
-)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use std::collections::BTreeMap;
 
     const PLANS: &[&str] = &["staged", "all-at-once", "canary_2"];
 
@@ -1133,9 +1218,30 @@ mod tests {
         );
         assert_eq!(e.rhs, Operand::Number(7200.0));
 
-        let e = ok("staged.never_restored_share <= 0.01");
-        assert_eq!(e.lhs, Operand::Ref(r("staged", NEVER_RESTORED_SHARE, None)));
+        let e = ok("staged.never_operationally_restored_share <= 1%");
+        assert_eq!(
+            e.lhs,
+            Operand::Ref(r("staged", "never_operationally_restored_share", None))
+        );
         assert_eq!(e.rhs, Operand::Number(0.01));
+        let e = ok("staged.never_technically_recovered_share == 0");
+        assert_eq!(
+            e.lhs,
+            Operand::Ref(r("staged", "never_technically_recovered_share", None))
+        );
+
+        let e = ok("all-at-once.availability.p5 >= 95%");
+        assert_eq!(
+            e.lhs,
+            Operand::Ref(r("all-at-once", "availability", Some(Stat::P5)))
+        );
+        for stat in ["min", "p1", "p5", "p10"] {
+            let e = ok(&format!("staged.availability.{stat} > 0.5"));
+            assert_eq!(
+                e.lhs,
+                Operand::Ref(r("staged", "availability", Stat::from_name(stat)))
+            );
+        }
     }
 
     #[test]
@@ -1189,7 +1295,8 @@ mod tests {
             "staged.operational_mttr_s.p95 < 90m",
             "  all-at-once.availability.mean>=99.5%",
             "ci( staged.technical_mttr_s.mean )<2h",
-            "staged.never_restored_share <= 0.01",
+            "staged.never_technically_recovered_share <= 0.01",
+            "staged.availability.min >= 0.5",
             "staged.cascade_count.mean != all-at-once.cascade_count.ci95_high",
             "1h30m >= canary_2.restoration_gap_s.ci95_low",
         ] {
@@ -1204,8 +1311,8 @@ mod tests {
             "ci(staged.technical_mttr_s.mean) < 7200"
         );
         assert_eq!(
-            ok("staged.never_restored_share<=1%").to_string(),
-            "staged.never_restored_share <= 0.01"
+            ok("staged.never_operationally_restored_share<=1%").to_string(),
+            "staged.never_operationally_restored_share <= 0.01"
         );
     }
 
@@ -1250,14 +1357,34 @@ mod tests {
             e[0].hint
                 .as_deref()
                 .unwrap()
-                .contains("never_restored_share")
+                .contains("never_operationally_restored_share")
         );
 
-        let e = errs("staged.never_restored_shar <= 1%");
+        let e = errs("staged.never_operationaly_restored_share <= 1%");
         assert_eq!(
             e[0].hint.as_deref(),
-            Some("did you mean `never_restored_share`?")
+            Some("did you mean `never_operationally_restored_share`?")
         );
+    }
+
+    #[test]
+    fn the_ambiguous_never_restored_share_is_refused_with_both_successors() {
+        for t in [
+            "staged.never_restored_share <= 1%",
+            "staged.never_restored_share.mean <= 1%",
+            "1% > staged.never_restored_share",
+        ] {
+            let e = errs(t);
+            assert_eq!(e.len(), 1, "{t}: {e:?}");
+            assert_eq!(e[0].offset, at(t, "never_restored_share"));
+            assert!(e[0].message.contains("split in two"), "{}", e[0].message);
+            let hint = e[0].hint.as_deref().unwrap();
+            assert!(
+                hint.contains("`never_technically_recovered_share`")
+                    && hint.contains("`never_operationally_restored_share`"),
+                "{hint}"
+            );
+        }
     }
 
     #[test]
@@ -1274,9 +1401,10 @@ mod tests {
         assert_eq!(e[0].offset, at(t, "operational"));
         assert_eq!(e[0].hint.as_deref(), Some("add a statistic, e.g. `.p95`"));
 
-        let t = "staged.never_restored_share.mean < 1%";
+        let t = "staged.never_technically_recovered_share.mean < 1%";
         let e = errs(t);
         assert_eq!(e[0].offset, at(t, "mean"));
+        assert!(e[0].message.contains("takes no statistic"));
     }
 
     #[test]
@@ -1349,7 +1477,7 @@ mod tests {
         assert_eq!(e[0].message, "ci() applies to a mean");
         assert_eq!(e[0].offset, at(t, "technical"));
 
-        let t = "ci(staged.never_restored_share) < 1%";
+        let t = "ci(staged.never_operationally_restored_share) < 1%";
         assert_eq!(errs(t)[0].message, "ci() applies to a mean");
 
         let t = "ci(3) < 2h";
@@ -1430,13 +1558,18 @@ mod tests {
 
     #[derive(Default)]
     struct Fake {
-        stats: HashMap<String, f64>,
-        paired: HashMap<(String, String), (f64, f64, f64)>,
+        stats: BTreeMap<String, Value>,
+        paired: BTreeMap<(String, String), (f64, f64, f64)>,
     }
 
     impl Fake {
         fn with(mut self, key: &str, v: f64) -> Self {
-            self.stats.insert(key.into(), v);
+            self.stats.insert(key.into(), Value::exact(v));
+            self
+        }
+        fn with_lower(mut self, key: &str, v: f64) -> Self {
+            let bound = Bound::Lower;
+            self.stats.insert(key.into(), Value { value: v, bound });
             self
         }
         fn with_paired(mut self, a: &str, b: &str, v: (f64, f64, f64)) -> Self {
@@ -1446,7 +1579,7 @@ mod tests {
     }
 
     impl Measurements for Fake {
-        fn stat(&self, r: &Ref) -> Option<f64> {
+        fn stat(&self, r: &Ref) -> Option<Value> {
             self.stats.get(&r.to_string()).copied()
         }
         fn paired(&self, a: &Ref, b: &Ref) -> Option<(f64, f64, f64)> {
@@ -1512,18 +1645,18 @@ mod tests {
     }
 
     #[test]
-    fn ref_vs_ref_and_never_restored_share() {
+    fn ref_vs_ref_and_plan_shares() {
         let m = Fake::default()
             .with("staged.cascade_count.mean", 1.0)
             .with("all-at-once.cascade_count.mean", 4.0)
-            .with("staged.never_restored_share", 0.02);
+            .with("staged.never_operationally_restored_share", 0.02);
         let o = eval(
             "staged.cascade_count.mean < all-at-once.cascade_count.mean",
             &m,
         );
         assert!(o.passed);
         assert_eq!(o.margin, 3.0);
-        let o = eval("staged.never_restored_share <= 0.01", &m);
+        let o = eval("staged.never_operationally_restored_share <= 0.01", &m);
         assert!(!o.passed);
         assert!((o.margin + 0.01).abs() < 1e-12);
     }
@@ -1622,6 +1755,114 @@ mod tests {
                 assert!(!eval(&text, &m).passed, "{text}");
             }
         }
+    }
+
+    #[test]
+    fn a_censored_value_decides_only_what_its_bound_decides() {
+        let h = 3600.0;
+        let op = "staged.operational_mttr_s.p95";
+        let m = Fake::default().with_lower(op, 8.0 * h);
+        let check = |text: &str, decided: bool, passed: bool| {
+            let o = eval(text, &m);
+            assert_eq!((o.decided, o.passed), (decided, passed), "{text}: {o:?}");
+            assert_eq!(o.measured_bound, Bound::Lower, "{text}");
+            assert_eq!(o.threshold_bound, Bound::Exact, "{text}");
+            o
+        };
+        // The true value is at least 8h: below 2h is impossible, above 1h is certain.
+        let o = check(&format!("{op} < 2h"), true, false);
+        assert_eq!(o.margin, -6.0 * h);
+        check(&format!("{op} > 1h"), true, true);
+        check(&format!("{op} >= 8h"), true, true);
+        check(&format!("{op} != 1h"), true, true);
+        check(&format!("{op} == 1h"), true, false);
+        // The bound does not decide: not a pass, whatever the margin says.
+        let o = check(&format!("{op} < 10h"), false, false);
+        assert_eq!(o.margin, 2.0 * h);
+        check(&format!("{op} <= 8h"), false, false);
+        check(&format!("{op} > 9h"), false, false);
+        check(&format!("{op} == 8h"), false, false);
+        check(&format!("{op} != 8h"), false, false);
+        // Flipped: `10h > x` is `x < 10h`.
+        check(&format!("10h > {op}"), false, false);
+        check(&format!("1h < {op}"), true, true);
+    }
+
+    #[test]
+    fn censored_refs_on_both_sides_and_in_intervals() {
+        let h = 3600.0;
+        let (a, b) = (
+            "staged.operational_mttr_s.mean",
+            "all-at-once.operational_mttr_s.mean",
+        );
+        // a is a lower bound, b exact.
+        let m = Fake::default()
+            .with_lower(a, 8.0 * h)
+            .with(b, 9.0 * h)
+            .with_lower("staged.operational_mttr_s.ci95_high", 8.5 * h)
+            .with_lower("staged.operational_mttr_s.ci95_low", 7.5 * h)
+            .with_paired(a, b, (-h, -1.5 * h, -0.5 * h))
+            .with_paired(b, a, (h, 0.5 * h, 1.5 * h));
+        let o = eval(&format!("{a} < {b}"), &m);
+        assert!(!o.decided && !o.passed, "{o:?}");
+        let o = eval(&format!("{b} > {a}"), &m);
+        assert!(!o.decided && !o.passed, "{o:?}");
+        assert_eq!(o.threshold_bound, Bound::Lower);
+        assert!(eval(&format!("{a} > 1h"), &m).passed);
+        // An exact value below a lower bound is below the true value too.
+        let o = eval(&format!("7h < {a}"), &m);
+        assert!(o.decided && o.passed, "{o:?}");
+        // ci(a) < 9h: its upper end 8.5h is a lower bound, so it cannot pass.
+        let o = eval(&format!("ci({a}) < 9h"), &m);
+        assert!(!o.decided && !o.passed && o.measured == 8.5 * h, "{o:?}");
+        assert!(eval(&format!("ci({a}) > 7h"), &m).passed);
+        // Paired: a - b is a lower bound; `<` needs its upper end, which it cannot bound.
+        let o = eval(&format!("ci({a}) < {b}"), &m);
+        assert!(!o.decided && !o.passed, "{o:?}");
+        // b - a is an upper bound: its interval above 0 is not certain, below would be.
+        let o = eval(&format!("ci({b}) > {a}"), &m);
+        assert!(!o.decided && !o.passed, "{o:?}");
+        // Both sides censored: nothing can be decided.
+        let m = Fake::default()
+            .with_lower(a, 8.0 * h)
+            .with_lower(b, 20.0 * h);
+        assert!(!eval(&format!("{a} < {b}"), &m).decided);
+        assert!(!eval(&format!("{b} > {a}"), &m).decided);
+    }
+
+    #[test]
+    fn bounds_of_differences() {
+        use Bound::*;
+        assert_eq!(Exact.minus(Exact), Exact);
+        assert_eq!(Lower.minus(Exact), Lower);
+        assert_eq!(Exact.minus(Lower), Upper);
+        assert_eq!(Lower.minus(Upper), Lower);
+        assert_eq!(Lower.minus(Lower), Unknown);
+        assert_eq!(Unknown.minus(Exact), Unknown);
+        let v = |value, bound| Value { value, bound };
+        // Exact values decide as plain comparisons do.
+        assert_eq!(
+            decide(Op::Lt, v(1.0, Exact), v(2.0, Exact), 0.0),
+            Some(true)
+        );
+        assert_eq!(
+            decide(Op::Lt, v(2.0, Exact), v(2.0, Exact), 0.0),
+            Some(false)
+        );
+        assert_eq!(
+            decide(Op::Eq, v(2.0, Exact), v(2.0, Exact), 0.0),
+            Some(true)
+        );
+        // An upper bound below the threshold decides `<`.
+        assert_eq!(
+            decide(Op::Lt, v(1.0, Upper), v(2.0, Exact), 0.0),
+            Some(true)
+        );
+        assert_eq!(
+            decide(Op::Gt, v(1.0, Upper), v(2.0, Exact), 0.0),
+            Some(false)
+        );
+        assert_eq!(decide(Op::Ne, v(1.0, Unknown), v(2.0, Exact), 0.0), None);
     }
 
     #[test]

@@ -20,6 +20,12 @@
 //!
 //! Expectations written in the scenario are not evaluated by a sweep (use `check` per file).
 //!
+//! What is reported per point and plan ([`Measure`], `--metric`): a metric, or one of the two
+//! plan-level censoring shares. `sweep.csv` has, per metric, its mean and 95% interval, its bad
+//! tail (p95, p99 and max where lower is better; p5, p1 and min where higher is better, as for
+//! availability) and, for a metric that censoring can affect, the censored share and the
+//! statistics that are lower bounds; per share, the share and its Wilson 95% interval.
+//!
 //! Invariants: a point's results equal, bit for bit, a `run` of the scenario file edited to that
 //! point's values (same seed, same trials); points run one after another, each with the
 //! deterministic runner, so `sweep.csv` is identical for any `--threads`.
@@ -30,12 +36,13 @@ use std::path::{Path, PathBuf};
 
 use crate::charts;
 use crate::engine::time::parse_duration;
-use crate::metrics::Metric;
+use crate::metrics::{Censor, Metric};
 use crate::model::Scenario;
 use crate::report::{self, Report};
 use crate::runner::{self, RunConfig};
 use crate::scenario::ron_tree::{self, Node, NodeKind, Seg};
 use crate::scenario::{self, suggest};
+use crate::stats::Stat;
 
 /// The metrics of a sweep when none is chosen.
 pub const DEFAULT_METRICS: [Metric; 5] = [
@@ -45,6 +52,45 @@ pub const DEFAULT_METRICS: [Metric; 5] = [
     Metric::StormPeakRatio,
     Metric::CascadeCount,
 ];
+
+/// What a sweep reports per point and plan: a metric's statistics or a censoring share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    /// A metric: its mean, interval, bad tail and censoring.
+    Metric(Metric),
+    /// A plan-level share of censored trials, with its Wilson interval.
+    Share(Censor),
+}
+
+impl Measure {
+    /// The key, as given to `--metric` and used in CSV columns and chart names.
+    pub fn key(self) -> &'static str {
+        match self {
+            Measure::Metric(m) => m.key(),
+            Measure::Share(c) => c.share_key(),
+        }
+    }
+
+    /// The measure with this key: a reported metric or a share.
+    pub fn from_key(key: &str) -> Option<Measure> {
+        Metric::from_key(key)
+            .filter(|m| m.is_reported())
+            .map(Measure::Metric)
+            .or_else(|| Censor::from_share_key(key).map(Measure::Share))
+    }
+}
+
+impl From<Metric> for Measure {
+    fn from(m: Metric) -> Measure {
+        Measure::Metric(m)
+    }
+}
+
+impl From<Censor> for Measure {
+    fn from(c: Censor) -> Measure {
+        Measure::Share(c)
+    }
+}
 
 /// Parameters a chart can show (a line chart for one, a heatmap for two).
 pub const MAX_CHARTED_PARAMS: usize = 2;
@@ -812,29 +858,71 @@ impl SweepResult {
             .map(|(_, s)| s)
     }
 
-    fn mean(&self, k: usize, plan: usize, metric: Metric) -> f64 {
-        self.summary(k, plan, metric).map_or(f64::NAN, |s| s.mean)
+    /// The mean of a metric, or the share, of plan `plan` at point `k`.
+    pub fn value(&self, k: usize, plan: usize, measure: impl Into<Measure>) -> f64 {
+        match measure.into() {
+            Measure::Metric(m) => self.summary(k, plan, m).map_or(f64::NAN, |s| s.mean),
+            Measure::Share(c) => self.points[k]
+                .report
+                .plans
+                .get(plan)
+                .map_or(f64::NAN, |p| p.share(c)),
+        }
+    }
+
+    /// The 95% interval of `measure` of plan `plan` at point `k`: the metric's interval of the
+    /// mean, or the Wilson score interval of the share over the point's trials.
+    pub fn interval(&self, k: usize, plan: usize, measure: impl Into<Measure>) -> (f64, f64) {
+        match measure.into() {
+            Measure::Metric(m) => self
+                .summary(k, plan, m)
+                .map_or((f64::NAN, f64::NAN), |s| (s.ci95_low, s.ci95_high)),
+            Measure::Share(c) => {
+                let share = self.value(k, plan, c);
+                let n = self.points[k].report.trials;
+                if share.is_nan() {
+                    return (f64::NAN, f64::NAN);
+                }
+                // The share is count / n, so the count is recovered exactly.
+                crate::stats::wilson((share * n as f64).round() as u64, n)
+            }
+        }
     }
 }
 
-/// Parses `--metric` keys (default [`DEFAULT_METRICS`]), with a did-you-mean hint.
-pub fn parse_metrics(keys: &[String]) -> Result<Vec<Metric>, SweepError> {
+/// Parses `--metric` keys (default [`DEFAULT_METRICS`]): reported metrics and the two
+/// censoring shares, with a did-you-mean hint; the former `never_restored_share` is refused
+/// with a hint naming its two successors.
+pub fn parse_metrics(keys: &[String]) -> Result<Vec<Measure>, SweepError> {
     if keys.is_empty() {
-        return Ok(DEFAULT_METRICS.to_vec());
+        return Ok(DEFAULT_METRICS
+            .iter()
+            .map(|&m| Measure::Metric(m))
+            .collect());
     }
-    let mut out: Vec<Metric> = Vec::new();
+    let mut out: Vec<Measure> = Vec::new();
     for k in keys {
-        match Metric::from_key(k).filter(|m| m.is_reported()) {
+        match Measure::from_key(k) {
             Some(m) if !out.contains(&m) => out.push(m),
             Some(_) => {}
+            None if k == crate::expect::RETIRED_NEVER_RESTORED_SHARE => {
+                return Err(SweepError::new(
+                    format!("--metric {k}: `{k}` was ambiguous and has been split in two"),
+                    Some(format!(
+                        "use `{}` (a failed component was still down at the horizon) or `{}` (not operationally restored within the horizon)",
+                        Censor::Technical.share_key(),
+                        Censor::Operational.share_key()
+                    )),
+                ));
+            }
             None => {
+                let keys = Metric::REPORTED
+                    .iter()
+                    .map(|m| m.key())
+                    .chain(Censor::ALL.iter().map(|c| c.share_key()));
                 return Err(SweepError::new(
                     format!("--metric {k}: unknown metric"),
-                    Some(suggest::hint(
-                        k,
-                        Metric::REPORTED.iter().map(|m| m.key()),
-                        "metric",
-                    )),
+                    Some(suggest::hint(k, keys, "metric")),
                 ));
             }
         }
@@ -915,14 +1003,41 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+/// The CSV columns of one measure, after its key and `_`: see [`write_csv`].
+pub fn csv_columns(measure: Measure) -> Vec<String> {
+    let mut cols: Vec<String> = ["mean", "ci95_low", "ci95_high"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    if let Measure::Metric(m) = measure {
+        cols.extend(
+            report::table::tail_stats(m)
+                .iter()
+                .map(|s| s.name().to_string()),
+        );
+        if m.censored_by().is_some() {
+            cols.push("censored_share".into());
+            cols.push("lower_bounds".into());
+        }
+    }
+    cols
+}
+
 /// Writes `sweep.csv`: a header, then one row per (grid point, plan) with the parameter values
-/// as written and, per metric, the mean and the 95% CI of the mean (shortest round-trip floats).
-pub fn write_csv(w: &mut dyn Write, r: &SweepResult, metrics: &[Metric]) -> io::Result<()> {
+/// as written and, per measure (shortest round-trip floats):
+///
+/// * a metric: `KEY_mean`, `KEY_ci95_low`, `KEY_ci95_high`, then its bad tail (`KEY_p95`,
+///   `KEY_p99`, `KEY_max` where lower is better, `KEY_p5`, `KEY_p1`, `KEY_min` where higher is
+///   better); a metric that censoring can affect adds `KEY_censored_share` and
+///   `KEY_lower_bounds`, the names of the statistics among those columns that are lower bounds
+///   of their true value, joined by `|` (empty when none);
+/// * a share: `KEY_mean` (the share), `KEY_ci95_low`, `KEY_ci95_high` (Wilson score interval).
+pub fn write_csv(w: &mut dyn Write, r: &SweepResult, measures: &[Measure]) -> io::Result<()> {
     let mut header: Vec<String> = r.params.iter().map(|(p, _)| csv_field(p)).collect();
     header.push("plan".into());
-    for m in metrics {
-        for stat in ["mean", "ci95_low", "ci95_high"] {
-            header.push(format!("{}_{stat}", m.key()));
+    for &m in measures {
+        for col in csv_columns(m) {
+            header.push(format!("{}_{col}", m.key()));
         }
     }
     writeln!(w, "{}", header.join(","))?;
@@ -930,14 +1045,33 @@ pub fn write_csv(w: &mut dyn Write, r: &SweepResult, metrics: &[Metric]) -> io::
         for (i, plan) in r.plans.iter().enumerate() {
             let mut row: Vec<String> = r.point_values(p).map(csv_field).collect();
             row.push(csv_field(plan));
-            for &m in metrics {
-                match r.summary(k, i, m) {
-                    Some(s) => {
-                        row.push(s.mean.to_string());
-                        row.push(s.ci95_low.to_string());
-                        row.push(s.ci95_high.to_string());
+            for &measure in measures {
+                match measure {
+                    Measure::Metric(m) => {
+                        let Some(s) = r.summary(k, i, m) else {
+                            let n = csv_columns(measure).len();
+                            row.extend(std::iter::repeat_n("NaN".to_string(), n));
+                            continue;
+                        };
+                        let mut stats = vec![Stat::Mean, Stat::Ci95Low, Stat::Ci95High];
+                        stats.extend(report::table::tail_stats(m));
+                        row.extend(stats.iter().map(|&st| s.get(st).to_string()));
+                        if let Some(c) = s.censoring {
+                            row.push(c.share.to_string());
+                            let bounds: Vec<&str> = stats
+                                .iter()
+                                .filter(|&&st| c.lower_bounds.contains(st))
+                                .map(|st| st.name())
+                                .collect();
+                            row.push(bounds.join("|"));
+                        }
                     }
-                    None => row.extend(["NaN".to_string(), "NaN".into(), "NaN".into()]),
+                    Measure::Share(_) => {
+                        let (lo, hi) = r.interval(k, i, measure);
+                        row.push(r.value(k, i, measure).to_string());
+                        row.push(lo.to_string());
+                        row.push(hi.to_string());
+                    }
                 }
             }
             writeln!(w, "{}", row.join(","))?;
@@ -946,21 +1080,39 @@ pub fn write_csv(w: &mut dyn Write, r: &SweepResult, metrics: &[Metric]) -> io::
     Ok(())
 }
 
-/// The terminal table: one line per (grid point, plan) with each metric's mean.
-pub fn render_table(r: &SweepResult, metrics: &[Metric]) -> String {
+/// One measure's mean (or share) as the terminal table shows it.
+fn table_cell(r: &SweepResult, k: usize, plan: usize, measure: Measure) -> String {
+    match measure {
+        Measure::Metric(m) => match r.summary(k, plan, m) {
+            Some(s) => report::table::fmt_stat(m, s, Stat::Mean),
+            None => "-".into(),
+        },
+        Measure::Share(_) => {
+            let v = r.value(k, plan, measure);
+            if v.is_nan() {
+                "-".into()
+            } else {
+                format!("{:.1}%", v * 100.0)
+            }
+        }
+    }
+}
+
+/// The terminal table: one line per (grid point, plan) with each metric's mean (`>=` when it
+/// is a lower bound) or share.
+pub fn render_table(r: &SweepResult, measures: &[Measure]) -> String {
     let mut header: Vec<String> = r.params.iter().map(|(p, _)| p.clone()).collect();
     header.push("plan".into());
-    header.extend(metrics.iter().map(|m| format!("{} (mean)", m.key())));
+    header.extend(measures.iter().map(|m| match m {
+        Measure::Metric(_) => format!("{} (mean)", m.key()),
+        Measure::Share(_) => m.key().to_string(),
+    }));
     let mut rows: Vec<Vec<String>> = Vec::new();
     for (k, p) in r.points.iter().enumerate() {
         for (i, plan) in r.plans.iter().enumerate() {
             let mut row: Vec<String> = r.point_values(p).map(str::to_string).collect();
             row.push(plan.clone());
-            row.extend(
-                metrics
-                    .iter()
-                    .map(|&m| report::table::fmt_value(m, r.mean(k, i, m))),
-            );
+            row.extend(measures.iter().map(|&m| table_cell(r, k, i, m)));
             rows.push(row);
         }
     }
@@ -1016,13 +1168,17 @@ pub fn axis(r: &SweepResult, param: usize) -> Vec<f64> {
     parsed.unwrap_or_else(|| (0..r.texts[param].len()).map(|i| i as f64).collect())
 }
 
-/// The data of a line chart (one parameter): per plan, the metric's mean at each value.
-pub fn line_series(r: &SweepResult, metric: Metric) -> Vec<(String, Vec<f64>)> {
+/// The data of a line chart (one parameter): per plan, the metric's mean (or the share) at
+/// each value.
+pub fn line_series(r: &SweepResult, measure: impl Into<Measure>) -> Vec<(String, Vec<f64>)> {
+    let measure = measure.into();
     r.plans
         .iter()
         .enumerate()
         .map(|(i, plan)| {
-            let means = (0..r.points.len()).map(|k| r.mean(k, i, metric)).collect();
+            let means = (0..r.points.len())
+                .map(|k| r.value(k, i, measure))
+                .collect();
             (plan.clone(), means)
         })
         .collect()
@@ -1030,13 +1186,14 @@ pub fn line_series(r: &SweepResult, metric: Metric) -> Vec<(String, Vec<f64>)> {
 
 /// The cells of a heatmap (two parameters) for one plan: `cells[y][x]`, x the first parameter's
 /// value and y the second's.
-pub fn heatmap_cells(r: &SweepResult, metric: Metric, plan: usize) -> Vec<Vec<f64>> {
+pub fn heatmap_cells(r: &SweepResult, measure: impl Into<Measure>, plan: usize) -> Vec<Vec<f64>> {
+    let measure = measure.into();
     let nx = r.params.first().map_or(0, |(_, v)| v.len());
     let ny = r.params.get(1).map_or(0, |(_, v)| v.len());
     let mut cells = vec![vec![f64::NAN; nx]; ny];
     for (k, p) in r.points.iter().enumerate() {
         if let [x, y] = p.point[..] {
-            cells[y][x] = r.mean(k, plan, metric);
+            cells[y][x] = r.value(k, plan, measure);
         }
     }
     cells
@@ -1044,8 +1201,8 @@ pub fn heatmap_cells(r: &SweepResult, metric: Metric, plan: usize) -> Vec<Vec<f6
 
 /// The file stem of a chart: `sweep-<metric>` or `sweep-<metric>-<plan>`, reduced to
 /// characters safe in file names.
-fn chart_name(metric: Metric, plan: Option<&str>) -> String {
-    let mut name = format!("sweep-{}", metric.key());
+fn chart_name(measure: Measure, plan: Option<&str>) -> String {
+    let mut name = format!("sweep-{}", measure.key());
     if let Some(p) = plan {
         name.push('-');
         name.extend(p.chars().map(|c| {
@@ -1064,7 +1221,7 @@ fn chart_name(metric: Metric, plan: Option<&str>) -> String {
 pub fn write_charts(
     dir: &Path,
     r: &SweepResult,
-    metrics: &[Metric],
+    metrics: &[Measure],
 ) -> Result<Vec<String>, String> {
     let meta = charts::Meta {
         scenario: r.scenario.clone(),

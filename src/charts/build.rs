@@ -754,6 +754,20 @@ pub fn timeline_spec(
     }
 }
 
+/// Whether a sweep key is a plan-level share of trials (shown as it is, not as a mean).
+fn is_share(key: &str) -> bool {
+    key.ends_with("_share")
+}
+
+/// The value axis of a sweep chart: `mean <metric (unit)>`, or the share's label.
+fn value_label(key: &str) -> String {
+    if is_share(key) {
+        metric_label(key)
+    } else {
+        format!("mean {}", metric_label(key))
+    }
+}
+
 /// Chart 6a, a sweep over one parameter: the metric's mean per parameter value, a line per
 /// plan.
 /// `values` are the positions of the parameter values on the x axis (their labels as ticks).
@@ -811,7 +825,11 @@ pub fn sweep_line_spec(
             meta,
             format!("{} against {param}", capitalised(name)),
             vec![legend],
-            "Each point: the metric's mean over the trials of one run at that value.",
+            if is_share(metric) {
+                "Each point: the share of the trials of one run at that value."
+            } else {
+                "Each point: the metric's mean over the trials of one run at that value."
+            },
         ),
         x: Axis {
             label: param.to_string(),
@@ -820,7 +838,7 @@ pub fn sweep_line_spec(
             scale: Scale::Linear,
             ticks: values.iter().copied().zip(labels.iter().cloned()).collect(),
         },
-        y: Axis::linear(format!("mean {}", metric_label(metric)), y0, y1),
+        y: Axis::linear(value_label(metric), y0, y1),
         areas: Vec::new(),
         lines,
         v_marks: Vec::new(),
@@ -863,13 +881,17 @@ pub fn sweep_heatmap_spec(
                 capitalised(name)
             ),
             Vec::new(),
-            "Each cell: the metric's mean over the trials of one run at those values.",
+            if is_share(metric) {
+                "Each cell: the share of the trials of one run at those values."
+            } else {
+                "Each cell: the metric's mean over the trials of one run at those values."
+            },
         ),
         x_label: params.0.to_string(),
         y_label: params.1.to_string(),
         x_labels: x_labels.to_vec(),
         y_labels: y_labels.to_vec(),
-        value_label: format!("mean {}", metric_label(metric)),
+        value_label: value_label(metric),
         cells,
         min,
         max,

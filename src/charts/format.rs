@@ -49,7 +49,12 @@ pub fn metric_display(key: &str) -> MetricDisplay {
         "lost_work" => ("lost work", "messages", 1.0),
         "routing_failures" => ("routing failures", "requests", 1.0),
         "recovery_success_rate" => ("recovery success rate", "%", 100.0),
-        "never_restored_share" => ("never restored", "% of trials", 100.0),
+        "never_technically_recovered_share" => {
+            ("never technically recovered", "% of trials", 100.0)
+        }
+        "never_operationally_restored_share" => {
+            ("never operationally restored", "% of trials", 100.0)
+        }
         _ => {
             return MetricDisplay {
                 name: "",
@@ -284,5 +289,14 @@ mod tests {
         assert_eq!(metric_label("technical_mttr_s"), "technical MTTR (min)");
         assert_eq!(metric_display("availability").scale, 100.0);
         assert_eq!(metric_label("made_up"), "made_up");
+        assert_eq!(
+            metric_label("never_technically_recovered_share"),
+            "never technically recovered (% of trials)"
+        );
+        assert_eq!(
+            metric_label("never_operationally_restored_share"),
+            "never operationally restored (% of trials)"
+        );
+        assert_eq!(metric_label("never_restored_share"), "never_restored_share");
     }
 }

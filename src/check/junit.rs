@@ -14,6 +14,15 @@ fn num(v: f64) -> String {
     }
 }
 
+/// [`num`], `>=` in front when the side is a lower bound.
+fn side(v: f64, e: &super::ExpectationCheck, name: &str) -> String {
+    if e.lower_bounds.contains(&name) && !v.is_nan() {
+        format!(">= {}", num(v))
+    } else {
+        num(v)
+    }
+}
+
 /// Renders the JUnit XML document.
 pub fn render(checks: &[ScenarioCheck]) -> String {
     let mut report = Report::new("aftershock check");
@@ -49,19 +58,31 @@ pub fn render(checks: &[ScenarioCheck]) -> String {
             } else {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
                 s.set_message(format!(
-                    "measured {} vs threshold {} (margin {})",
-                    num(e.measured),
-                    num(e.threshold),
-                    num(e.margin)
+                    "measured {} vs threshold {} (margin {}){}",
+                    side(e.measured, e, "measured"),
+                    side(e.threshold, e, "threshold"),
+                    num(e.margin),
+                    if e.decided {
+                        ""
+                    } else {
+                        ", undecided: censored"
+                    }
                 ));
-                s.set_type("expectation-failed");
+                s.set_type(if e.decided {
+                    "expectation-failed"
+                } else {
+                    "expectation-undecided"
+                });
                 let mut text = format!(
                     "{}\nmeasured: {}\nthreshold: {}\nmargin: {}\n",
                     e.expr,
-                    num(e.measured),
-                    num(e.threshold),
+                    side(e.measured, e, "measured"),
+                    side(e.threshold, e, "threshold"),
                     num(e.margin)
                 );
+                if let Some(note) = &e.censoring {
+                    text.push_str(&format!("censored: {note}\n"));
+                }
                 if let Some(w) = &e.worst_trial {
                     text.push_str(&format!(
                         "worst trial: {} of plan {} ({})\nreplay: {}\n",
@@ -78,6 +99,9 @@ pub fn render(checks: &[ScenarioCheck]) -> String {
             case.set_classname(name.as_str());
             case.add_property(("measured", num(e.measured).as_str()));
             case.add_property(("threshold", num(e.threshold).as_str()));
+            if !e.lower_bounds.is_empty() {
+                case.add_property(("lower_bounds", e.lower_bounds.join(",").as_str()));
+            }
             suite.add_test_case(case);
         }
         if let Some(b) = &c.baseline {

@@ -54,10 +54,16 @@ pub struct ExpectationCheck {
     pub measured: f64,
     /// What it was compared with.
     pub threshold: f64,
-    /// Distance from failing, positive when passed.
+    /// Distance from failing, from the values as measured (positive when they satisfy it).
     pub margin: f64,
-    /// Whether it holds.
+    /// Whether it holds (for every true value that censoring allows).
     pub passed: bool,
+    /// False when censoring leaves the outcome open (then it did not pass).
+    pub decided: bool,
+    /// Which sides are only lower bounds of their true value: `measured`, `threshold`.
+    pub lower_bounds: Vec<&'static str>,
+    /// What censoring did to it, in words.
+    pub censoring: Option<String>,
     /// Why it could not be evaluated.
     pub error: Option<String>,
     /// For a failed expectation, the trial that fails it worst.
@@ -211,6 +217,12 @@ pub fn check_scenario(
             threshold: r.threshold,
             margin: r.margin,
             passed: r.passed,
+            decided: r.decided,
+            lower_bounds: crate::report::json::expectation_lower_bounds(
+                r.measured_lower_bound,
+                r.threshold_lower_bound,
+            ),
+            censoring: r.censoring.clone(),
             error: r.error.clone(),
             worst_trial: if r.passed {
                 None
@@ -231,7 +243,8 @@ pub fn check_scenario(
 
 /// The trial that fails expectation `e` worst: for `x < T` the largest `x`, for `x > T` the
 /// smallest, for `==`/`!=` the farthest from the threshold; for a comparison between two plans,
-/// the trial with the worst paired difference. Ties go to the lowest trial index.
+/// the trial with the worst paired difference; for a censoring share, a trial censored in that
+/// sense (technical or operational). Ties go to the lowest trial index.
 fn worst_trial(
     s: &Scenario,
     label: &str,
@@ -244,12 +257,9 @@ fn worst_trial(
         return None;
     };
     let pa = s.plans.iter().position(|p| p.name == a.plan)?;
-    let values: Vec<f64> = if a.metric == crate::expect::NEVER_RESTORED_SHARE {
-        rows.rows
-            .iter()
-            .skip(pa)
-            .step_by(rows.plans)
-            .map(|r| if r.tech_censored { 1.0 } else { 0.0 })
+    let values: Vec<f64> = if let Some(c) = crate::metrics::Censor::from_share_key(&a.metric) {
+        rows.plan_rows(pa)
+            .map(|r| if r.censored(c) { 1.0 } else { 0.0 })
             .collect()
     } else {
         let m = Metric::from_key(&a.metric)?;
@@ -292,6 +302,10 @@ fn worst_trial(
     })
 }
 
+/// Layout version of the JSON journal. Version 2: expectations say whether censoring decided
+/// them (`decided`), which sides are lower bounds (`lower_bounds`) and why (`censoring`).
+pub const JOURNAL_VERSION: u32 = 2;
+
 /// The JSON journal of a check: every scenario with every expectation and baseline result.
 #[derive(Debug, Clone, Serialize)]
 pub struct Journal<'a> {
@@ -306,7 +320,7 @@ pub struct Journal<'a> {
 /// Renders the JSON journal (NaN as `null`).
 pub fn journal_json(checks: &[ScenarioCheck]) -> String {
     let j = Journal {
-        version: 1,
+        version: JOURNAL_VERSION,
         passed: checks.iter().all(ScenarioCheck::passed),
         scenarios: checks,
     };

@@ -51,14 +51,24 @@ fn print_check(c: &ScenarioCheck, quiet: bool) {
         if quiet && e.passed {
             continue;
         }
+        let side = |v: f64, name: &str| {
+            if e.lower_bounds.contains(&name) && !v.is_nan() {
+                format!(">= {}", num(v))
+            } else {
+                num(v)
+            }
+        };
         out.push_str(&format!(
             "  {}  {}  measured {}  threshold {}  margin {}\n",
             if e.passed { "PASS" } else { "FAIL" },
             e.expr,
-            num(e.measured),
-            num(e.threshold),
+            side(e.measured, "measured"),
+            side(e.threshold, "threshold"),
             num(e.margin)
         ));
+        if let Some(note) = &e.censoring {
+            out.push_str(&format!("        censored: {note}\n"));
+        }
         if let Some(w) = &e.worst_trial {
             out.push_str(&format!(
                 "        worst trial {} ({} = {}): {}\n",

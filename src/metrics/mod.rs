@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use crate::stats::Domain;
+
 /// Every metric key of the domain contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Metric {
@@ -145,6 +147,77 @@ impl Metric {
     pub fn index(self) -> usize {
         self as usize
     }
+
+    /// The values the metric can take, which decide its confidence interval: shares lie in
+    /// `[0, 1]`, everything else in `[0, inf)`.
+    pub fn domain(self) -> Domain {
+        match self {
+            Metric::Availability
+            | Metric::BlastRadiusServices
+            | Metric::BlastRadiusRequests
+            | Metric::RecoverySuccessRate => Domain::UnitInterval,
+            Metric::TechnicalMttr
+            | Metric::OperationalMttr
+            | Metric::RestorationGap
+            | Metric::StormPeakRatio
+            | Metric::OverloadSeconds
+            | Metric::ExcessWork
+            | Metric::CascadeCount
+            | Metric::DegradedAuthAccepts
+            | Metric::AuthRejectsPostRecovery
+            | Metric::StaleReads
+            | Metric::OutOfOrderReplays
+            | Metric::LostWork
+            | Metric::RoutingFailures => Domain::NonNegative,
+        }
+    }
+
+    /// The censoring that makes a trial's value of this metric a lower bound of its true
+    /// value: technical MTTR by technical censoring, operational MTTR and the restoration gap
+    /// by operational censoring; `None` for metrics that censoring does not affect.
+    pub fn censored_by(self) -> Option<Censor> {
+        match self {
+            Metric::TechnicalMttr => Some(Censor::Technical),
+            Metric::OperationalMttr | Metric::RestorationGap => Some(Censor::Operational),
+            _ => None,
+        }
+    }
+}
+
+/// A trial's recovery not observed within the horizon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Censor {
+    /// A failed component was still down at the horizon ([`TrialRow::tech_censored`]).
+    Technical,
+    /// Not operationally restored within the horizon ([`TrialRow::op_censored`]).
+    Operational,
+}
+
+impl Censor {
+    /// Both kinds, in report order.
+    pub const ALL: [Censor; 2] = [Censor::Technical, Censor::Operational];
+
+    /// The plan-level key of the share of trials censored this way (reports, expectations,
+    /// sweeps).
+    pub fn share_key(self) -> &'static str {
+        match self {
+            Censor::Technical => "never_technically_recovered_share",
+            Censor::Operational => "never_operationally_restored_share",
+        }
+    }
+
+    /// The censoring whose share has this key.
+    pub fn from_share_key(key: &str) -> Option<Censor> {
+        Censor::ALL.into_iter().find(|c| c.share_key() == key)
+    }
+
+    /// What a censored trial is, in words: "never technically recovered".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Censor::Technical => "never technically recovered",
+            Censor::Operational => "never operationally restored",
+        }
+    }
 }
 
 impl fmt::Display for Metric {
@@ -224,6 +297,14 @@ impl TrialRow {
         }
     }
 
+    /// Whether the trial is censored in the sense of `c`.
+    pub fn censored(&self, c: Censor) -> bool {
+        match c {
+            Censor::Technical => self.tech_censored,
+            Censor::Operational => self.op_censored,
+        }
+    }
+
     /// The value of `m`.
     pub fn get(&self, m: Metric) -> f64 {
         match TrialRow::slot(m) {
@@ -247,6 +328,44 @@ mod tests {
             assert_eq!(Metric::from_key(m.key()), Some(*m));
         }
         assert_eq!(Metric::from_key("nope"), None);
+    }
+
+    #[test]
+    fn shares_lie_in_the_unit_interval_and_only_recovery_times_are_censored() {
+        let unit: Vec<&str> = Metric::ALL
+            .iter()
+            .filter(|m| m.domain() == Domain::UnitInterval)
+            .map(|m| m.key())
+            .collect();
+        assert_eq!(
+            unit,
+            [
+                "availability",
+                "blast_radius_services",
+                "blast_radius_requests",
+                "recovery_success_rate"
+            ]
+        );
+        let censored: Vec<(&str, Censor)> = Metric::ALL
+            .iter()
+            .filter_map(|m| m.censored_by().map(|c| (m.key(), c)))
+            .collect();
+        assert_eq!(
+            censored,
+            [
+                ("technical_mttr_s", Censor::Technical),
+                ("operational_mttr_s", Censor::Operational),
+                ("restoration_gap_s", Censor::Operational),
+            ]
+        );
+        for c in Censor::ALL {
+            assert_eq!(Censor::from_share_key(c.share_key()), Some(c));
+        }
+        assert_eq!(Censor::from_share_key("never_restored_share"), None);
+        let mut row = TrialRow::new([0.0; Metric::COUNT], false, true);
+        assert!(row.censored(Censor::Operational) && !row.censored(Censor::Technical));
+        row.tech_censored = true;
+        assert!(row.censored(Censor::Technical));
     }
 
     #[test]

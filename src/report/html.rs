@@ -1,6 +1,9 @@
 //! `report.html` (one self-contained file: inline SVG and CSS, no network) and `report.md` (the
 //! same tables, for pull-request comments), both built from the [`Report`].
 //!
+//! A statistic that is only a lower bound (censored trials enter it) is printed `≥` in the HTML
+//! and `>=` in the Markdown; each plan shows its two censoring shares.
+//!
 //! The HTML carries a few lines of inline script that record, on the `<body>` element, how many
 //! charts were laid out with a visible size and whether any script error happened; a headless
 //! browser test reads them back.
@@ -8,9 +11,10 @@
 use std::fmt::Write;
 
 use super::Report;
-use super::table::fmt_value;
+use super::table::{censored_note, fmt_stat, fmt_value, tail_stats};
 use crate::metrics::Metric;
 use crate::model::{DepKind, Scenario};
+use crate::stats::Stat;
 
 /// A chart to embed: its file stem, title and SVG text.
 #[derive(Debug, Clone)]
@@ -54,6 +58,14 @@ fn esc(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// A formatted value for HTML: a lower bound's `>=` becomes `≥`, the rest is escaped.
+fn esc_bound(s: &str) -> String {
+    match s.strip_prefix(">= ") {
+        Some(rest) => format!("≥ {}", esc(rest)),
+        None => esc(s),
+    }
 }
 
 fn mean(r: &Report, plan: usize, m: Metric) -> f64 {
@@ -210,23 +222,14 @@ pub fn render_html(r: &Report, s: &Scenario, source: &str, figures: &[Figure]) -
     );
     // Ranking.
     if !r.rankings.is_empty() {
-        o.push_str("<h2 id=\"ranking\">Ranking of plans</h2><p>Best first by mean. <b>&lt;</b>: better, the paired 95% interval of the difference excludes 0; <b>=</b>: statistically indistinguishable.</p><table class=\"rank\"><tr><th>metric</th><th class=\"left\">order</th></tr>\n");
+        o.push_str("<h2 id=\"ranking\">Ranking of plans</h2><p>Best first by mean. <b>&lt;</b>: better, the paired 95% interval of the difference excludes 0; <b>=</b>: statistically indistinguishable (or equal to the digits shown); <b>≥</b>: a lower bound (trials not recovered within the horizon enter it).</p><table class=\"rank\"><tr><th>metric</th><th class=\"left\">order</th></tr>\n");
         for k in &r.rankings {
             let mut cell = String::new();
-            for (i, x) in k.order.iter().enumerate() {
-                if i > 0 {
-                    let _ = write!(
-                        cell,
-                        "<span class=\"sep\">{}</span>",
-                        if x.tied_with_previous { "=" } else { "&lt;" }
-                    );
+            for (x, shown) in k.order.iter().zip(super::rank::shown(k)) {
+                if !shown.separator.is_empty() {
+                    let _ = write!(cell, "<span class=\"sep\">{}</span>", esc(shown.separator));
                 }
-                let _ = write!(
-                    cell,
-                    "{} ({})",
-                    esc(&x.plan),
-                    esc(&fmt_value(k.metric, x.mean))
-                );
+                let _ = write!(cell, "{} ({})", esc(&x.plan), esc_bound(&shown.mean));
             }
             let _ = writeln!(
                 o,
@@ -241,19 +244,36 @@ pub fn render_html(r: &Report, s: &Scenario, source: &str, figures: &[Figure]) -
     o.push_str(&planes_table_html(r));
     // Expectations.
     if !r.expectations.is_empty() {
-        o.push_str("<h2 id=\"expectations\">Expectations</h2><table><tr><th>expectation</th><th>result</th><th>measured</th><th>threshold</th><th>margin</th></tr>\n");
+        let notes = r.expectations.iter().any(|e| e.censoring.is_some());
+        let _ = writeln!(
+            o,
+            "<h2 id=\"expectations\">Expectations</h2><table><tr><th>expectation</th><th>result</th><th>measured</th><th>threshold</th><th>margin</th>{}</tr>",
+            if notes {
+                "<th class=\"left\">censoring</th>"
+            } else {
+                ""
+            }
+        );
         for e in &r.expectations {
             let (class, word) = if e.passed {
                 ("pass", "PASS")
             } else {
                 ("fail", "FAIL")
             };
+            let note = if notes {
+                format!(
+                    "<td class=\"left\">{}</td>",
+                    esc(e.censoring.as_deref().unwrap_or(""))
+                )
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 o,
-                "<tr><td>{}</td><td class=\"{class}\">{word}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td class=\"{class}\">{word}</td><td>{}</td><td>{}</td><td>{}</td>{note}</tr>",
                 esc(&e.expr),
-                num(e.measured),
-                num(e.threshold),
+                esc_bound(&num_bound(e.measured, e.measured_lower_bound)),
+                esc_bound(&num_bound(e.threshold, e.threshold_lower_bound)),
                 num(e.margin)
             );
         }
@@ -273,36 +293,42 @@ pub fn render_html(r: &Report, s: &Scenario, source: &str, figures: &[Figure]) -
         }
     }
     // Metrics per plan.
-    o.push_str("<h2 id=\"metrics\">Metrics per plan</h2>\n");
+    o.push_str("<h2 id=\"metrics\">Metrics per plan</h2><p>≥: a lower bound of the true value (trials not recovered within the horizon enter it with the time up to the horizon). Intervals of the mean respect each metric's range: <i>log</i> for values from 0 up, <i>logit</i> for shares.</p>\n");
     for p in &r.plans {
-        let _ = writeln!(
+        let _ = write!(
             o,
-            "<h3>{}{}</h3><p class=\"caption\">never restored within the horizon: {:.1}% of trials</p><div class=\"scroll\"><table><tr><th>metric</th><th>mean</th><th>p50</th><th>p90</th><th>p95</th><th>p99</th><th>max</th><th>95% CI of the mean</th></tr>",
+            "<h3>{}{}</h3><p class=\"caption\">never technically recovered within the horizon: {:.1}% of trials · never operationally restored within the horizon: {:.1}% of trials</p><div class=\"scroll\"><table><tr><th>metric</th>",
             esc(&p.name),
             if p.baseline { " (baseline)" } else { "" },
-            p.never_restored_share * 100.0
+            p.never_technically_recovered_share * 100.0,
+            p.never_operationally_restored_share * 100.0
         );
+        for stat in TABLE_STATS {
+            let _ = write!(o, "<th>{}</th>", stat.name());
+        }
+        o.push_str("<th>95% CI of the mean</th><th>CI method</th><th>censored</th></tr>\n");
         for (m, x) in &p.metrics {
-            let f = |v| esc(&fmt_value(*m, v));
+            let _ = write!(o, "<tr><td>{}</td>", m.key());
+            for stat in TABLE_STATS {
+                let _ = write!(o, "<td>{}</td>", esc_bound(&fmt_stat(*m, x, stat)));
+            }
             let _ = writeln!(
                 o,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>[{}, {}]</td></tr>",
-                m.key(),
-                f(x.mean),
-                f(x.p50),
-                f(x.p90),
-                f(x.p95),
-                f(x.p99),
-                f(x.max),
-                f(x.ci95_low),
-                f(x.ci95_high)
+                "<td>[{}, {}]</td><td>{}</td><td>{}</td></tr>",
+                esc_bound(&fmt_stat(*m, x, Stat::Ci95Low)),
+                esc_bound(&fmt_stat(*m, x, Stat::Ci95High)),
+                x.ci_method.name(),
+                match x.censoring {
+                    Some(c) => format!("{:.1}%", c.share * 100.0),
+                    None => String::new(),
+                }
             );
         }
         o.push_str("</table></div>\n");
     }
     // Comparisons.
     if !r.comparisons.is_empty() {
-        o.push_str("<h2 id=\"comparisons\">Paired differences against the baseline</h2><p>Plan minus baseline on the same failures, with the 95% interval of the mean difference and the share of trials in which the plan is strictly better.</p><div class=\"scroll\"><table><tr><th>plan</th><th>metric</th><th>mean difference</th><th>95% CI</th><th>plan wins</th></tr>\n");
+        o.push_str("<h2 id=\"comparisons\">Paired differences against the baseline</h2><p>Plan minus baseline on the same failures, with the 95% interval of the mean difference and the share of trials in which the plan is better by more than float noise (a relative 1e-9).</p><div class=\"scroll\"><table><tr><th>plan</th><th>metric</th><th>mean difference</th><th>95% CI</th><th>plan wins</th></tr>\n");
         for c in &r.comparisons {
             let f = |v| esc(&fmt_value(c.metric, v));
             let _ = writeln!(
@@ -323,11 +349,34 @@ pub fn render_html(r: &Report, s: &Scenario, source: &str, figures: &[Figure]) -
     o
 }
 
+/// The statistics of the HTML metric tables, in order (the interval has its own column).
+const TABLE_STATS: [Stat; 10] = [
+    Stat::Mean,
+    Stat::Min,
+    Stat::P1,
+    Stat::P5,
+    Stat::P10,
+    Stat::P50,
+    Stat::P90,
+    Stat::P95,
+    Stat::P99,
+    Stat::Max,
+];
+
 fn num(v: f64) -> String {
     if v.is_nan() {
         "n/a".into()
     } else {
         format!("{}", (v * 1e6).round() / 1e6)
+    }
+}
+
+/// [`num`], `>=` in front for a lower bound.
+fn num_bound(v: f64, lower_bound: bool) -> String {
+    if lower_bound && !v.is_nan() {
+        format!(">= {}", num(v))
+    } else {
+        num(v)
     }
 }
 
@@ -389,14 +438,14 @@ pub fn render_md(r: &Report, s: &Scenario, figures: &[Figure]) -> String {
         r.plans.len()
     );
     if !r.rankings.is_empty() {
-        o.push_str("## Ranking of plans\n\nBest first by mean; `<` better (paired 95% CI excludes 0), `=` statistically indistinguishable.\n\n| metric | order |\n| --- | --- |\n");
+        o.push_str("## Ranking of plans\n\nBest first by mean; `<` better (paired 95% CI excludes 0), `=` statistically indistinguishable (or equal to the digits shown), `>=` a lower bound.\n\n| metric | order |\n| --- | --- |\n");
         for k in &r.rankings {
             let mut cell = String::new();
-            for (i, x) in k.order.iter().enumerate() {
-                if i > 0 {
-                    cell.push_str(if x.tied_with_previous { " = " } else { " < " });
+            for (x, shown) in k.order.iter().zip(super::rank::shown(k)) {
+                if !shown.separator.is_empty() {
+                    let _ = write!(cell, " {} ", shown.separator);
                 }
-                let _ = write!(cell, "{} ({})", x.plan, fmt_value(k.metric, x.mean));
+                let _ = write!(cell, "{} ({})", x.plan, shown.mean);
             }
             let _ = writeln!(o, "| `{}` | {cell} |", k.metric.key());
         }
@@ -427,20 +476,21 @@ pub fn render_md(r: &Report, s: &Scenario, figures: &[Figure]) -> String {
         }
     }
     if !r.expectations.is_empty() {
-        o.push_str("\n## Expectations\n\n| expectation | result | measured | threshold | margin |\n| --- | --- | ---: | ---: | ---: |\n");
+        o.push_str("\n## Expectations\n\n| expectation | result | measured | threshold | margin | censoring |\n| --- | --- | ---: | ---: | ---: | --- |\n");
         for e in &r.expectations {
             let _ = writeln!(
                 o,
-                "| `{}` | {} | {} | {} | {} |",
+                "| `{}` | {} | {} | {} | {} | {} |",
                 e.expr,
                 if e.passed { "PASS" } else { "**FAIL**" },
-                num(e.measured),
-                num(e.threshold),
-                num(e.margin)
+                num_bound(e.measured, e.measured_lower_bound),
+                num_bound(e.threshold, e.threshold_lower_bound),
+                num(e.margin),
+                e.censoring.as_deref().unwrap_or("").replace('|', "\\|")
             );
         }
     }
-    o.push_str("\n## Metrics per plan (mean, p95, 95% CI of the mean)\n\n| metric |");
+    o.push_str("\n## Metrics per plan\n\nMean (the bad tail: p95 and p99 where lower is better, p5 and p1 where higher is better) [95% CI of the mean]; `>=` a lower bound (trials not recovered within the horizon enter it).\n\n| metric |");
     for p in &r.plans {
         let _ = write!(
             o,
@@ -454,17 +504,31 @@ pub fn render_md(r: &Report, s: &Scenario, figures: &[Figure]) -> String {
         o.push_str(" ---: |");
     }
     o.push('\n');
+    for c in crate::metrics::Censor::ALL {
+        let _ = write!(o, "| `{}` |", c.share_key());
+        for p in &r.plans {
+            let _ = write!(o, " {:.1}% |", p.share(c) * 100.0);
+        }
+        o.push('\n');
+    }
     for (i, (m, _)) in r.plans[0].metrics.iter().enumerate() {
         let _ = write!(o, "| `{}` |", m.key());
+        let [t1, t2, _] = tail_stats(*m);
         for p in &r.plans {
             let x = &p.metrics[i].1;
+            let note = censored_note(x);
             let _ = write!(
                 o,
-                " {} (p95 {}) [{}, {}] |",
-                fmt_value(*m, x.mean),
-                fmt_value(*m, x.p95),
-                fmt_value(*m, x.ci95_low),
-                fmt_value(*m, x.ci95_high)
+                " {} ({} {}, {} {}) [{}, {}]{}{} |",
+                fmt_stat(*m, x, Stat::Mean),
+                t1.name(),
+                fmt_stat(*m, x, t1),
+                t2.name(),
+                fmt_stat(*m, x, t2),
+                fmt_stat(*m, x, Stat::Ci95Low),
+                fmt_stat(*m, x, Stat::Ci95High),
+                if note.is_empty() { "" } else { " " },
+                note
             );
         }
         o.push('\n');

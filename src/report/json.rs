@@ -1,10 +1,18 @@
 //! `report.json`: the machine-readable report (names are a contract, see MODEL.md).
+//!
+//! Each metric's summary is `{mean, min, p1, p5, p10, p50, p90, p95, p99, max, ci95_low,
+//! ci95_high, ci_method}`; a metric that censoring can affect (`technical_mttr_s`,
+//! `operational_mttr_s`, `restoration_gap_s`) always adds `censored_share` and `lower_bounds`
+//! (the names of the statistics that are lower bounds, in that order; `[]` when none), the
+//! others never do. Rankings say whether each mean is a lower bound; expectations which of
+//! their sides are (`lower_bounds`: `measured`, `threshold`) and whether the bounds decided
+//! them.
 
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
 use super::{Report, SCHEMA_VERSION};
-use crate::stats::Summary;
+use crate::stats::{Stat, Summary};
 
 #[derive(Serialize)]
 struct JsonReport<'a> {
@@ -32,7 +40,8 @@ struct JsonScenario<'a> {
 struct JsonPlan<'a> {
     name: &'a str,
     baseline: bool,
-    never_restored_share: f64,
+    never_technically_recovered_share: f64,
+    never_operationally_restored_share: f64,
     metrics: Metrics<'a>,
 }
 
@@ -43,7 +52,27 @@ impl Serialize for Metrics<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.0.len()))?;
         for (m, summary) in self.0 {
-            map.serialize_entry(m.key(), summary)?;
+            map.serialize_entry(m.key(), &JsonSummary(summary))?;
+        }
+        map.end()
+    }
+}
+
+/// One metric's statistics (see the module documentation for the shape).
+struct JsonSummary<'a>(&'a Summary);
+
+impl Serialize for JsonSummary<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let x = self.0;
+        let mut map = s.serialize_map(None)?;
+        for stat in Stat::ALL {
+            map.serialize_entry(stat.name(), &x.get(stat))?;
+        }
+        map.serialize_entry("ci_method", x.ci_method.name())?;
+        if let Some(c) = x.censoring {
+            map.serialize_entry("censored_share", &c.share)?;
+            let names: Vec<&str> = c.lower_bounds.iter().map(Stat::name).collect();
+            map.serialize_entry("lower_bounds", &names)?;
         }
         map.end()
     }
@@ -70,6 +99,7 @@ struct JsonRanking<'a> {
 struct JsonRanked<'a> {
     plan: &'a str,
     mean: f64,
+    mean_lower_bound: bool,
     indistinguishable_from_previous: bool,
 }
 
@@ -80,8 +110,21 @@ struct JsonExpectation<'a> {
     threshold: f64,
     margin: f64,
     passed: bool,
+    decided: bool,
+    lower_bounds: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    censoring: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
+}
+
+/// Which sides of an expectation are lower bounds: `measured`, `threshold`.
+pub fn expectation_lower_bounds(measured: bool, threshold: bool) -> Vec<&'static str> {
+    [(measured, "measured"), (threshold, "threshold")]
+        .into_iter()
+        .filter(|(b, _)| *b)
+        .map(|(_, name)| name)
+        .collect()
 }
 
 /// Renders the report as pretty JSON with a trailing newline.
@@ -101,7 +144,8 @@ pub fn render(r: &Report) -> String {
             .map(|p| JsonPlan {
                 name: &p.name,
                 baseline: p.baseline,
-                never_restored_share: p.never_restored_share,
+                never_technically_recovered_share: p.never_technically_recovered_share,
+                never_operationally_restored_share: p.never_operationally_restored_share,
                 metrics: Metrics(&p.metrics),
             })
             .collect(),
@@ -129,6 +173,7 @@ pub fn render(r: &Report) -> String {
                     .map(|x| JsonRanked {
                         plan: &x.plan,
                         mean: x.mean,
+                        mean_lower_bound: x.mean_lower_bound,
                         indistinguishable_from_previous: x.tied_with_previous,
                     })
                     .collect(),
@@ -143,6 +188,12 @@ pub fn render(r: &Report) -> String {
                 threshold: e.threshold,
                 margin: e.margin,
                 passed: e.passed,
+                decided: e.decided,
+                lower_bounds: expectation_lower_bounds(
+                    e.measured_lower_bound,
+                    e.threshold_lower_bound,
+                ),
+                censoring: e.censoring.as_deref(),
                 error: e.error.as_deref(),
             })
             .collect(),

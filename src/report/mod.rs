@@ -16,16 +16,18 @@ pub mod table;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::expect;
-use crate::metrics::Metric;
+use crate::expect::{self, Bound};
+use crate::metrics::{Censor, Metric};
 use crate::model::Scenario;
 use crate::runner::RunRows;
 use crate::stats::{self, Paired, Summary};
 
 pub use rank::{Ranked, Ranking};
 
-/// Version of the report layout; bumped when a field changes meaning.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the report layout; bumped when a field changes meaning. Version 2: the two
+/// censoring shares replace `never_restored_share`, summaries gain the low tail, `ci_method`
+/// and (for censorable metrics) `censored_share` and `lower_bounds`.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Statistics of one plan.
 #[derive(Debug, Clone)]
@@ -34,10 +36,29 @@ pub struct PlanReport {
     pub name: String,
     /// Whether it is the baseline.
     pub baseline: bool,
-    /// Share of trials in which a component never recovered within the horizon.
-    pub never_restored_share: f64,
+    /// Share of trials in which a failed component was still down at the horizon (technical
+    /// recovery censored).
+    pub never_technically_recovered_share: f64,
+    /// Share of trials not operationally restored within the horizon (includes the trials
+    /// never technically recovered).
+    pub never_operationally_restored_share: f64,
     /// Summary per reported metric, in [`Metric::REPORTED`] order.
     pub metrics: Vec<(Metric, Summary)>,
+}
+
+impl PlanReport {
+    /// The share of trials censored in the sense of `c`.
+    pub fn share(&self, c: Censor) -> f64 {
+        match c {
+            Censor::Technical => self.never_technically_recovered_share,
+            Censor::Operational => self.never_operationally_restored_share,
+        }
+    }
+
+    /// The summary of metric `m`, if reported.
+    pub fn summary(&self, m: Metric) -> Option<&Summary> {
+        self.metrics.iter().find(|(k, _)| *k == m).map(|(_, s)| s)
+    }
 }
 
 /// A plan against the baseline on one metric.
@@ -60,12 +81,20 @@ pub struct ExpectationResult {
     pub expr: String,
     /// The measured side's value (NaN when it could not be measured).
     pub measured: f64,
+    /// Whether `measured` is only a lower bound of its true value (censored trials enter it).
+    pub measured_lower_bound: bool,
     /// The value it was compared with.
     pub threshold: f64,
-    /// Distance from failing (positive when passed).
+    /// Whether `threshold` is only a lower bound of its true value.
+    pub threshold_lower_bound: bool,
+    /// Distance from failing, from the values as measured (positive when they satisfy it).
     pub margin: f64,
-    /// Whether it holds.
+    /// Whether it holds (for every true value the bounds allow).
     pub passed: bool,
+    /// False when censoring leaves the outcome open (then it did not pass).
+    pub decided: bool,
+    /// What censoring did to it, in words (when a side is a lower bound).
+    pub censoring: Option<String>,
     /// Why it could not be evaluated (then it did not pass).
     pub error: Option<String>,
 }
@@ -113,22 +142,20 @@ impl Measured<'_> {
 }
 
 impl expect::Measurements for Measured<'_> {
-    fn stat(&self, r: &expect::Ref) -> Option<f64> {
+    fn stat(&self, r: &expect::Ref) -> Option<expect::Value> {
         let p = &self.plans[self.plan(&r.plan)?];
-        if r.metric == expect::NEVER_RESTORED_SHARE {
-            return Some(p.never_restored_share);
+        if let Some(c) = Censor::from_share_key(&r.metric) {
+            return Some(expect::Value::exact(p.share(c)));
         }
-        let m = Self::reported_metric(&r.metric)?;
-        let s = p.metrics.iter().find(|(k, _)| *k == m)?.1;
-        Some(match r.stat? {
-            expect::Stat::Mean => s.mean,
-            expect::Stat::P50 => s.p50,
-            expect::Stat::P90 => s.p90,
-            expect::Stat::P95 => s.p95,
-            expect::Stat::P99 => s.p99,
-            expect::Stat::Max => s.max,
-            expect::Stat::Ci95Low => s.ci95_low,
-            expect::Stat::Ci95High => s.ci95_high,
+        let s = p.summary(Self::reported_metric(&r.metric)?)?;
+        let stat = r.stat?;
+        Some(expect::Value {
+            value: s.get(stat),
+            bound: if s.is_lower_bound(stat) {
+                Bound::Lower
+            } else {
+                Bound::Exact
+            },
         })
     }
 
@@ -161,7 +188,7 @@ fn evaluate(s: &Scenario, plans: &[PlanReport], rows: &RunRows) -> Vec<Expectati
                     expect::Operand::Number(_) => None,
                 })
                 .filter(|r| {
-                    r.metric != expect::NEVER_RESTORED_SHARE
+                    !expect::is_plan_share(&r.metric)
                         && Measured::reported_metric(&r.metric).is_none()
                 })
                 .map(|r| {
@@ -180,22 +207,87 @@ fn evaluate(s: &Scenario, plans: &[PlanReport], rows: &RunRows) -> Vec<Expectati
                 Ok(o) => ExpectationResult {
                     expr: e.text.clone(),
                     measured: o.measured,
+                    measured_lower_bound: o.measured_bound == Bound::Lower,
                     threshold: o.threshold,
+                    threshold_lower_bound: o.threshold_bound == Bound::Lower,
                     margin: o.margin,
                     passed: o.passed,
+                    decided: o.decided,
+                    censoring: censoring_note(e, &o, plans),
                     error: None,
                 },
                 Err(why) => ExpectationResult {
                     expr: e.text.clone(),
                     measured: f64::NAN,
+                    measured_lower_bound: false,
                     threshold: f64::NAN,
+                    threshold_lower_bound: false,
                     margin: f64::NAN,
                     passed: false,
+                    decided: true,
+                    censoring: None,
                     error: Some(why),
                 },
             }
         })
         .collect()
+}
+
+/// Why an expectation's outcome depends on censored trials, in words: which side is a lower
+/// bound and how many trials are censored, and whether that leaves the outcome open.
+fn censoring_note(
+    e: &expect::Expectation,
+    o: &expect::Outcome,
+    plans: &[PlanReport],
+) -> Option<String> {
+    let (lhs, op, rhs) = e.measured_first();
+    let side = |operand: &expect::Operand, bound: Bound, value: f64| -> Option<String> {
+        if bound != Bound::Lower {
+            return None;
+        }
+        let r = match (operand, rhs) {
+            // `ci(r) OP number` compares an end of the interval (see `expect`).
+            (expect::Operand::Ci(r), expect::Operand::Number(_)) => match op {
+                expect::Op::Lt | expect::Op::Le => r.with_stat(stats::Stat::Ci95High),
+                expect::Op::Gt | expect::Op::Ge => r.with_stat(stats::Stat::Ci95Low),
+                expect::Op::Eq | expect::Op::Ne => r.clone(),
+            },
+            (expect::Operand::Ref(r) | expect::Operand::Ci(r), _) => r.clone(),
+            (expect::Operand::Number(_), _) => return None,
+        };
+        let m = Metric::from_key(&r.metric)?;
+        let c = m.censored_by()?;
+        let share = plans.iter().find(|p| p.name == r.plan)?.share(c);
+        Some(format!(
+            "`{r}` is a lower bound ({}, {:.1}% of {}'s trials {} within the horizon)",
+            table::fmt_bound(m, value, true),
+            share * 100.0,
+            r.plan,
+            c.describe()
+        ))
+    };
+    let parts: Vec<String> = [
+        side(lhs, o.measured_bound, o.measured),
+        side(rhs, o.threshold_bound, o.threshold),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if parts.is_empty() {
+        return None;
+    }
+    let mut note = parts.join("; ");
+    if !o.decided {
+        note.push_str(
+            ": the true values may or may not satisfy it, so the comparison is undecided and does not pass",
+        );
+    }
+    Some(note)
+}
+
+/// The censoring flags of plan `p`'s trials, per [`Censor`] (in [`Censor::ALL`] order).
+fn censored_flags(rows: &RunRows, p: usize) -> [Vec<bool>; 2] {
+    Censor::ALL.map(|c| rows.plan_rows(p).map(|r| r.censored(c)).collect())
 }
 
 impl Report {
@@ -208,14 +300,23 @@ impl Report {
             .enumerate()
             .map(|(p, plan)| {
                 let n = rows.trials().max(1) as f64;
-                let never = rows.plan_rows(p).filter(|r| r.tech_censored).count() as f64 / n;
+                let flags = censored_flags(rows, p);
+                let share = |c: Censor| flags[c as usize].iter().filter(|&&f| f).count() as f64 / n;
                 PlanReport {
                     name: plan.name.clone(),
                     baseline: p == s.baseline,
-                    never_restored_share: never,
+                    never_technically_recovered_share: share(Censor::Technical),
+                    never_operationally_restored_share: share(Censor::Operational),
                     metrics: Metric::REPORTED
                         .iter()
-                        .map(|&m| (m, stats::summarize(&rows.column(p, m), &mut scratch)))
+                        .map(|&m| {
+                            let censored = m.censored_by().map(|c| flags[c as usize].as_slice());
+                            let values = rows.column(p, m);
+                            (
+                                m,
+                                stats::summarize(&values, m.domain(), censored, &mut scratch),
+                            )
+                        })
                         .collect(),
                 }
             })

@@ -8,12 +8,20 @@
 //! never orders plans on noise alone, and a difference that is the same in every trial (a fixed
 //! gate adding ten minutes) is a real one.
 //!
+//! Two plans whose values differ in no trial by more than float noise ([`stats::differs`]) are
+//! tied too: a difference in the last bits of every trial is a rounding artefact, not a result.
+//!
+//! Printed rankings ([`shown`]) never put `<` between two means that print the same: the means
+//! of a line get as many more decimals as it takes to tell every such pair apart (up to
+//! [`MAX_EXTRA_DIGITS`]); a pair still equal to the digits shown is printed `=`.
+//!
 //! Invariants: plans with equal means keep their file order (a stable sort), every statistic is
 //! a sequential fold in trial order ([`crate::stats`]), so a ranking is as deterministic as the
 //! rest of the report. Ties are between neighbours only: `a = b = c` does not claim `a = c`.
 
 use std::cmp::Ordering;
 
+use super::table::fmt_value_digits;
 use crate::metrics::{Better, Metric};
 use crate::model::Scenario;
 use crate::runner::RunRows;
@@ -43,6 +51,8 @@ pub struct Ranked {
     pub plan: String,
     /// Mean of the metric over trials (the same fold as the plan's summary).
     pub mean: f64,
+    /// Whether the mean is only a lower bound (censored trials enter it).
+    pub mean_lower_bound: bool,
     /// Whether the plan is statistically indistinguishable from the one ranked just above it
     /// (always false for the first).
     pub tied_with_previous: bool,
@@ -73,7 +83,15 @@ pub fn rank(s: &Scenario, rows: &RunRows, scratch: &mut Vec<f64>) -> Vec<Ranking
                 .enumerate()
                 .map(|(p, plan)| (plan.name.as_str(), rows.column(p, m)))
                 .collect();
-            rank_metric(m, &columns, scratch)
+            let mut ranking = rank_metric(m, &columns, scratch);
+            if let Some(c) = m.censored_by() {
+                for x in &mut ranking.order {
+                    let p = s.plans.iter().position(|plan| plan.name == x.plan);
+                    x.mean_lower_bound =
+                        p.is_some_and(|p| rows.plan_rows(p).any(|r| r.censored(c)));
+                }
+            }
+            ranking
         })
         .collect()
 }
@@ -96,6 +114,7 @@ pub fn rank_metric(m: Metric, plans: &[(&str, Vec<f64>)], scratch: &mut Vec<f64>
         ranked.push(Ranked {
             plan: plans[p].0.to_string(),
             mean: means[p],
+            mean_lower_bound: false,
             tied_with_previous,
         });
     }
@@ -116,12 +135,63 @@ fn better_first(m: Metric, a: f64, b: f64) -> Ordering {
     }
 }
 
-/// Both plans gave the same value in every trial (NaN matching NaN).
+/// Both plans gave the same value in every trial, up to float noise (NaN matching NaN).
 fn same_in_every_trial(a: &[f64], b: &[f64]) -> bool {
     a.len() == b.len()
         && a.iter()
             .zip(b)
-            .all(|(x, y)| x == y || (x.is_nan() && y.is_nan()))
+            .all(|(&x, &y)| match (x.is_nan(), y.is_nan()) {
+                (false, false) => !stats::differs(x, y),
+                (x_nan, y_nan) => x_nan && y_nan,
+            })
+}
+
+/// The most decimals [`shown`] adds to a ranking's means.
+pub const MAX_EXTRA_DIGITS: usize = 6;
+
+/// One plan of a ranking as printed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shown {
+    /// The mean with its unit, `>=` in front when it is a lower bound.
+    pub mean: String,
+    /// `<` or `=` before the plan (empty for the first).
+    pub separator: &'static str,
+}
+
+/// How a ranking is printed: every mean with the same number of decimals, the fewest (from the
+/// metric's usual format) that print every `<` pair differently; a pair that still prints the
+/// same with [`MAX_EXTRA_DIGITS`] more is shown `=`.
+pub fn shown(r: &Ranking) -> Vec<Shown> {
+    let texts = |extra: usize| -> Vec<String> {
+        r.order
+            .iter()
+            .map(|x| fmt_value_digits(r.metric, x.mean, extra))
+            .collect()
+    };
+    let clash =
+        |t: &[String]| (1..t.len()).any(|i| !r.order[i].tied_with_previous && t[i] == t[i - 1]);
+    let mut extra = 0;
+    let mut t = texts(0);
+    while clash(&t) && extra < MAX_EXTRA_DIGITS {
+        extra += 1;
+        t = texts(extra);
+    }
+    r.order
+        .iter()
+        .enumerate()
+        .map(|(i, x)| Shown {
+            mean: if x.mean_lower_bound && !x.mean.is_nan() {
+                format!(">= {}", t[i])
+            } else {
+                t[i].clone()
+            },
+            separator: match i {
+                0 => "",
+                _ if x.tied_with_previous || t[i] == t[i - 1] => "=",
+                _ => "<",
+            },
+        })
+        .collect()
 }
 
 /// The paired 95% CI covers 0, or could not be computed (fewer than two trials).
@@ -212,6 +282,92 @@ mod tests {
         // The same numbers as a lower-is-better metric rank the other way round.
         let r = rank_metric(Metric::LostWork, &plans, &mut Vec::new());
         assert_eq!(names(&r), [("low", false), ("mid", false), ("high", false)]);
+    }
+
+    #[test]
+    fn values_equal_up_to_float_noise_tie() {
+        let base: Vec<f64> = (0..20).map(|i| 0.1 * f64::from(i)).collect();
+        // The same values, one ulp up in every trial: a constant difference that a paired
+        // interval would call significant, but only rounding.
+        let noisy: Vec<f64> = base
+            .iter()
+            .map(|v| f64::from_bits(v.to_bits() + 1))
+            .collect();
+        let plans = [("noisy", noisy), ("base", base)];
+        let r = rank_metric(Metric::OperationalMttr, &plans, &mut Vec::new());
+        assert_eq!(names(&r), [("base", false), ("noisy", true)]);
+    }
+
+    fn ranking(metric: Metric, order: &[(&str, f64, bool)]) -> Ranking {
+        Ranking {
+            metric,
+            order: order
+                .iter()
+                .map(|&(plan, mean, tied_with_previous)| Ranked {
+                    plan: plan.into(),
+                    mean,
+                    mean_lower_bound: false,
+                    tied_with_previous,
+                })
+                .collect(),
+        }
+    }
+
+    fn line(r: &Ranking) -> String {
+        r.order
+            .iter()
+            .zip(shown(r))
+            .map(|(x, s)| {
+                format!(
+                    "{}{}{} {}",
+                    s.separator,
+                    if s.separator.is_empty() { "" } else { " " },
+                    x.plan,
+                    s.mean
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn neighbours_told_apart_by_a_strict_order_never_print_the_same() {
+        // 96 s and 98 s are both 1.6m: one more decimal tells them apart, for every plan.
+        let r = ranking(
+            Metric::OperationalMttr,
+            &[
+                ("runbook", 96.0, false),
+                ("staged", 98.0, false),
+                ("all-at-once", 900.0, false),
+            ],
+        );
+        assert_eq!(
+            line(&r),
+            "runbook 1.60m < staged 1.63m < all-at-once 15.00m"
+        );
+        // Without the need, the usual digits.
+        let r = ranking(
+            Metric::OperationalMttr,
+            &[
+                ("runbook", 96.0, false),
+                ("staged", 98.0, true),
+                ("all-at-once", 900.0, false),
+            ],
+        );
+        assert_eq!(line(&r), "runbook 1.6m = staged 1.6m < all-at-once 15.0m");
+        // Equal even with six more decimals: printed `=`, never `<`.
+        let r = ranking(
+            Metric::StormPeakRatio,
+            &[("a", 1.0, false), ("b", 1.0 + 1e-12, false)],
+        );
+        assert_eq!(line(&r), "a 1.000000000 = b 1.000000000");
+        // A lower bound is marked.
+        let mut r = ranking(
+            Metric::TechnicalMttr,
+            &[("a", 3600.0, false), ("b", 8.0 * 3600.0, false)],
+        );
+        r.order[1].mean_lower_bound = true;
+        assert_eq!(line(&r), "a 1.00h < b >= 8.00h");
     }
 
     #[test]

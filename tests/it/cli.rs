@@ -53,8 +53,12 @@ fn path_str(p: &Path) -> &str {
     p.to_str().expect("UTF-8 temp path")
 }
 
-const STATS: [&str; 8] = [
+const STATS: [&str; 13] = [
     "mean",
+    "min",
+    "p1",
+    "p5",
+    "p10",
     "p50",
     "p90",
     "p95",
@@ -62,6 +66,14 @@ const STATS: [&str; 8] = [
     "max",
     "ci95_low",
     "ci95_high",
+    "ci_method",
+];
+
+/// The metrics that censoring can affect: they, and only they, say so in report.json.
+const CENSORABLE: [&str; 3] = [
+    "technical_mttr_s",
+    "operational_mttr_s",
+    "restoration_gap_s",
 ];
 
 /// Checks report.json and trials.csv in `out` for a run of `trials` trials of `s`.
@@ -82,6 +94,13 @@ fn check_outputs(out: &Path, s: &aftershock::model::Scenario, seed: u64, trials:
         assert_eq!(plan["name"], want.name.as_str());
         let metrics = plan["metrics"].as_object().expect("metrics is an object");
         assert!(!metrics.is_empty(), "no metrics for plan {}", want.name);
+        for key in [
+            "never_technically_recovered_share",
+            "never_operationally_restored_share",
+        ] {
+            assert!(plan[key].is_f64(), "plan {} has no `{key}`", want.name);
+        }
+        assert!(plan.get("never_restored_share").is_none());
         for (metric, summary) in metrics {
             for key in STATS {
                 assert!(
@@ -90,6 +109,9 @@ fn check_outputs(out: &Path, s: &aftershock::model::Scenario, seed: u64, trials:
                     want.name
                 );
             }
+            let censorable = CENSORABLE.contains(&metric.as_str());
+            assert_eq!(summary["censored_share"].is_f64(), censorable, "{metric}");
+            assert_eq!(summary["lower_bounds"].is_array(), censorable, "{metric}");
         }
     }
 

@@ -1,5 +1,8 @@
 //! Exact results of the flow model on scenarios small enough to work out by hand.
 
+use aftershock::metrics::Metric;
+use aftershock::stats::Stat;
+
 use crate::support::{mean, report, scenario};
 
 fn one_outage(extra_services: &str, deps: &str, failure: &str) -> String {
@@ -97,15 +100,30 @@ fn a_zone_failure_takes_down_every_service_tagged_with_it() {
 }
 
 #[test]
-fn a_failure_that_outlives_the_horizon_reports_the_horizon_and_counts_as_never_restored() {
+fn a_failure_that_outlives_the_horizon_is_censored_at_the_horizon_and_marked() {
     let text = one_outage(
         "(name: \"x\", capacity: 1000.0)",
         "(from: \"api\", to: \"db\")",
         "(kind: Crash(target: \"db\"), schedule: Once(at: Fixed(\"90m\"), duration: Fixed(\"1h\")))",
     );
     let r = report(&scenario(&text), 4, 1);
-    assert_eq!(mean(&r, "technical_mttr_s"), 6000.0);
-    assert_eq!(r.plans[0].never_restored_share, 1.0);
+    // From the failure at 90m to the horizon at 100m: a lower bound of the true 1h.
+    assert_eq!(mean(&r, "technical_mttr_s"), 600.0);
+    let p = &r.plans[0];
+    assert_eq!(p.never_technically_recovered_share, 1.0);
+    assert_eq!(p.never_operationally_restored_share, 1.0);
+    for m in [
+        Metric::TechnicalMttr,
+        Metric::OperationalMttr,
+        Metric::RestorationGap,
+    ] {
+        let s = p.summary(m).unwrap();
+        assert_eq!(s.censoring.map(|c| c.share), Some(1.0), "{m}");
+        // Every trial censored: every statistic is a lower bound.
+        assert_eq!(s.lower_bounds().iter().count(), Stat::ALL.len(), "{m}");
+    }
+    let s = p.summary(Metric::Availability).unwrap();
+    assert!(s.censoring.is_none() && s.lower_bounds().is_empty());
 }
 
 #[test]

@@ -330,6 +330,10 @@ fn expectation_text() -> impl Strategy<Value = String> {
         "\\u{1F600}",
         "\t",
         "never_restored_share",
+        "never_technically_recovered_share",
+        "never_operationally_restored_share",
+        "min",
+        "p5",
         "x",
         "",
     ]);

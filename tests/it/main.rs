@@ -2,6 +2,7 @@
 
 mod availability;
 mod behaviours;
+mod censoring;
 mod charts;
 mod check;
 mod cli;

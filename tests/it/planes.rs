@@ -246,8 +246,20 @@ fn a_retry_storm_sustains_itself_when_amplified_load_exceeds_capacity() {
     );
     assert!(late.user_success < 0.01);
     let r = report(&s, 1, 1);
-    // Never operationally restored: reported as the horizon.
-    assert_eq!(mean(&r, "operational_mttr_s"), 7200.0);
+    // Never operationally restored: censored at the horizon (2h - 10m), a lower bound, while
+    // the latency fault itself cleared (technically recovered).
+    assert_eq!(mean(&r, "operational_mttr_s"), 6600.0);
+    let p = &r.plans[0];
+    assert_eq!(p.never_operationally_restored_share, 1.0);
+    assert_eq!(p.never_technically_recovered_share, 0.0);
+    let op = p
+        .summary(aftershock::metrics::Metric::OperationalMttr)
+        .unwrap();
+    assert!(op.is_lower_bound(aftershock::stats::Stat::Mean));
+    let tech = p
+        .summary(aftershock::metrics::Metric::TechnicalMttr)
+        .unwrap();
+    assert!(tech.lower_bounds().is_empty());
     assert!(mean(&r, "overload_s") > 3000.0);
 }
 

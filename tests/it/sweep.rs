@@ -4,6 +4,10 @@
 
 use std::path::Path;
 
+use aftershock::metrics::Metric;
+use aftershock::stats::Stat;
+use aftershock::sweep::{DEFAULT_METRICS, Measure, csv_columns};
+
 use crate::support::{Out, cli, write};
 
 use crate::support;
@@ -61,10 +65,20 @@ fn three_outage_durations_give_three_points_per_plan_identical_to_separate_runs(
     let (header, rows) = csv(&dir.path().join("out/sweep.csv"));
     assert_eq!(header[0], "failures[db-down].schedule.duration");
     assert_eq!(header[1], "plan");
-    assert_eq!(
-        header.len(),
-        2 + 3 * aftershock::sweep::DEFAULT_METRICS.len()
-    );
+    let measures: Vec<Measure> = DEFAULT_METRICS
+        .iter()
+        .map(|&m| Measure::Metric(m))
+        .collect();
+    let columns: Vec<(Metric, String)> = DEFAULT_METRICS
+        .iter()
+        .flat_map(|&m| {
+            csv_columns(Measure::Metric(m))
+                .into_iter()
+                .map(move |c| (m, c))
+        })
+        .collect();
+    assert_eq!(header.len(), 2 + columns.len());
+    assert_eq!(measures.len(), 5);
     assert_eq!(rows.len(), 3 * PLANS.len());
     for (k, value) in ["10m", "30m", "1h"].iter().enumerate() {
         // The same scenario edited by hand, run as `run` runs it.
@@ -76,24 +90,28 @@ fn three_outage_durations_give_three_points_per_plan_identical_to_separate_runs(
             assert_eq!((row[0].as_str(), row[1].as_str()), (*value, *plan));
             let p = &report.plans[i];
             assert_eq!(&p.name, plan);
-            for (c, name) in header.iter().enumerate().skip(2) {
-                let (key, stat) = name
-                    .rsplit_once("_mean")
-                    .map(|(k, _)| (k, "mean"))
-                    .or_else(|| name.rsplit_once("_ci95_low").map(|(k, _)| (k, "low")))
-                    .or_else(|| name.rsplit_once("_ci95_high").map(|(k, _)| (k, "high")))
-                    .unwrap();
-                let (_, summary) = p.metrics.iter().find(|(m, _)| m.key() == key).unwrap();
-                let want = match stat {
-                    "mean" => summary.mean,
-                    "low" => summary.ci95_low,
-                    _ => summary.ci95_high,
-                };
-                let got: f64 = row[c].parse().unwrap();
+            for (c, (m, col)) in columns.iter().enumerate() {
+                assert_eq!(header[c + 2], format!("{}_{col}", m.key()));
+                let summary = p.summary(*m).unwrap();
+                let cell = &row[c + 2];
+                match col.as_str() {
+                    "lower_bounds" => {
+                        // No trial outlives this horizon: nothing is a bound.
+                        assert_eq!(cell, "", "{value} {plan} {m}");
+                        continue;
+                    }
+                    "censored_share" => {
+                        assert_eq!(cell, "0", "{value} {plan} {m}");
+                        continue;
+                    }
+                    _ => {}
+                }
+                let want = summary.get(Stat::from_name(col).unwrap());
+                let got: f64 = cell.parse().unwrap();
                 assert_eq!(
                     got.to_bits(),
                     want.to_bits(),
-                    "{value} {plan} {name}: sweep {got} vs run {want}"
+                    "{value} {plan} {m}_{col}: sweep {got} vs run {want}"
                 );
             }
         }
@@ -278,9 +296,18 @@ fn a_two_by_two_grid_writes_four_rows_per_plan() {
             "availability_mean",
             "availability_ci95_low",
             "availability_ci95_high",
+            // Higher is better: the bad tail is the low one.
+            "availability_p5",
+            "availability_p1",
+            "availability_min",
             "operational_mttr_s_mean",
             "operational_mttr_s_ci95_low",
             "operational_mttr_s_ci95_high",
+            "operational_mttr_s_p95",
+            "operational_mttr_s_p99",
+            "operational_mttr_s_max",
+            "operational_mttr_s_censored_share",
+            "operational_mttr_s_lower_bounds",
         ]
     );
     assert_eq!(rows.len(), 4 * PLANS.len());
@@ -336,5 +363,103 @@ fn the_csv_is_identical_for_one_and_two_threads() {
     assert!(
         text.contains("\"Uniform(min: \"\"20m\"\", max: \"\"1h\"\")\",gated,"),
         "{text}"
+    );
+}
+
+#[test]
+fn censoring_shares_and_lower_bounds_are_columns_a_program_can_read() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "sw.ron", &scenario(OUTAGE));
+    // The outage starts at 30m of a 3h horizon: 3h outages are never repaired in time, 10m
+    // ones always are.
+    let out = sweep(
+        dir.path(),
+        &[
+            "sw.ron",
+            "--set",
+            "failures[db-down].schedule.duration=10m,3h",
+            "--metric",
+            "never_technically_recovered_share",
+            "--metric",
+            "technical_mttr_s",
+            "--trials",
+            "10",
+            "--out",
+            "out",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    let (header, rows) = csv(&dir.path().join("out/sweep.csv"));
+    assert_eq!(
+        header[2..],
+        [
+            "never_technically_recovered_share_mean",
+            "never_technically_recovered_share_ci95_low",
+            "never_technically_recovered_share_ci95_high",
+            "technical_mttr_s_mean",
+            "technical_mttr_s_ci95_low",
+            "technical_mttr_s_ci95_high",
+            "technical_mttr_s_p95",
+            "technical_mttr_s_p99",
+            "technical_mttr_s_max",
+            "technical_mttr_s_censored_share",
+            "technical_mttr_s_lower_bounds",
+        ]
+    );
+    let field = |row: &[String], name: &str| -> String {
+        row[header.iter().position(|h| h == name).unwrap()].clone()
+    };
+    for row in &rows {
+        let share: f64 = field(row, "never_technically_recovered_share_mean")
+            .parse()
+            .unwrap();
+        let lo: f64 = field(row, "never_technically_recovered_share_ci95_low")
+            .parse()
+            .unwrap();
+        let hi: f64 = field(row, "never_technically_recovered_share_ci95_high")
+            .parse()
+            .unwrap();
+        let (want_lo, want_hi) = aftershock::stats::wilson((share * 10.0).round() as u64, 10);
+        assert_eq!((lo, hi), (want_lo, want_hi));
+        let bounds = field(row, "technical_mttr_s_lower_bounds");
+        if row[0] == "10m" {
+            assert_eq!(share, 0.0);
+            assert_eq!((lo, hi > 0.2), (0.0, true), "Wilson: not a point at 0");
+            assert_eq!(bounds, "");
+        } else {
+            assert_eq!(share, 1.0);
+            assert_eq!(hi, 1.0);
+            assert_eq!(field(row, "technical_mttr_s_censored_share"), "1");
+            assert_eq!(bounds, "mean|ci95_low|ci95_high|p95|p99|max");
+            // Capped at the horizon: 3h - 30m.
+            assert_eq!(field(row, "technical_mttr_s_max"), "9000");
+        }
+    }
+    // The terminal table marks the bound and shows the share.
+    assert!(out.stdout.contains(">= 2.50h"), "{}", out.stdout);
+    assert!(out.stdout.contains("100.0%"), "{}", out.stdout);
+}
+
+#[test]
+fn the_ambiguous_never_restored_share_is_refused_as_a_sweep_metric() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "sw.ron", &scenario(OUTAGE));
+    let out = sweep(
+        dir.path(),
+        &[
+            "sw.ron",
+            "--set",
+            "traffic[0].rate=100.0",
+            "--metric",
+            "never_restored_share",
+        ],
+    );
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("split in two"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("`never_technically_recovered_share`")
+            && out.stderr.contains("`never_operationally_restored_share`"),
+        "{}",
+        out.stderr
     );
 }
