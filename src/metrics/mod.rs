@@ -178,11 +178,7 @@ impl TrialRow {
 
     /// A row from the values of every metric, indexed by [`Metric::index`]. The derived
     /// metrics' values are not kept (see the type's documentation).
-    pub fn new(
-        values: [f64; Metric::COUNT],
-        tech_censored: bool,
-        op_censored: bool,
-    ) -> TrialRow {
+    pub fn new(values: [f64; Metric::COUNT], tech_censored: bool, op_censored: bool) -> TrialRow {
         let mut stored = [0.0; TrialRow::STORED];
         for m in Metric::ALL {
             if let Some(k) = TrialRow::slot(m) {
@@ -264,7 +260,10 @@ mod tests {
             values[Metric::OperationalMttr.index()] - values[Metric::TechnicalMttr.index()];
         values[Metric::BlastRadiusRequests.index()] = 1.0 - values[Metric::Availability.index()];
         let row = TrialRow::new(values, true, false);
-        assert!(row.op_censored, "a trial never recovered is never restored either");
+        assert!(
+            row.op_censored,
+            "a trial never recovered is never restored either"
+        );
         for m in Metric::ALL {
             assert_eq!(row.get(m).to_bits(), values[m.index()].to_bits(), "{m}");
         }
