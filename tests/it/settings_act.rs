@@ -780,6 +780,7 @@ fn pattern(schema: &Schema, row: &Row, tree: &Node) -> Result<String, String> {
 fn every_setting_has_a_row() {
     let schema = Schema::scenario();
     let mut covered: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut rows_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut problems = Vec::new();
     for row in table() {
         let tree = match ron_tree::parse(&row.src.text()) {
@@ -799,6 +800,13 @@ fn every_setting_has_a_row() {
                         row.src.file()
                     ));
                 }
+                rows_of.entry(p.clone()).or_default().push(format!(
+                    "{} = {} | {} ({})",
+                    row.path,
+                    row.a,
+                    row.b,
+                    row.src.file()
+                ));
                 let variants = covered.entry(p).or_default();
                 variants.extend([row.a, row.b].into_iter().filter_map(head));
             }
@@ -807,6 +815,14 @@ fn every_setting_has_a_row() {
                 row.path,
                 row.src.file()
             )),
+        }
+    }
+    if std::env::var_os("SETTINGS_ACT_VERBOSE").is_some() {
+        for entry in schema.entries() {
+            let rows = rows_of
+                .get(&entry.path)
+                .map_or(String::new(), |r| r.join("; "));
+            eprintln!("{} [{}]: {rows}", entry.path, entry.kind);
         }
     }
     for entry in schema.values() {
