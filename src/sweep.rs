@@ -9,8 +9,9 @@
 //! Paths: `field`, `.field`, `[index]` and `[name]` steps, e.g.
 //! `failures[db-cluster-down].schedule.duration`, `services[db-cluster].capacity`,
 //! `traffic[0].rate`, `dependencies[2].retry.max_attempts`. `[name]` picks the list element whose
-//! `name` field is `name` (quote it, `["a.b"]`, if it contains `]`). Only values written in the
-//! file can be swept (a field left at its default must be written first).
+//! `name` field is `name` (quote it, `["a.b"]`, if it contains `]`); `.0` is the value of a
+//! variant written with one (`dependencies[2].breaker.release.0` in `release: Rate(500.0)`). Only
+//! values written in the file can be swept (a field left at its default must be written first).
 //!
 //! Values are RON as written in the scenario file (`5000.0`, `"30m"`, `Fixed("10m")`, `Linear`),
 //! with two conveniences: where the file holds a string, an unquoted value is quoted (`30m`
@@ -336,6 +337,11 @@ pub fn resolve<'a>(root: &'a Node, steps: &[Step]) -> Result<&'a Node, SweepErro
             format!("`{}`", fmt_path(&steps[..k]))
         };
         let next = match step {
+            // `.0` is a tuple variant's value: `release: Rate(500.0)`.
+            Step::Field(f) if f.bytes().all(|b| b.is_ascii_digit()) => f
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| tuple_items(cur)?.get(i)),
             Step::Field(f) => cur.get(std::slice::from_ref(&Seg::Field(f.clone()))),
             Step::Index(i) => list_items(cur)
                 .and_then(|items| items.get(*i))
@@ -359,6 +365,18 @@ fn list_items(n: &Node) -> Option<&[Node]> {
     match &n.kind {
         NodeKind::List(items) => Some(items),
         NodeKind::Option(Some(inner)) => list_items(inner),
+        _ => None,
+    }
+}
+
+/// The items of a variant written with values, `Rate(500.0)` (looking through `Some(...)`).
+fn tuple_items(n: &Node) -> Option<&[Node]> {
+    match &n.kind {
+        NodeKind::Tuple {
+            name: Some(_),
+            items,
+        } => Some(items),
+        NodeKind::Option(Some(inner)) => tuple_items(inner),
         _ => None,
     }
 }
@@ -655,6 +673,40 @@ pub fn axis_value(text: &str) -> Option<f64> {
     of(&ron_tree::parse(text).ok()?)
 }
 
+/// The start of every line of `chars`, as char indices.
+fn line_starts(chars: &[char]) -> Vec<usize> {
+    let mut starts = vec![0];
+    starts.extend(
+        chars
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c == '\n')
+            .map(|(i, _)| i + 1),
+    );
+    starts
+}
+
+/// The scenario text with the value at `path` replaced by `value`, exactly as one point of
+/// `aftershock sweep --set PATH=VALUE` edits it (the same paths and value conveniences), for
+/// any path, `seed` and `trials` included. The result is not loaded: an edit that makes the
+/// scenario invalid is for the caller to find with [`crate::scenario::load_str`].
+pub fn splice(text: &str, path: &str, value: &str) -> Result<String, SweepError> {
+    let root = ron_tree::parse(text).map_err(|e| SweepError::new(e.to_string(), None))?;
+    let steps = parse_path(path)?;
+    let node = resolve(&root, &steps).map_err(|e| SweepError {
+        message: format!("--set {path}: {}", e.message),
+        hint: e.hint,
+    })?;
+    let written = value_text(node, value, path)?;
+    let chars: Vec<char> = text.chars().collect();
+    let start = char_index(&line_starts(&chars), node.pos);
+    let end = value_end(&chars, start);
+    let mut out: String = chars[..start].iter().collect();
+    out.push_str(&written);
+    out.extend(&chars[end..]);
+    Ok(out)
+}
+
 /// A parsed sweep: the base scenario text and, per parameter, where its value sits and the RON
 /// text of each of its values.
 #[derive(Debug, Clone)]
@@ -686,14 +738,7 @@ impl Sweep {
             ));
         }
         let chars: Vec<char> = text.chars().collect();
-        let mut line_starts = vec![0];
-        line_starts.extend(
-            chars
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| **c == '\n')
-                .map(|(i, _)| i + 1),
-        );
+        let line_starts = line_starts(&chars);
         let mut params: Vec<Param> = Vec::new();
         let mut texts = Vec::new();
         let mut ranges: Vec<(usize, usize)> = Vec::new();
@@ -1390,6 +1435,42 @@ Scenario(
         let s = sweep(&["services[0].capacity=-5.0"]).unwrap();
         let e = s.load_at(&[0]).unwrap_err();
         assert!(e.message.contains("services[0].capacity=-5.0"), "{e}");
+    }
+
+    #[test]
+    fn splice_is_one_point_of_a_sweep() {
+        for (path, value) in [
+            ("failures[db-down].schedule.duration", "10m"),
+            ("services[db].capacity", "500.0"),
+            ("dependencies[0].timeout", "2s"),
+        ] {
+            let s = sweep(&[&format!("{path}={value}")]).unwrap();
+            assert_eq!(
+                splice(TEXT, path, value).unwrap(),
+                s.text_at(&[0]),
+                "{path}"
+            );
+        }
+        // Unlike a sweep, any value can be edited, and the result is not loaded.
+        let t = splice(TEXT, "seed", "6").unwrap();
+        assert!(t.contains("seed: 6, trials: 10"), "{t}");
+        let t = splice(TEXT, "services[0].capacity", "-1.0").unwrap();
+        assert!(crate::scenario::load_str(&t, "t.ron").is_err());
+        let e = splice(TEXT, "services[0].capacty", "1.0").unwrap_err();
+        assert!(e.message.contains("no field `capacty`"), "{e}");
+    }
+
+    #[test]
+    fn a_variant_value_is_addressed_by_position() {
+        let text = TEXT.replace(
+            "timeout: \"1s\")",
+            "timeout: \"1s\", breaker: (failure_threshold: 0.5, window: \"10s\", open_for: \"30s\", half_open_probes: 1, release: Rate(50.0)))",
+        );
+        assert!(crate::scenario::load_str(&text, "t.ron").is_ok());
+        let t = splice(&text, "dependencies[0].breaker.release.0", "70.0").unwrap();
+        assert!(t.contains("release: Rate(70.0)"), "{t}");
+        let e = splice(&text, "dependencies[0].breaker.release.1", "70.0").unwrap_err();
+        assert!(e.message.contains("no field `1`"), "{e}");
     }
 
     #[test]

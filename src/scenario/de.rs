@@ -641,20 +641,28 @@ impl<'de, 'c> de::Deserializer<'de> for NodeDe<'de, 'c> {
 
     fn deserialize_newtype_struct<V: Visitor<'de>>(
         self,
-        _name: &'static str,
+        name: &'static str,
         visitor: V,
     ) -> Result<V::Value, Error> {
-        // Accept both `Name(x)` / `(x)` (RON's own form) and a bare `x` (transparent).
+        // Accept both `Name(x)` / `(x)` (RON's own form) and a bare `x` (transparent). A tuple
+        // named otherwise (`Fixed("30m")` where a bare duration is expected) is not this
+        // newtype: its content is not taken, so the error names what was written.
         match &self.node.kind {
-            NodeKind::Tuple { items, .. } if items.len() == 1 => match items.first() {
-                Some(inner) => visitor
-                    .visit_newtype_struct(NodeDe {
-                        node: inner,
-                        ctx: self.ctx,
-                    })
-                    .map_err(|e| e.at(inner)),
-                None => visitor.visit_newtype_struct(self),
-            },
+            NodeKind::Tuple { name: n, items }
+                if items.len() == 1
+                    && n.as_deref()
+                        .is_none_or(|n| n == name || n == user_facing(name)) =>
+            {
+                match items.first() {
+                    Some(inner) => visitor
+                        .visit_newtype_struct(NodeDe {
+                            node: inner,
+                            ctx: self.ctx,
+                        })
+                        .map_err(|e| e.at(inner)),
+                    None => visitor.visit_newtype_struct(self),
+                }
+            }
             _ => visitor.visit_newtype_struct(self),
         }
     }

@@ -8,6 +8,7 @@
 pub mod de;
 pub mod raw;
 pub mod ron_tree;
+pub mod schema;
 pub mod suggest;
 pub mod validate;
 

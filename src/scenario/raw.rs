@@ -1,13 +1,96 @@
-//! The scenario file's schema, as written by users: plain serde types, strings for durations.
+//! The scenario file's schema, as written by users: plain serde types, durations as written.
 //!
 //! These types mirror the RON text one to one (so a validation error can be located by its path
 //! in the file) and are never used by the engine: [`super::validate`] turns them into the model
 //! types of [`crate::model`], collecting every problem on the way. Every concept of the domain
 //! contract (services, dependencies with retry / breaker / bulkhead / timeout, traffic, roles,
-//! failures, plans, expectations) has a place here, including those the engine does not model
-//! yet; such features are parsed and validated, and `run` refuses them by name.
+//! failures, plans, expectations) has a place here.
+//!
+//! Invariants: every setting accepted here changes the simulation or is refused at validation
+//! (checked field by field by the integration test `settings_act`, which walks this schema with
+//! [`super::schema`]); strings are typed by what they hold: [`RawDuration`] for a duration such as
+//! `"30s"`, [`RawText`] for free text, and a plain `String` only for a name or a reference to
+//! one, so that the schema walk tells them apart from the serde derive alone.
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::ops::Deref;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Newtypes over a `String` that stay transparent in files (written as a bare string) but name
+/// themselves to a deserializer through `deserialize_newtype_struct`, which is how the schema
+/// walk ([`super::schema`]) learns what the string holds.
+macro_rules! string_newtype {
+    ($(#[$doc:meta])* $name:ident, $expecting:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl $name {
+            /// The name this type gives `deserialize_newtype_struct`.
+            pub const SERDE_NAME: &'static str = stringify!($name);
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = $name;
+
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str($expecting)
+                    }
+
+                    fn visit_newtype_struct<D: Deserializer<'de>>(
+                        self,
+                        d: D,
+                    ) -> Result<$name, D::Error> {
+                        String::deserialize(d).map($name)
+                    }
+
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<$name, E> {
+                        Ok($name(v.to_string()))
+                    }
+                }
+                d.deserialize_newtype_struct(Self::SERDE_NAME, V)
+            }
+        }
+
+        impl Deref for $name {
+            type Target = str;
+
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                $name(s.to_string())
+            }
+        }
+    };
+}
+
+string_newtype!(
+    /// A duration as written in the file, e.g. `"90s"`, `"1h30m"`; read by validation.
+    RawDuration,
+    "a duration in double quotes, such as \"30s\""
+);
+
+string_newtype!(
+    /// Free text (a description) or an expression with its own parser (an expectation): never a
+    /// name, never a duration.
+    RawText,
+    "a string in double quotes"
+);
 
 /// A whole scenario file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -16,18 +99,18 @@ pub struct RawScenario {
     pub name: String,
     /// The story: what fails, what a reader should learn.
     #[serde(default)]
-    pub description: String,
+    pub description: RawText,
     /// Length of one simulated trial, e.g. `"6h"`.
-    pub horizon: String,
+    pub horizon: RawDuration,
     /// Width of the time buckets of the chart series, e.g. `"10s"` (default `"10s"`). Charts
     /// only: no result of a trial depends on it.
     #[serde(default)]
-    pub resolution: Option<String>,
+    pub resolution: Option<RawDuration>,
     /// Window over which the re-entry storm peak (`storm_peak_ratio`: offered load /
     /// capacity) is measured, e.g. `"1s"` (default `"1s"`): a burst of N requests counts as N
     /// requests within one window, whatever the engine's internal steps.
     #[serde(default)]
-    pub storm_window: Option<String>,
+    pub storm_window: Option<RawDuration>,
     /// Master seed (default 1).
     #[serde(default)]
     pub seed: Option<u64>,
@@ -53,7 +136,7 @@ pub struct RawScenario {
     pub plans: Vec<RawPlan>,
     /// CI expectations, e.g. `"staged.operational_mttr_s.p95 < 90m"`.
     #[serde(default)]
-    pub expectations: Vec<String>,
+    pub expectations: Vec<RawText>,
 }
 
 /// The service level users are promised.
@@ -64,7 +147,7 @@ pub struct RawSlo {
     pub success_rate: Option<f64>,
     /// How long everything must stay healthy to count as restored (default `"5m"`).
     #[serde(default)]
-    pub stability_window: Option<String>,
+    pub stability_window: Option<RawDuration>,
 }
 
 /// A service (graph node).
@@ -76,7 +159,7 @@ pub struct RawService {
     pub capacity: f64,
     /// Latency of one request without queueing, e.g. `"20ms"`.
     #[serde(default)]
-    pub base_latency: Option<String>,
+    pub base_latency: Option<RawDuration>,
     /// Number of instances (default 1); capacity scales with the instance count.
     #[serde(default)]
     pub instances: Option<u32>,
@@ -98,7 +181,7 @@ pub struct RawService {
     /// Longest a request waits in the service's queue when it is overloaded, e.g. `"30s"`
     /// (default `"30s"`): beyond it, excess requests are rejected at once.
     #[serde(default)]
-    pub max_wait: Option<String>,
+    pub max_wait: Option<RawDuration>,
 }
 
 /// Autoscaling bounds and reaction times.
@@ -111,9 +194,9 @@ pub struct RawAutoscale {
     /// Utilisation the scaler aims for, in (0, 1].
     pub target_utilisation: f64,
     /// Delay before adding instances, e.g. `"2m"`.
-    pub scale_up_delay: String,
+    pub scale_up_delay: RawDuration,
     /// Delay before removing instances, e.g. `"10m"`.
-    pub scale_down_delay: String,
+    pub scale_down_delay: RawDuration,
 }
 
 /// Adaptive behaviour a service can have.
@@ -127,16 +210,16 @@ pub enum RawRole {
         /// Number of cached keys.
         keys: f64,
         /// Normal time to live, e.g. `"5m"`.
-        ttl: String,
+        ttl: RawDuration,
         /// Share of reads served from cache, in [0, 1].
         hit_ratio: f64,
         /// Longest a TTL may be extended to while the origin is down, e.g. `"2h"`.
-        max_extension: String,
+        max_extension: RawDuration,
         /// When the origin returns, refresh the extended entries over this window (the cache
         /// refreshes them itself, at an even rate) instead of letting them all expire together
         /// (default: they expire together, and every read of one misses until it is refreshed).
         #[serde(default)]
-        invalidation_window: Option<String>,
+        invalidation_window: Option<RawDuration>,
     },
     /// A queue between producers (its callers) and `consumers`.
     Queue {
@@ -195,7 +278,7 @@ pub struct RawDependency {
     pub calls: Option<f64>,
     /// Client timeout, e.g. `"2s"`.
     #[serde(default)]
-    pub timeout: Option<String>,
+    pub timeout: Option<RawDuration>,
     /// Client retry policy.
     #[serde(default)]
     pub retry: Option<RawRetry>,
@@ -222,9 +305,9 @@ pub struct RawRetry {
     /// Total attempts including the first (>= 1).
     pub max_attempts: u32,
     /// First backoff, e.g. `"100ms"`.
-    pub backoff_base: String,
+    pub backoff_base: RawDuration,
     /// Longest backoff, e.g. `"10s"`.
-    pub backoff_cap: String,
+    pub backoff_cap: RawDuration,
     /// Jitter strategy (default `Full`). Not an `Option`: `jitter: None` must mean "no jitter",
     /// not "use the default".
     #[serde(default = "full_jitter")]
@@ -254,9 +337,9 @@ pub struct RawBreaker {
     /// Failure ratio over `window` that opens the breaker, in [0, 1].
     pub failure_threshold: f64,
     /// Observation window, e.g. `"10s"`.
-    pub window: String,
+    pub window: RawDuration,
     /// How long the breaker stays open before probing, e.g. `"30s"`.
-    pub open_for: String,
+    pub open_for: RawDuration,
     /// Requests let through when half-open.
     pub half_open_probes: u32,
     /// Largest amount of deferred demand kept while suppressed (default 0: dropped).
@@ -312,33 +395,39 @@ pub struct RawNoise {
     /// Coefficient of variation (standard deviation / mean), >= 0.
     pub cv: f64,
     /// How often the noise is redrawn, e.g. `"1m"`.
-    pub every: String,
+    pub every: RawDuration,
 }
 
 /// A distribution of durations or times.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum RawDist {
     /// Always this value.
-    Fixed(String),
+    Fixed(RawDuration),
     /// Uniform between `min` and `max`.
     Uniform {
         /// Lower bound.
-        min: String,
+        min: RawDuration,
         /// Upper bound.
-        max: String,
+        max: RawDuration,
     },
     /// Exponential with this mean.
     Exponential {
         /// Mean.
-        mean: String,
+        mean: RawDuration,
     },
     /// Log-normal given its median and 95th percentile.
     LogNormal {
         /// Median.
-        median: String,
+        median: RawDuration,
         /// 95th percentile (must exceed the median).
-        p95: String,
+        p95: RawDuration,
     },
+}
+
+impl RawDist {
+    /// The name this type gives `deserialize_enum`: the schema walk ([`super::schema`]) takes a
+    /// distribution as one setting.
+    pub const SERDE_NAME: &'static str = "RawDist";
 }
 
 /// One injected failure.
@@ -376,7 +465,7 @@ pub enum RawFailureKind {
         /// The slowed service.
         target: String,
         /// Added latency, e.g. `"800ms"`.
-        added: String,
+        added: RawDuration,
     },
     /// The edge `from -> to` cannot carry requests.
     Partition {
@@ -493,7 +582,7 @@ pub enum RawStageKind {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct RawRamp {
     /// Time from first to full traffic.
-    pub duration: String,
+    pub duration: RawDuration,
     /// `Linear` or `Exponential` (default `Linear`).
     #[serde(default)]
     pub shape: Option<RawRampShape>,
@@ -520,7 +609,7 @@ pub enum RawStep {
     /// Close replication lag and align queue offsets.
     ReconcileState,
     /// Invalidate extended cache entries over a window.
-    InvalidateCaches(String),
+    InvalidateCaches(RawDuration),
     /// Re-register services in discovery.
     Reregister,
     /// Ramp traffic back.
@@ -576,6 +665,39 @@ pub enum RawActionKind {
         /// Restart time.
         duration: RawDist,
         /// Time between checkpoints.
-        checkpoint_interval: String,
+        checkpoint_interval: RawDuration,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::de::from_str;
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct Holder {
+        d: RawDuration,
+        t: Vec<RawText>,
+    }
+
+    #[test]
+    fn typed_strings_are_written_as_bare_strings() {
+        let h: Holder = from_str(r#"(d: "1h30m", t: ["a", "b"])"#).unwrap();
+        assert_eq!(h.d, RawDuration::from("1h30m"));
+        assert_eq!(&*h.d, "1h30m");
+        assert_eq!(h.t[1].to_string(), "b");
+        // A variant where a duration is expected is not taken for its content.
+        let e = from_str::<Holder>(r#"(d: Fixed("1h"), t: [])"#).unwrap_err();
+        assert_eq!(
+            e[0].message,
+            "expected a string in double quotes, found `Fixed(...)`"
+        );
+        let e = from_str::<Holder>(r#"(d: 5, t: [])"#).unwrap_err();
+        assert_eq!(e[0].message, "expected a string in double quotes, found 5");
+        // Serialized, they are strings again.
+        assert_eq!(
+            serde_json::to_string(&RawDuration::from("30s")).unwrap(),
+            "\"30s\""
+        );
+    }
 }

@@ -460,7 +460,7 @@ fn build(cx: &mut Ctx<'_>, raw: &RawScenario, text: &str) -> Option<Scenario> {
     }
     let scenario = Scenario {
         name: raw.name.clone(),
-        description: raw.description.clone(),
+        description: raw.description.to_string(),
         content_hash: format!("{:016x}", crate::rng::fnv1a(text.as_bytes())),
         horizon: SimTime(horizon.0),
         resolution,
