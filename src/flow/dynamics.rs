@@ -263,6 +263,7 @@ impl<'a> FlowTrial<'a> {
             for s in 0..self.s.topology.services.len() {
                 let c = self.sf[s].cap;
                 self.backlog_rate[s] = if c <= 0.0
+                    || self.slide[s].is_some()
                     || (self.backlog[s] >= self.max_backlog(s) * (1.0 - 1e-12)
                         && self.sf[s].arrivals > c)
                 {
@@ -504,28 +505,27 @@ impl<'a> FlowTrial<'a> {
         // 0 and not moving stay 0).
         for s in self.busy_backlogs() {
             let max = self.max_backlog(s);
-            let b = &mut self.backlog[s];
             let tol = SNAP * max.max(1.0);
+            let b = &mut self.backlog[s];
             if *b < tol {
                 snapped |= *b != 0.0;
                 *b = 0.0;
             } else if (*b - max).abs() < tol {
                 snapped |= *b != max;
                 *b = max;
-            } else {
-                // A waiting time reaching a client timeout: step past it in the direction of
-                // motion so the new mode applies from now on.
+            } else if self.slide[s].is_none() {
+                // A waiting time reaching a client timeout: the backlog is put on the level,
+                // and the solution that follows decides whether it is held there or passes.
                 let rate = self.backlog_rate[s];
-                for &e in &self.s.topology.in_edges[s] {
-                    if let Some(to) = self.s.topology.deps[e].timeout {
-                        let thr = self.sf[s].cap
-                            * (to.as_secs_f64()
-                                - self.s.topology.services[s].base_latency.as_secs_f64()
-                                - self.latency_added[s]);
-                        if thr > 0.0 && (*b - thr).abs() < tol {
-                            *b = thr + rate.signum() * 2.0 * tol;
-                            snapped = true;
-                        }
+                for k in 0..self.s.topology.in_edges[s].len() {
+                    let e = self.s.topology.in_edges[s][k];
+                    let level = self.timeout_level(e);
+                    let b = &mut self.backlog[s];
+                    if level > 0.0 && level.is_finite() && (*b - level).abs() < tol {
+                        *b = level;
+                        self.slide_candidates.push((s, level, rate.signum()));
+                        snapped = true;
+                        break;
                     }
                 }
             }

@@ -197,13 +197,15 @@ impl FlowTrial<'_> {
                 && (r.origin_down_since.is_some()
                     || r.cache_cold_until.is_some()
                     || r.degraded
-                    || r.mismatch
+                    || self.rejecting_tokens(s)
                     || r.lag > EPS);
+            // Failures degrade a service when they take it below the SLO's success rate.
+            let slo = self.s.slo.success_rate.min(1.0 - 1e-9);
             let health = if self.sf[s].down_now {
                 Health::Down
             } else if self.sf[s].overloaded
                 || self.sf[s].share < 1.0 - 1e-9
-                || self.sf[s].ok_proc < 1.0 - 1e-9
+                || self.sf[s].ok_proc < slo
                 || !self.registered[s]
                 || adaptive
                 || self.failing_soft_dependency(s)
@@ -298,11 +300,20 @@ impl FlowTrial<'_> {
         }
     }
 
+    /// Auth service `s` rejects outage (or pre-rotation) tokens on more requests than the
+    /// SLO's error budget allows: the identity plane is not restored yet.
+    fn rejecting_tokens(&self, s: usize) -> bool {
+        let r = &self.roles[s];
+        r.mismatch && r.outage_share > 1.0 - self.s.slo.success_rate
+    }
+
+    /// A dependency of `s` that it calls fails more calls than the SLO allows.
     fn failing_soft_dependency(&self, s: usize) -> bool {
+        let slo = self.s.slo.success_rate.min(1.0 - 1e-9);
         self.sf[s].calls_failing
             && self.s.topology.out_edges[s]
                 .iter()
-                .any(|&e| self.ef[e].fresh > EPS && self.ef[e].call_ok < 1.0 - 1e-9)
+                .any(|&e| self.ef[e].fresh > EPS && self.ef[e].call_ok < slo)
     }
 
     /// Technical recovery happened and every component is back in traffic.
@@ -342,7 +353,7 @@ impl FlowTrial<'_> {
                         || r.refresh_natural
                         || r.refresh_left > EPS
                         || r.degraded
-                        || r.mismatch
+                        || self.rejecting_tokens(s)
                         || r.lag > EPS
                         || r.origin_down_since.is_some()
                         || r.cache_cold_until.is_some()))

@@ -23,6 +23,7 @@ mod metrics;
 mod plan;
 mod roles;
 pub mod series;
+mod slide;
 pub mod solve;
 mod storm;
 pub mod trace;
@@ -267,6 +268,12 @@ pub(crate) struct FlowTrial<'a> {
     // Continuous state.
     backlog: Vec<f64>,
     backlog_rate: Vec<f64>,
+    /// Services whose backlog is held at a client timeout level ([`slide`]).
+    slide: Vec<Option<slide::Slide>>,
+    /// Some service is held at a level.
+    any_slide: bool,
+    /// Backlogs that reached a timeout level at this instant: (service, level, direction).
+    slide_candidates: Vec<(usize, f64, f64)>,
     /// Every backlog is 0 and not moving (set with the rates; integration and wake-ups keep
     /// it true until the next solution: they only move backlogs at their rates or empty them).
     backlogs_idle: bool,
@@ -629,6 +636,9 @@ impl<'a> FlowTrial<'a> {
             auth_rng,
             backlog: vec![0.0; n],
             backlog_rate: vec![0.0; n],
+            slide: vec![None; n],
+            any_slide: false,
+            slide_candidates: Vec::new(),
             backlogs_idle: true,
             settled: false,
             success_first: false,
@@ -802,8 +812,6 @@ impl<'a> FlowTrial<'a> {
                                     self.zone_down[t] = vec![0; zones.len()];
                                 }
                                 add(&mut self.zone_down[t][z]);
-                                let up = self.zone_down[t].iter().filter(|c| **c == 0).count();
-                                self.placement_factor[t] = up as f64 / zones.len() as f64;
                                 self.refresh_capacity(t);
                             }
                         }
@@ -832,13 +840,21 @@ impl<'a> FlowTrial<'a> {
                 }
             }
             FailureKind::KeyRotation(a) => {
+                let a = *a;
+                let r = &mut self.roles[a];
                 if on {
-                    // Every token in circulation was signed with the old keys.
-                    self.roles[*a].token_share = 1.0;
-                    self.roles[*a].mismatch = true;
-                    self.roles[*a].step_at = None;
-                    if !self.roles[*a].degraded {
-                        self.token_step(*a, now);
+                    // New signing keys; the old ones still validate during the rotation's
+                    // window, while clients refresh their tokens.
+                    r.rotation_since = Some(now.as_secs_f64());
+                } else if let Some(since) = r.rotation_since.take() {
+                    // The old keys are retired: tokens not refreshed within the window (all
+                    // tokens were signed with them) are rejected until clients refresh them.
+                    let window = now.as_secs_f64() - since;
+                    r.token_share = (-r.refresh_rate_auth * window).exp();
+                    r.mismatch = true;
+                    r.step_at = None;
+                    if !r.degraded {
+                        self.token_step(a, now);
                     }
                 }
             }
@@ -857,6 +873,7 @@ impl<'a> FlowTrial<'a> {
 
     /// A service went down: its queue of requests is lost and it leaves service discovery.
     fn on_down(&mut self, s: usize, now: SimTime) {
+        self.release_slide(s);
         self.fail_start[s] = (now, self.sf[s].served);
         self.acc.dropped[s] += self.backlog[s];
         self.backlog[s] = 0.0;
@@ -995,6 +1012,19 @@ impl<'a> FlowTrial<'a> {
                     break;
                 }
             }
+        }
+        // Backlogs at a client timeout level: held there, or on their way (see `slide`).
+        for _ in 0..4 {
+            if !self.settle_slides() {
+                break;
+            }
+            only_scaled = false;
+            self.settled = false;
+            if !self.react(now) {
+                self.settled = true;
+                break;
+            }
+            self.solve_flows(false);
         }
         // A capacity that dropped shrinks the queue a service may hold: what no longer fits is
         // shed (and counted), never silently lost.

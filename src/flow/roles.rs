@@ -58,6 +58,9 @@ pub(super) struct RoleState {
     pub refresh_rate_auth: f64,
     /// Auth: restored keys do not match those tokens, so they are rejected.
     pub mismatch: bool,
+    /// Auth: a key rotation is under way since then (simulated seconds): old and new keys
+    /// both validate until it ends.
+    pub rotation_since: Option<f64>,
     /// Auth: recoveries of the key provider seen so far (indexes the mismatch draws).
     pub key_recoveries: u64,
     /// Database: replication lag in seconds.

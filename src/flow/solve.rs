@@ -187,6 +187,9 @@ pub(crate) struct EdgeFlow {
     pub cut: bool,
     /// and the breaker is open.
     pub open: bool,
+    /// Share of attempts that arrive in time when the callee is held at this edge's timeout
+    /// level ([`super::slide`]; 1 otherwise).
+    pub in_share: f64,
 }
 
 impl Default for EdgeFlow {
@@ -204,6 +207,7 @@ impl Default for EdgeFlow {
             bypass: false,
             cut: false,
             open: false,
+            in_share: 1.0,
         }
     }
 }
@@ -223,9 +227,27 @@ impl FlowTrial<'_> {
     }
 
     /// Recomputes the capacity of service `s` when up: called wherever one of its terms
-    /// changes.
+    /// changes (its zones' state and its instance count decide its placement factor).
     pub(super) fn refresh_capacity(&mut self, s: usize) {
+        if !self.zone_down[s].is_empty() {
+            self.placement_factor[s] = self.placement(s);
+        }
         self.cap_up[s] = self.capacity_from_terms(s);
+    }
+
+    /// Share of service `s`'s instances in zones that are up: its instances are spread over
+    /// its zones in turn (with 3 instances in 2 zones, the first zone holds 2).
+    pub(super) fn placement(&self, s: usize) -> f64 {
+        let k = self.zone_down[s].len() as u64;
+        let n = u64::from(self.instances[s]);
+        if k == 0 || n == 0 {
+            return 1.0;
+        }
+        let up: u64 = (0..k)
+            .filter(|&z| self.zone_down[s][z as usize] == 0)
+            .map(|z| n / k + u64::from(z < n % k))
+            .sum();
+        up as f64 / n as f64
     }
 
     /// Capacity of service `s` when up, from its terms.
@@ -693,7 +715,7 @@ impl FlowTrial<'_> {
                 } else if f.cut || !in_time {
                     0.0
                 } else {
-                    f.bulk_ok * share * ok
+                    f.bulk_ok * share * ok * f.in_share
                 };
                 let q = q.clamp(0.0, 1.0);
                 let p = 1.0 - q;

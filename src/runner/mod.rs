@@ -149,7 +149,10 @@ pub fn check_budget(s: &Scenario, trials: u64) -> Result<(), BudgetRefusal> {
         return Err(BudgetRefusal::Buckets(buckets));
     }
     let plans = s.plans.len() as f64;
-    let bytes = trials as f64 * plans * std::mem::size_of::<TrialRow>() as f64;
+    // One row per trial and plan, and the chart series: per bucket of `resolution` about
+    // 420 bytes for each of two bands, per plan, in each of (at most about) four workers.
+    let series = (buckets + 1) as f64 * 420.0 * 2.0 * plans * 4.0;
+    let bytes = trials as f64 * plans * std::mem::size_of::<TrialRow>() as f64 + series;
     if bytes > MAX_BYTES {
         return Err(BudgetRefusal::Memory(bytes));
     }
@@ -248,10 +251,15 @@ pub fn series_layout(s: &Scenario, seed: u64, total: u64) -> SeriesAcc {
         crate::stats::quantile_sorted(&op, 0.75)
     };
     let after = (1.5 * p75 + 600.0).clamp(1800.0, horizon.max(1.0));
-    let buckets = 200;
+    // The buckets are `resolution` wide (the scenario's chart setting, and nothing else uses
+    // it): 10 minutes or one bucket before the first failure, then up to `after`.
+    let width = s.resolution.0.max(1);
+    let before_buckets = before.0.div_ceil(width);
+    let after_ns = SimDuration::from_secs_f64(after).0;
+    let buckets = (before_buckets + after_ns.div_ceil(width)).max(1) as usize;
     let spec = SeriesSpec {
-        before,
-        width: SimDuration::from_secs_f64((after + 600.0) / buckets as f64),
+        before: SimDuration(before_buckets * width),
+        width: SimDuration(width),
         buckets,
     };
     // The most stressed service per plan: the highest mean peak after the failure.

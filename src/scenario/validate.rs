@@ -453,6 +453,20 @@ fn build(cx: &mut Ctx<'_>, raw: &RawScenario, text: &str) -> Option<Scenario> {
     let deps: Vec<Dependency> = deps.into_iter().collect::<Option<_>>()?;
     let traffic: Vec<Traffic> = traffic.into_iter().collect::<Option<_>>()?;
     let failures: Vec<Failure> = failures.into_iter().collect::<Option<_>>()?;
+    for (i, f) in failures.iter().enumerate() {
+        if let FailureKind::Partition { from, to } = f.kind
+            && !deps.iter().any(|d| d.from == from && d.to == to)
+        {
+            let (a, b) = (&raw.services[from].name, &raw.services[to].name);
+            cx.err(
+                &format!("failures[{i}].kind"),
+                format!("`{a}` does not call `{b}`: a partition between them would cut nothing"),
+                format!(
+                    "partition an edge of `dependencies` (add `(from: \"{a}\", to: \"{b}\")`, or name another pair)"
+                ),
+            );
+        }
+    }
     let (plans, baseline) = plans?;
     let (horizon, resolution, storm_window, slo) = (horizon?, resolution?, storm_window?, slo?);
     if !cx.problems.is_empty() {

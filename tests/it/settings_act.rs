@@ -174,6 +174,8 @@ const STACK: &str = r#"Scenario(
          probability: 1.0),
         (name: "api-slow", kind: Latency(target: "api", added: "5s"),
          schedule: Once(at: Uniform(min: "5h", max: "5h30m"), duration: Fixed("5m"))),
+        (name: "zone-b-out", kind: Zone(zone: "b"),
+         schedule: Once(at: Uniform(min: "4h30m", max: "4h50m"), duration: Fixed("10m"))),
     ],
     plans: [
         (name: "all-at-once", baseline: false, strategy: AllAtOnce),
@@ -181,11 +183,13 @@ const STACK: &str = r#"Scenario(
     ],
 )"#;
 
-/// An API that retries a database which browns out for a few minutes, next to a report
-/// service that shares the database and does not retry: the database keeps 60% of its capacity
-/// and rejects the excess at once, so every attempt beyond it fails together and comes back as
-/// a burst of retries shaped by the backoff and its jitter, taking capacity from the reports.
-/// No breaker: the retry policy alone decides.
+/// An API whose calls to a database go through a breaker that defers what it suppresses; a
+/// report service shares the database. When the database returns, the breaker releases the
+/// deferred calls "at once": their retry policy shapes them in time (no jitter: one
+/// synchronized burst, whose rejected part comes back in waves at the exact backoffs; full,
+/// equal or decorrelated jitter: spread over the backoff window), and what lands beyond the
+/// database's capacity takes it from the reports. (A steady stream of failures is retried at
+/// the policy's rate whatever the backoff: timing acts where clients are synchronized.)
 const RETRY: &str = r#"Scenario(
     name: "retry",
     horizon: "2h",
@@ -196,18 +200,20 @@ const RETRY: &str = r#"Scenario(
         (name: "edge", capacity: 20000.0),
         (name: "api", capacity: 8000.0, max_wait: "2s"),
         (name: "reports", capacity: 8000.0, max_wait: "2s"),
-        (name: "db", capacity: 2000.0, max_wait: "100ms"),
+        (name: "db", capacity: 2000.0, max_wait: "3s"),
     ],
     dependencies: [
         (from: "edge", to: "api", timeout: "5s"),
         (from: "api", to: "db", timeout: "500ms",
-         retry: (max_attempts: 4, backoff_base: "1s", backoff_cap: "30s", jitter: Full)),
+         retry: (max_attempts: 4, backoff_base: "1s", backoff_cap: "30s", jitter: None),
+         breaker: (failure_threshold: 0.5, window: "10s", open_for: "1m", half_open_probes: 5,
+                   max_deferred: 5000000.0, release: AllAtOnce)),
         (from: "edge", to: "reports", calls: 0.3, timeout: "5s"),
         (from: "reports", to: "db", timeout: "500ms"),
     ],
     traffic: [(entry: "edge", rate: 1500.0, noise: (cv: 0.05, every: "5m"))],
-    failures: [(name: "db-brownout", kind: Partial(target: "db", capacity: 0.6),
-                schedule: Once(at: Uniform(min: "20m", max: "40m"), duration: Uniform(min: "1m", max: "3m")))],
+    failures: [(name: "db-down", kind: Crash(target: "db"),
+                schedule: Once(at: Uniform(min: "20m", max: "40m"), duration: Uniform(min: "2m", max: "6m")))],
     plans: [(name: "all-at-once", strategy: AllAtOnce)],
 )"#;
 
@@ -420,6 +426,7 @@ const AUTH: &str = r#"Scenario(
     resolution: "10s",
     seed: 23,
     trials: 6,
+    slo: (success_rate: 0.99, stability_window: "5m"),
     services: [
         (name: "edge", capacity: 20000.0),
         (name: "auth", capacity: 10000.0,
@@ -538,8 +545,12 @@ fn table() -> Vec<Row> {
         Row { src: s, path: "trials", a: "4", b: "5",
               trials: None, check: Check::Rows,
               why: "`run` without --trials runs the scenario's trial count" },
-        case(s, "slo.success_rate", "0.99", "0.3", 6,
-             "restoration waits for users to be within the SLO: a lower one is met sooner"),
+        case(Lib("db-cluster-outage.ron"), "storm_window", r#""1s""#, r#""5m""#, 6,
+             "the storm peak is offered load over capacity in the window: a longer one averages \
+              a burst with what follows"),
+        case(Text(AUTH), "slo.success_rate", "0.99", "0.9", 6,
+             "restoration waits for the 401s of outage tokens to fall within the SLO: a lower \
+              one is met sooner"),
         case(s, "slo.stability_window", r#""5m""#, r#""45m""#, 4,
              "restoration needs the stability window"),
         // --- Services.
@@ -548,9 +559,9 @@ fn table() -> Vec<Row> {
              "a request slower than its caller's timeout fails"),
         case(s, "services[api].max_wait", r#""10s""#, r#""1s""#, 4,
              "a short queue rejects at once instead of timing out"),
-        case(s, "services[api].instances", "3", "6", 4,
-             "accepted without autoscaling, the instance count must change the service \
-              (or be refused there)"),
+        case(s, "services[api].instances", "3", "4", 4,
+             "instances are spread over the zones in turn: with 3 in two zones, losing the \
+              second keeps two thirds, with 4 half"),
         case(Text(AUTOSCALE), "services[payments].instances", "4", "2", 6,
              "an autoscaled pool starts at `instances` and scales per instance"),
         case(Text(AUTOSCALE), "services[payments].autoscale.min", "1", "4", 6,
@@ -605,11 +616,11 @@ fn table() -> Vec<Row> {
         case(Text(RETRY), "dependencies[1].retry.max_attempts", "4", "1", 6,
              "failed attempts are sent again, and take the shared database from the reports"),
         case(Text(RETRY), "dependencies[1].retry.backoff_base", r#""1s""#, r#""20s""#, 6,
-             "a longer first backoff moves the retries of a burst later"),
+             "a longer first backoff moves the retry waves of a burst later"),
         case(Text(RETRY), "dependencies[1].retry.backoff_cap", r#""30s""#, r#""1s""#, 6,
-             "the cap bounds how far the retries of a burst spread"),
+             "the cap bounds the backoff of the later retry waves"),
         case(Text(RETRY), "dependencies[1].retry.jitter", "None", "Full", 6,
-             "without jitter the retries of a burst come back together"),
+             "without jitter a released burst comes back together"),
         case(Text(RETRY), "dependencies[1].retry.jitter", "Full", "Equal", 6,
              "equal jitter keeps half of the backoff fixed"),
         case(Text(RETRY), "dependencies[1].retry.jitter", "Equal", "Decorrelated", 6,
