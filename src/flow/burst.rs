@@ -128,8 +128,8 @@ impl FlowTrial<'_> {
             } else if info.db && self.sf[s].down_now {
                 // A primary that is down: its reads land on the replica, its writes fail.
                 match self.db_replica[s] {
-                    Some((replica, read_share)) => {
-                        let reads = d * read_share;
+                    Some((replica, _)) => {
+                        let reads = d * info.reads;
                         let (ok, now_, late) = self.land_on(replica, reads, info.timeout, now);
                         (ok, now_ + (d - reads), late)
                     }
@@ -178,6 +178,11 @@ impl FlowTrial<'_> {
         if self.in_recovery_phase() {
             self.acc.excess_work += d;
             self.storm.impulse(s, now, d);
+        }
+        if let Some(rec) = self.rec.as_deref_mut() {
+            // On the load chart, as the storm peak counts it: the burst over the storm window.
+            let window = self.s.storm_window.as_secs_f64();
+            rec.burst(s, now, (d / window + self.sf[s].arrivals) / cap);
         }
         (ok, rejected + (in_time - ok), admitted - in_time)
     }

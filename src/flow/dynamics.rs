@@ -48,15 +48,11 @@ impl<'a> FlowTrial<'a> {
     }
 
     /// Extra calls on edge `e` that are not fresh calls (each with the edge's retries):
-    /// released deferred demand and the refresh calls of a cache refreshing at an even rate.
+    /// released deferred demand.
     pub(super) fn extra_attempts(&self, e: usize) -> f64 {
         let from = self.s.topology.deps[e].from;
-        let refresh = if self.roles[from].cache_edge == Some(e) {
-            self.roles[from].refresh_rate
-        } else {
-            0.0
-        };
-        self.release_rate[e] + refresh
+        let _ = from;
+        self.release_rate[e]
     }
 
     /// Roles and controllers react to the flow solution at `now`. Returns true when the flows
@@ -131,12 +127,23 @@ impl<'a> FlowTrial<'a> {
             if let Some(e) = self.roles[a].cache_edge
                 && let Some((_, keys, ttl, _, _)) = self.cache_of(a)
             {
-                let origin_ok = self.ef[e].q >= 0.5;
+                // While it refreshes entries that expired together, a cache keeps reading them
+                // through an origin that is up, however slow (stale if error); only an origin
+                // that is down or unreachable sends it back to extending TTLs.
+                let refreshing = self.roles[a].expired > 0.0 || self.roles[a].refresh_rate > 0.0;
+                let reachable = !self.ef[e].cut && !self.sf[self.edges[e].to].down_now;
+                let origin_ok = self.ef[e].q >= 0.5 || (refreshing && reachable);
                 let hold = self.hold_caches;
                 let r = &mut self.roles[a];
                 match r.origin_down_since {
                     None if !origin_ok => {
                         r.origin_down_since = Some(t);
+                        // Entries being refreshed are extended again, served stale.
+                        r.refresh_left += r.expired;
+                        r.expired = 0.0;
+                        r.refresh_rate = 0.0;
+                        r.refresh_share = 0.0;
+                        r.refresh_step_at = None;
                         self.note(now, a, "serving_stale_extending_ttl");
                     }
                     Some(since) if origin_ok => {
@@ -146,7 +153,7 @@ impl<'a> FlowTrial<'a> {
                         } else {
                             let extended = keys * ((t - since) / ttl).min(1.0);
                             let before = r.refresh_left;
-                            r.refresh_left = (before + extended).min(keys);
+                            r.refresh_left = (before + extended).min(keys - r.expired).max(before);
                             self.acc.ledger_refresh_in += r.refresh_left - before;
                             if !hold {
                                 // (A plan holding the caches keeps serving the extended
@@ -160,8 +167,8 @@ impl<'a> FlowTrial<'a> {
                     _ => {}
                 }
             }
-            if self.roles[a].refresh_natural {
-                self.arm_refresh_step(a, now);
+            if self.roles[a].expired > 0.0 || self.roles[a].refresh_rate > 0.0 {
+                changed |= self.arm_refresh_step(a, now);
             }
             // Queue: a backlog that consumers cannot work through must be reconciled.
             if let Some((consumers, ..)) = self.queue_of(a)
@@ -351,10 +358,16 @@ impl<'a> FlowTrial<'a> {
                 self.roles[s].lag = (self.roles[s].lag + rate * dt).max(0.0);
             }
             let done = self.refresh_done_rate(s);
-            if done > 0.0 {
-                let r = &mut self.roles[s];
-                let moved = (done * dt).min(r.refresh_left);
+            let r = &mut self.roles[s];
+            if r.refresh_rate > 0.0 {
+                // Invalidated: from served stale to read through.
+                let moved = (r.refresh_rate * dt).min(r.refresh_left);
                 r.refresh_left -= moved;
+                r.expired += moved;
+            }
+            if done > 0.0 {
+                let moved = (done * dt).min(r.expired);
+                r.expired -= moved;
                 self.acc.ledger_refreshed += moved;
             }
         }
@@ -382,12 +395,17 @@ impl<'a> FlowTrial<'a> {
         // the origin returns, extended entries not yet invalidated are still served.
         for &s in &self.role_list {
             if let Some((_, keys, _, hit, _)) = self.cache_of(s)
-                && self.roles[s].refresh_left > EPS
-                && !self.roles[s].refresh_natural
+                && (self.roles[s].refresh_left > EPS || self.roles[s].refresh_share > 0.0)
                 && self.roles[s].cache_cold_until.is_none()
             {
-                let share = (self.roles[s].refresh_left / keys).min(1.0);
-                self.acc.stale_reads += self.sf[s].served * hit * share * dt;
+                // Extended entries not invalidated yet are served stale, and so are expired
+                // entries whose read through the origin fails.
+                let r = &self.roles[s];
+                let ok = r
+                    .cache_edge
+                    .map_or(1.0, |e| self.ef[e].call_ok.clamp(0.0, 1.0));
+                let stale = (r.refresh_left / keys).min(1.0) + r.refresh_share * (1.0 - ok);
+                self.acc.stale_reads += self.sf[s].served * hit * stale * dt;
             }
             if let (Some(since), Some((_, _, ttl, hit, _))) =
                 (self.roles[s].origin_down_since, self.cache_of(s))
@@ -428,62 +446,71 @@ impl<'a> FlowTrial<'a> {
         self.fault_down(s) || self.repair[s].is_some()
     }
 
-    /// Extended entries of cache `s` refreshed per second now: the successful refresh calls of
-    /// a paced refresh, or the successful origin reads of entries that expired together.
+    /// Expired entries of cache `s` refreshed per second now: the reads of them that go
+    /// through the origin and succeed.
     pub(super) fn refresh_done_rate(&self, s: usize) -> f64 {
         let r = &self.roles[s];
-        if r.refresh_left <= 0.0 {
+        if r.expired <= 0.0 || r.refresh_share <= 0.0 || r.cache_cold_until.is_some() {
             return 0.0;
         }
         let (Some(e), Some((_, _, _, hit, _))) = (r.cache_edge, self.cache_of(s)) else {
             return 0.0;
         };
-        let ok = self.ef[e].call_ok.clamp(0.0, 1.0);
-        if r.refresh_natural {
-            if r.cache_cold_until.is_some() {
-                return 0.0;
-            }
-            hit * self.sf[s].served * r.refresh_share * ok
-        } else {
-            r.refresh_rate * ok
-        }
+        hit * self.sf[s].served * r.refresh_share * self.ef[e].call_ok.clamp(0.0, 1.0)
     }
 
-    /// Cache `s` starts refreshing its extended entries: at an even rate over its spread (an
-    /// invalidation window, or a plan's), or else they all expire now and each read of one
-    /// misses until it is refreshed (steps of [`super::decay_step`]).
+    /// Cache `s` lets its extended entries go: invalidated at an even rate over its spread (an
+    /// invalidation window, or a plan's), or else all expired now. Expired entries are read
+    /// through the origin until refreshed, in steps of [`super::decay_step`].
     pub(super) fn start_refresh(&mut self, s: usize, now: SimTime) {
         let spread = self.cache_spread_secs(s);
-        let keys = self.cache_of(s).map_or(1.0, |c| c.1);
         let r = &mut self.roles[s];
         if r.refresh_left <= EPS {
             return;
         }
         if spread > 0.0 {
-            r.refresh_natural = false;
             r.refresh_rate = r.refresh_left / spread;
         } else {
-            r.refresh_natural = true;
+            r.expired += r.refresh_left;
+            r.refresh_left = 0.0;
             r.refresh_rate = 0.0;
-            r.refresh_share = (r.refresh_left / keys).min(1.0);
-            r.refresh_step_at = None;
-            // (The step is armed by `react` once the flows with the new misses are known.)
         }
+        // (The first step is armed by `react` once the flows are known.)
+        r.refresh_step_at = None;
         let _ = now;
     }
 
-    /// Arms the next refresh step of cache `s` (entries that expired together): it lasts
-    /// while the expired share falls by about [`super::decay_step`] at the current rate.
-    fn arm_refresh_step(&mut self, s: usize, now: SimTime) {
-        let r = &self.roles[s];
-        if !r.refresh_natural || r.refresh_step_at.is_some() || r.refresh_left <= 0.0 {
-            return;
+    /// Starts a refresh step of cache `s` at `now`: the flows use the share of keys expired
+    /// now for as long as it moves by about [`super::decay_step`] of the keys' time scales
+    /// (refreshing them all at the current read rate, or invalidating them all).
+    /// Returns whether the share the flows use moved.
+    fn arm_refresh_step(&mut self, s: usize, now: SimTime) -> bool {
+        let Some((_, keys, _, hit, _)) = self.cache_of(s) else {
+            return false;
+        };
+        if self.roles[s].refresh_step_at.is_some() {
+            return false;
         }
-        let done = self.refresh_done_rate(s);
-        if done > 0.0 {
-            let len = super::decay_step() * self.roles[s].refresh_left / done;
-            self.roles[s].refresh_step_at = Some(now.plus(SimDuration::from_secs_f64(len)));
+        let ok = self.roles[s]
+            .cache_edge
+            .map_or(0.0, |e| self.ef[e].call_ok.clamp(0.0, 1.0));
+        let reads = hit * self.sf[s].served * ok;
+        let r = &mut self.roles[s];
+        let share = (r.expired / keys).min(1.0);
+        let moved = share.to_bits() != r.refresh_share.to_bits();
+        r.refresh_share = share;
+        let mut scale = f64::INFINITY;
+        if reads > 0.0 && r.expired > 0.0 {
+            scale = scale.min(keys / reads);
         }
+        if r.refresh_rate > 0.0 {
+            scale = scale.min(keys / r.refresh_rate);
+        }
+        if scale.is_finite() {
+            let len = super::decay_step() * scale;
+            r.refresh_step_at = Some(now.plus(SimDuration::from_secs_f64(len)));
+        }
+        moved
     }
 
     /// Applies every timer and threshold crossing due at `now`.
@@ -548,28 +575,27 @@ impl<'a> FlowTrial<'a> {
                 r.lag = 0.0;
             }
             if r.refresh_rate > 0.0 && r.refresh_left < SNAP * r.refresh_rate.max(1.0) {
+                // Every extended entry is invalidated.
                 other = true;
-                self.acc.ledger_refreshed += r.refresh_left;
+                r.expired += r.refresh_left;
                 r.refresh_left = 0.0;
                 r.refresh_rate = 0.0;
             }
             if let Some(at) = r.refresh_step_at
                 && at <= now
             {
-                // A new step of entries that expired together: the flows use the share still
-                // expired now; below a thousandth of the keys the rest is left to expire
-                // unnoticed (counted apart in the ledger).
+                // A new refresh step (armed by `react` with the flows that follow); once
+                // fewer than a thousandth of the keys are expired and none is left to
+                // invalidate, the rest is left to be refreshed unnoticed (counted apart in the
+                // ledger).
                 other = true;
                 r.refresh_step_at = None;
                 let keys = self.cache_cfg[s].map_or(1.0, |c| c.1);
-                let share = (r.refresh_left / keys).min(1.0);
-                if share < DECAY_END {
-                    self.acc.ledger_refresh_forgotten += r.refresh_left;
+                if r.refresh_rate <= 0.0 && r.expired / keys < DECAY_END {
+                    self.acc.ledger_refresh_forgotten += r.expired + r.refresh_left;
+                    r.expired = 0.0;
                     r.refresh_left = 0.0;
                     r.refresh_share = 0.0;
-                    r.refresh_natural = false;
-                } else {
-                    r.refresh_share = share;
                 }
             }
             if let Some(cold) = r.cache_cold_until
@@ -587,10 +613,11 @@ impl<'a> FlowTrial<'a> {
                 other = true;
                 let r = &mut self.roles[s];
                 r.cache_cold_until = Some(f64::INFINITY);
-                self.acc.ledger_refresh_forgotten += r.refresh_left;
+                self.acc.ledger_refresh_forgotten += r.refresh_left + r.expired;
                 r.refresh_left = 0.0;
+                r.expired = 0.0;
                 r.refresh_rate = 0.0;
-                r.refresh_natural = false;
+                r.refresh_share = 0.0;
                 r.refresh_step_at = None;
                 self.note(now, s, "extension_cap_reached_entries_evicted");
             }
@@ -1013,11 +1040,8 @@ impl<'a> FlowTrial<'a> {
                     soon(Some(r.lag / lag_close_rate));
                 }
             }
-            if r.refresh_rate > 0.0 && !r.refresh_natural {
-                let done = self.refresh_done_rate(s);
-                if done > 0.0 {
-                    soon(Some(r.refresh_left / done));
-                }
+            if r.refresh_rate > 0.0 {
+                soon(Some(r.refresh_left / r.refresh_rate));
             }
             if let Some(cold) = r.cache_cold_until
                 && cold.is_finite()

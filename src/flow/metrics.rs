@@ -162,7 +162,7 @@ pub struct Ledger {
     /// Extended entries dropped unrefreshed (cache gone cold, or a negligible rest left to
     /// expire unnoticed).
     pub refresh_forgotten: f64,
-    /// Extended entries still to refresh at the horizon.
+    /// Extended entries still to refresh at the horizon (served stale or expired).
     pub refresh_left: f64,
     /// Work a checkpoint-restart will replay.
     pub replay_planned: f64,
@@ -350,7 +350,7 @@ impl FlowTrial<'_> {
                 || (self.has_role[s]
                     && (r.queue_backlog > EPS
                         || r.refresh_rate > 0.0
-                        || r.refresh_natural
+                        || r.expired > EPS
                         || r.refresh_left > EPS
                         || r.degraded
                         || self.rejecting_tokens(s)
@@ -495,7 +495,7 @@ impl FlowTrial<'_> {
             refresh_in: a.ledger_refresh_in,
             refreshed: a.ledger_refreshed,
             refresh_forgotten: a.ledger_refresh_forgotten,
-            refresh_left: self.roles.iter().map(|r| r.refresh_left).sum(),
+            refresh_left: self.roles.iter().map(|r| r.refresh_left + r.expired).sum(),
             replay_planned: a.ledger_replay_planned,
             replayed: a.ledger_replayed,
             replay_left,

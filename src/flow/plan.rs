@@ -377,10 +377,11 @@ impl FlowTrial<'_> {
                     if let Some((_, _, ttl, _, _)) = self.cache_of(s) {
                         let r = &mut self.roles[s];
                         r.cache_cold_until = Some(now.as_secs_f64() + ttl);
-                        self.acc.ledger_refresh_forgotten += r.refresh_left;
+                        self.acc.ledger_refresh_forgotten += r.refresh_left + r.expired;
                         r.refresh_left = 0.0;
+                        r.expired = 0.0;
                         r.refresh_rate = 0.0;
-                        r.refresh_natural = false;
+                        r.refresh_share = 0.0;
                         r.refresh_step_at = None;
                     }
                 }
@@ -574,8 +575,8 @@ impl FlowTrial<'_> {
             for s in 0..self.roles.len() {
                 let x = &mut self.roles[s];
                 if x.refresh_left > EPS {
-                    // Paced by the ramp: the cache refreshes this step's share itself.
-                    x.refresh_natural = false;
+                    // Paced by the ramp: this step's share of the extended entries is
+                    // invalidated over the step.
                     x.refresh_rate = x.refresh_left * share / len;
                 }
             }
@@ -647,7 +648,7 @@ impl FlowTrial<'_> {
             self.hold_caches = false;
             for s in 0..self.roles.len() {
                 let x = &self.roles[s];
-                if x.refresh_left > EPS && x.refresh_rate == 0.0 && !x.refresh_natural {
+                if x.refresh_left > EPS && x.refresh_rate == 0.0 {
                     self.start_refresh(s, now);
                 }
             }

@@ -19,18 +19,20 @@ pub(super) struct RoleState {
     pub origin_down_since: Option<f64>,
     /// Cache: extended entries were evicted (cap reached) or the cache is cold after them.
     pub cache_cold_until: Option<f64>,
-    /// Cache: entries extended during an origin outage, still to refresh once it returned.
+    /// Cache: entries extended during an origin outage and not invalidated yet (served
+    /// stale).
     pub refresh_left: f64,
-    /// Cache: refresh calls/s the cache itself sends to its origin while it refreshes the
-    /// extended entries at an even rate (an invalidation window or a plan's pacing).
+    /// Cache: entries invalidated per second, from `refresh_left` to `expired` (an
+    /// invalidation window or a plan's pacing; 0 otherwise).
     pub refresh_rate: f64,
-    /// Cache: the extended entries expired together when the origin returned: each read of
-    /// one misses (and is refreshed through the origin) until it is refreshed.
-    pub refresh_natural: bool,
-    /// Cache: share of the keys still expired at the start of the current refresh step (the
-    /// extra miss share the flows use during the step).
+    /// Cache: extended entries that expired (together when the origin returned, or as they
+    /// were invalidated): each read of one goes through the origin until it is refreshed
+    /// (served stale if that read fails).
+    pub expired: f64,
+    /// Cache: share of the keys expired at the start of the current refresh step (the extra
+    /// miss share the flows use during the step).
     pub refresh_share: f64,
-    /// Cache: end of the current refresh step of expired entries.
+    /// Cache: end of the current refresh step.
     pub refresh_step_at: Option<crate::engine::SimTime>,
     /// Queue: backlog of messages.
     pub queue_backlog: f64,
@@ -85,24 +87,27 @@ impl FlowTrial<'_> {
         self.cache_cfg[s]
     }
 
-    /// Multiplier of the calls a caller makes on edge `e`: a cache only calls its origin on
-    /// misses, unless it is cold (every read misses).
-    pub(super) fn edge_call_factor(&self, e: usize) -> f64 {
+    /// Multipliers of the calls a caller makes on edge `e`, as (calls its requests' success
+    /// depends on, calls made): a cache only calls its origin on misses, unless it is cold
+    /// (every read misses); entries that expired together when the origin returned are read
+    /// through the origin until refreshed, and served stale when that read fails (stale if
+    /// error), so they add calls, not failures.
+    pub(super) fn edge_call_factors(&self, e: usize) -> (f64, f64) {
         let d = &self.s.topology.deps[e];
         let r = &self.roles[d.from];
         if r.cache_edge != Some(e) {
-            return 1.0;
+            return (1.0, 1.0);
         }
         match self.cache_of(d.from) {
             Some((_, _, _, hit, _)) if r.cache_cold_until.is_none() => {
-                if r.refresh_natural {
-                    // Reads of entries that expired together miss until refreshed.
-                    1.0 - hit + hit * r.refresh_share
+                let misses = 1.0 - hit;
+                if r.refresh_share > 0.0 {
+                    (misses, misses + hit * r.refresh_share)
                 } else {
-                    1.0 - hit
+                    (misses, misses)
                 }
             }
-            _ => 1.0,
+            _ => (1.0, 1.0),
         }
     }
 
@@ -134,11 +139,9 @@ impl FlowTrial<'_> {
         }
         for k in 0..self.replica_for[s].len() {
             let d = self.replica_for[s][k];
-            if let Some((_, read_share)) = self.db_replica[d]
-                && self.sf[d].down_now
-            {
+            if self.db_replica[d].is_some() && self.sf[d].down_now {
                 for &e in &self.s.topology.in_edges[d] {
-                    x += read_share * self.ef[e].attempts;
+                    x += self.edges[e].reads * self.ef[e].attempts;
                 }
             }
         }
@@ -148,20 +151,27 @@ impl FlowTrial<'_> {
     /// Success probability of an attempt on edge `e` whose callee is a down primary: reads
     /// succeed through the replica, writes fail.
     pub(super) fn redirected_success(&self, e: usize) -> Option<f64> {
-        replica_success(&self.db_replica, &self.sf, self.s.topology.deps[e].to)
+        replica_success(
+            &self.db_replica,
+            &self.sf,
+            self.edges[e].to,
+            self.edges[e].reads,
+        )
     }
 }
 
-/// When `d` is a database primary that is down, the success probability of an attempt on it:
-/// reads (`read_share`) succeed as its replica's requests do, writes fail. `None` otherwise.
+/// When `d` is a database primary that is down, the success probability of an attempt on it
+/// from an edge whose calls are `reads` reads: reads succeed as its replica's requests do,
+/// writes fail. `None` otherwise.
 pub(super) fn replica_success(
     db_replica: &[Option<(usize, f64)>],
     sf: &[super::solve::SvcFlow],
     d: usize,
+    reads: f64,
 ) -> Option<f64> {
     match db_replica[d] {
-        Some((replica, read_share)) if sf[d].down_now => {
-            Some(read_share * sf[replica].share * sf[replica].ok_proc)
+        Some((replica, _)) if sf[d].down_now => {
+            Some(reads * sf[replica].share * sf[replica].ok_proc)
         }
         _ => None,
     }

@@ -124,4 +124,21 @@ impl Recorder {
             }
         }
     }
+
+    /// A burst of calls landed on service `svc` at `at`: its slot's peak is at least the
+    /// burst's load ratio `ratio` (the storm measure: calls over the storm window).
+    pub(super) fn burst(&mut self, svc: usize, at: SimTime, ratio: f64) {
+        if self.origin.is_none() {
+            return;
+        }
+        let j = (at.0 / self.spec.width.0.max(1)) as usize;
+        for (i, &s) in self.tracked.iter().enumerate() {
+            if s == svc && j < self.slots {
+                let p = &mut self.peak[i * self.slots + j];
+                if p.is_nan() || ratio > *p {
+                    *p = ratio;
+                }
+            }
+        }
+    }
 }

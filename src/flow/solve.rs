@@ -75,6 +75,9 @@ pub(super) struct EdgeInfo {
     pub auth: bool,
     /// The callee is a database primary with a replica.
     pub db: bool,
+    /// Share of the calls that are reads its replica serves while the primary is down (the
+    /// edge's `read_share`, else the database's; 0 for other callees).
+    pub reads: f64,
     /// Extra attempts may ride on this edge (deferred release or cache refresh).
     pub extra: bool,
 }
@@ -106,6 +109,16 @@ impl EdgeInfo {
                         .roles
                         .iter()
                         .any(|r| matches!(r, Role::Database { .. })),
+                    reads: topo.services[d.to]
+                        .roles
+                        .iter()
+                        .find_map(|r| match r {
+                            Role::Database { read_share, .. } => {
+                                Some(d.read_share.unwrap_or(*read_share))
+                            }
+                            _ => None,
+                        })
+                        .unwrap_or(0.0),
                     extra: cache || d.breaker.is_some(),
                 }
             })
@@ -175,8 +188,11 @@ pub(crate) struct EdgeFlow {
     /// Probability that a call succeeds, retries included (0 while the breaker is open).
     pub call_ok: f64,
     /// Role inputs fixed for one solution ([`FlowTrial::edge_role_inputs`]): the caller's
-    /// call factor (a cache calls its origin on misses only),
+    /// call factor (a cache calls its origin on misses only, and for entries being refreshed),
     pub factor: f64,
+    /// the share of those calls its requests' success depends on (a cache serves an entry
+    /// it is refreshing stale when the origin fails),
+    pub ok_factor: f64,
     /// extra calls (released deferred demand, paced cache refreshes), each retried like a
     /// fresh call,
     pub extra: f64,
@@ -203,6 +219,7 @@ impl Default for EdgeFlow {
             q: 1.0,
             call_ok: 1.0,
             factor: 1.0,
+            ok_factor: 1.0,
             extra: 0.0,
             bypass: false,
             cut: false,
@@ -555,10 +572,10 @@ impl FlowTrial<'_> {
         for k in 0..self.role_edges.len() {
             let e = self.role_edges[k];
             let info = self.edges[e];
-            let factor = if info.cache {
-                self.edge_call_factor(e)
+            let (ok_factor, factor) = if info.cache {
+                self.edge_call_factors(e)
             } else {
-                1.0
+                (1.0, 1.0)
             };
             let bypass = info.auth && self.auth_bypass(e);
             let extra = if info.extra {
@@ -567,8 +584,11 @@ impl FlowTrial<'_> {
                 0.0
             };
             let f = &mut self.ef[e];
-            moved |= factor.to_bits() != f.factor.to_bits() || bypass != f.bypass;
+            moved |= factor.to_bits() != f.factor.to_bits()
+                || ok_factor.to_bits() != f.ok_factor.to_bits()
+                || bypass != f.bypass;
             f.factor = factor;
+            f.ok_factor = ok_factor;
             f.bypass = bypass;
             f.extra = extra;
         }
@@ -655,7 +675,7 @@ impl FlowTrial<'_> {
                     attempts
                 };
                 if info.hard && !bypass {
-                    reach *= call_success(f.call_ok, info.calls * f.factor).max(0.0);
+                    reach *= call_success(f.call_ok, info.calls * f.ok_factor).max(0.0);
                 }
             }
         }
@@ -680,7 +700,7 @@ impl FlowTrial<'_> {
                 let info = &edges[e];
                 let f = &ef[e];
                 if info.hard && !(info.auth && f.bypass) {
-                    ok *= call_success(f.call_ok, info.calls * f.factor);
+                    ok *= call_success(f.call_ok, info.calls * f.ok_factor);
                 }
                 failing |= f.call_ok < 1.0 - 1e-9;
             }
@@ -705,7 +725,7 @@ impl FlowTrial<'_> {
                 let info = &edges[e];
                 let in_time = latency <= info.timeout + 1e-12;
                 let redirected = if info.db {
-                    super::roles::replica_success(db_replica, sf, s)
+                    super::roles::replica_success(db_replica, sf, s, info.reads)
                 } else {
                     None
                 };

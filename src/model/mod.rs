@@ -195,6 +195,9 @@ pub struct Dependency {
     pub breaker: Option<Breaker>,
     /// Share of the callee's capacity this caller may use.
     pub bulkhead: Option<f64>,
+    /// Share of these calls that are reads a replica can serve (calls to a database primary;
+    /// `None`: the database's own `read_share`).
+    pub read_share: Option<f64>,
 }
 
 /// Jitter strategies.

@@ -63,6 +63,7 @@ impl Topology {
                             retry: None,
                             breaker: None,
                             bulkhead: None,
+                            read_share: None,
                         });
                     }
                 };

@@ -288,6 +288,11 @@ pub struct RawDependency {
     /// Share of the callee's capacity this caller may use, in (0, 1].
     #[serde(default)]
     pub bulkhead: Option<f64>,
+    /// Only on a call to a database primary: the share of these calls that are reads, which
+    /// its replica serves while the primary is down (default: the database's `read_share`).
+    /// `0.0` for an edge that only writes.
+    #[serde(default)]
+    pub read_share: Option<f64>,
 }
 
 /// Hard or soft dependency.

@@ -453,6 +453,24 @@ fn build(cx: &mut Ctx<'_>, raw: &RawScenario, text: &str) -> Option<Scenario> {
     let deps: Vec<Dependency> = deps.into_iter().collect::<Option<_>>()?;
     let traffic: Vec<Traffic> = traffic.into_iter().collect::<Option<_>>()?;
     let failures: Vec<Failure> = failures.into_iter().collect::<Option<_>>()?;
+    for (i, d) in raw.dependencies.iter().enumerate() {
+        if d.read_share.is_some()
+            && let Some(&to) = names.get(d.to.as_str())
+            && !services[to]
+                .roles
+                .iter()
+                .any(|r| matches!(r, Role::Database { .. }))
+        {
+            cx.err(
+                &format!("dependencies[{i}].read_share"),
+                format!(
+                    "`{}` is not a database primary: no replica serves the reads of this edge",
+                    d.to
+                ),
+                "set `read_share` only on calls to a service with a `Database(replica: ...)` role",
+            );
+        }
+    }
     for (i, f) in failures.iter().enumerate() {
         if let FailureKind::Partition { from, to } = f.kind
             && !deps.iter().any(|d| d.from == from && d.to == to)
@@ -925,6 +943,12 @@ fn dependency(
             None
         }
     };
+    let read_share = match d.read_share {
+        None => Some(None),
+        Some(r) => cx
+            .probability(&format!("{p}.read_share"), "`read_share`", r)
+            .map(Some),
+    };
     let kind = match d.kind.unwrap_or(RawDepKind::Hard) {
         RawDepKind::Hard => DepKind::Hard,
         RawDepKind::Soft => DepKind::Soft,
@@ -942,6 +966,7 @@ fn dependency(
         retry: retry?,
         breaker: breaker?,
         bulkhead: bulkhead?,
+        read_share: read_share?,
     })
 }
 

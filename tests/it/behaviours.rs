@@ -21,7 +21,9 @@ fn breaker_scenario(release: &str) -> Scenario {
 }
 
 /// The breaker opens after a window of failures, defers the calls it suppresses, probes every
-/// minute, and when x is back releases everything deferred in one resolution step.
+/// minute (three probes, sent in the 0.03 s three calls take at 100/s), and when x is back
+/// releases everything deferred: without a retry policy the clients come back together, one
+/// burst that lands on x at once and is counted whole in the storm window.
 #[test]
 fn an_open_breaker_defers_demand_and_releases_it_at_once() {
     let s = breaker_scenario("AllAtOnce");
@@ -36,20 +38,26 @@ fn an_open_breaker_defers_demand_and_releases_it_at_once() {
         0.0,
         "open: calls fail fast, nothing reaches x"
     );
-    // Opened at 620 s; probes at 680, 740, ..., 1220 s find x back (it returned at 1200 s).
+    // Opened at 620 s; probes every 60.03 s find x back (it returned at 1200 s) at 1220.3 s.
     assert_eq!(
-        at(&s, 1210.0).attempts[e],
+        at(&s, 1220.2).attempts[e],
         0.0,
-        "still open until the next probe"
+        "still open until the probes decide"
     );
-    let burst = at(&s, 1221.0).attempts[e];
-    // 600 s x 100 calls/s deferred, released over one 10 s step.
-    assert!(
-        (burst - (100.0 + 6000.0)).abs() < 1e-6,
-        "release rate {burst}"
+    assert_eq!(
+        at(&s, 1221.0).attempts[e],
+        100.0,
+        "closed, fresh calls flow"
     );
-    assert_eq!(at(&s, 1235.0).attempts[e], 100.0, "released");
-    assert!(mean(&report(&s, 1, 1), "storm_peak_ratio") > 0.006);
+    // 600.3 s x 100 calls/s deferred, all released in one burst and all served.
+    let l = aftershock::flow::audit(&s, &s.plans[0], s.seed, 0);
+    assert!((l.deferred_in - 60_030.0).abs() < 1e-6, "{}", l.deferred_in);
+    assert_eq!(l.released, l.deferred_in);
+    assert!((l.released_ok - l.released).abs() < 1e-6);
+    assert_eq!(l.released_lost, 0.0);
+    // The burst and one second of fresh calls, over one second of x's capacity.
+    let peak = mean(&report(&s, 1, 1), "storm_peak_ratio");
+    assert!((peak - (60_030.0 + 100.0) / 1e6).abs() < 1e-9, "{peak}");
 }
 
 /// Probes that fail are not waited for, but they keep their cadence: with the traffic
@@ -77,8 +85,12 @@ fn failed_probes_keep_their_cadence_across_traffic_changes() {
         0.0,
         "still open before the probe"
     );
-    let burst = at(&noisy, 1221.0).attempts[e];
-    assert!(burst > 5000.0, "closed at 1220 s and releasing: {burst}");
+    let fresh = at(&noisy, 1221.0).fresh[e];
+    assert_eq!(
+        at(&noisy, 1221.0).attempts[e],
+        fresh,
+        "closed at the probe of 1220 s"
+    );
 }
 
 #[test]
@@ -257,13 +269,15 @@ fn a_key_rotation_rejects_tokens_until_clients_refresh() {
     assert!((rejects / 20_000.0 - 1.0).abs() < 0.01, "{rejects}");
 }
 
-/// Jitter decides how synchronised the released retries are: none releases everything in one
-/// resolution step, full jitter spreads it over the backoff cap, equal jitter over half of it.
+/// Jitter decides how synchronised the released retries are (AWS Architecture Blog,
+/// "Exponential Backoff And Jitter"): none brings everything back in one burst, full jitter
+/// spreads it uniformly over the backoff cap, equal jitter over its second half, decorrelated
+/// jitter between the base and the cap; and no jitter gives the highest storm peak.
 /// (Regression: `jitter: None` once parsed as "no value", i.e. the default full jitter.)
 #[test]
 fn jitter_spreads_the_release_of_deferred_demand() {
-    let e_for = |jitter: &str| {
-        let s = scenario(&format!(
+    let scenario_for = |jitter: &str| {
+        scenario(&format!(
             r#"Scenario(
     name: "jitter", horizon: "1h", resolution: "10s", seed: 1, trials: 1,
     services: [(name: "client", capacity: 1e6), (name: "x", capacity: 1e6)],
@@ -274,13 +288,34 @@ fn jitter_spreads_the_release_of_deferred_demand() {
     traffic: [(entry: "client", rate: 100.0)],
     failures: [(kind: Crash(target: "x"), schedule: Once(at: Fixed("600s"), duration: Fixed("600s")))],
 )"#
-        ));
-        let e = edge(&s, "client", "x");
-        at(&s, 1221.0).attempts[e] - 100.0
+        ))
     };
-    // 60,000 deferred calls (600 s x 100/s).
-    let none = e_for("None");
-    assert!((none - 6000.0).abs() < 1e-6, "{none}");
-    assert!((e_for("Full") - 1000.0).abs() < 1e-6);
-    assert!((e_for("Equal") - 2000.0).abs() < 1e-6);
+    // 60,030 deferred calls (600.3 s x 100/s), released when the breaker closes at 1220.3 s.
+    let extra = |jitter: &str, t: f64| {
+        let s = scenario_for(jitter);
+        let e = edge(&s, "client", "x");
+        at(&s, t).attempts[e] - 100.0
+    };
+    assert_eq!(extra("None", 1221.0), 0.0, "the burst has landed");
+    assert!((extra("Full", 1221.0) - 60_030.0 / 60.0).abs() < 1e-6);
+    assert_eq!(
+        extra("Equal", 1221.0),
+        0.0,
+        "equal jitter waits for half the cap"
+    );
+    assert!((extra("Equal", 1251.0) - 60_030.0 / 30.0).abs() < 1e-6);
+    assert_eq!(
+        extra("Decorrelated", 1221.0),
+        0.0,
+        "decorrelated waits for the base"
+    );
+    assert!((extra("Decorrelated", 1225.0) - 60_030.0 / 59.0).abs() < 1e-6);
+    let peak = |jitter: &str| mean(&report(&scenario_for(jitter), 1, 1), "storm_peak_ratio");
+    let (none, full) = (peak("None"), peak("Full"));
+    assert!((none - (60_030.0 + 100.0) / 1e6).abs() < 1e-9, "{none}");
+    assert!(
+        (full - (60_030.0 / 60.0 + 100.0) / 1e6).abs() < 1e-9,
+        "{full}"
+    );
+    assert!(none > full);
 }

@@ -272,7 +272,8 @@ fn failed_verification_repeats_then_escalates() {
     // The database is held out of traffic until stage 4: 30m + 3 x 1m + 15m after the failure.
     assert_eq!(row.get(Metric::TechnicalMttr), 1800.0);
     assert!(row.get(Metric::OperationalMttr) >= 1800.0 + 1080.0);
-    // The exponential ramp starts at 1% and ends at 100% of the returning traffic.
+    // The exponential ramp starts at 1% and ends at 100% of the returning traffic, in 20
+    // equal steps (whatever the chart resolution).
     let shares: Vec<f64> = trace
         .iter()
         .filter_map(|r| match &r.event {
@@ -280,8 +281,8 @@ fn failed_verification_repeats_then_escalates() {
             _ => None,
         })
         .collect();
-    assert_eq!(shares.len(), 12);
-    assert!((shares[0] - 0.01).abs() < 1e-12 && shares[11] == 1.0);
+    assert_eq!(shares.len(), 20);
+    assert!((shares[0] - 0.01).abs() < 1e-12 && shares[19] == 1.0);
     assert!(shares.windows(2).all(|w| w[1] > w[0]));
     let s = staged_with(1.0, "");
     let (row, _) = aftershock::runner::replay(&s, s.seed, 0, 1);
@@ -344,12 +345,15 @@ fn custom_runbook_steps_each_control_their_adaptive_release() {
     assert!(m("ramped", "storm_peak_ratio") < m("all-at-once", "storm_peak_ratio"));
     let db = s.topology.find("db").unwrap();
     let api_db = crate::support::edge(&s, "api", "db");
-    // Restore at 5400 s; the deferred retries wait for the release step (gate 5 m) and then
-    // return at 500/s on top of live calls.
-    let held = probe(&s, 1, 5400.0 + 240.0);
+    // The fault clears at 5400 s; `Reregister` waits the 2 minutes the database takes to
+    // register (held out of traffic), so it is restored at 5520 s; the deferred retries wait
+    // for the release step (gate 5 m) and then return at 500/s on top of live calls.
+    let waiting = probe(&s, 1, 5400.0 + 60.0);
+    assert_eq!(waiting.capacity[db], 0.0, "held while it registers");
+    let held = probe(&s, 1, 5520.0 + 240.0);
     let fresh = held.fresh[api_db];
     assert!((held.attempts[api_db] - fresh).abs() < 1e-6, "still held");
-    let releasing = probe(&s, 1, 5400.0 + 360.0);
+    let releasing = probe(&s, 1, 5520.0 + 360.0);
     assert!((releasing.attempts[api_db] - releasing.fresh[api_db] - 500.0).abs() < 1e-6);
     // The cache refresh is spread over the 10-minute invalidation window.
     assert!(releasing.arrivals[db] < 2000.0);
