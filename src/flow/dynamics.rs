@@ -119,7 +119,7 @@ impl<'a> FlowTrial<'a> {
                     && !self.roles[a].degraded
                     && self.roles[a].step_at.is_none()
                 {
-                    self.token_step(a, now);
+                    self.token_step(a, now, true);
                 }
             }
             // Cache: note when the origin becomes unavailable; when it returns, the extended
@@ -470,19 +470,26 @@ impl<'a> FlowTrial<'a> {
         }
         if spread > 0.0 {
             r.refresh_rate = r.refresh_left / spread;
+            // (It starts with nothing expired: no peak to keep at the start.)
+            r.refresh_k = u32::MAX / 2;
         } else {
             r.expired += r.refresh_left;
             r.refresh_left = 0.0;
             r.refresh_rate = 0.0;
+            r.refresh_k = 0;
         }
         // (The first step is armed by `react` once the flows are known.)
         r.refresh_step_at = None;
         let _ = now;
     }
 
-    /// Starts a refresh step of cache `s` at `now`: the flows use the share of keys expired
-    /// now for as long as it moves by about [`super::decay_step`] of the keys' time scales
-    /// (refreshing them all at the current read rate, or invalidating them all).
+    /// Starts a refresh step of cache `s` at `now`. A step lasts while the expired entries
+    /// move by about [`super::decay_step`] of the keys' time scales (refreshing them all at
+    /// the current read rate, or invalidating them all); during it the flows use the share of
+    /// keys expired on average over the step, by the trapezoidal rule: with `E` expired now,
+    /// `i` invalidated and `a` read (and refreshed) per second per share of keys, the share
+    /// `σ = (2E + i·len) / (2K + a·len)` is the mean of the step's start and end when the end
+    /// is `E + (i - a·σ)·len` (second order: halving the step moves the results little).
     /// Returns whether the share the flows use moved.
     fn arm_refresh_step(&mut self, s: usize, now: SimTime) -> bool {
         let Some((_, keys, _, hit, _)) = self.cache_of(s) else {
@@ -494,22 +501,31 @@ impl<'a> FlowTrial<'a> {
         let ok = self.roles[s]
             .cache_edge
             .map_or(0.0, |e| self.ef[e].call_ok.clamp(0.0, 1.0));
-        let reads = hit * self.sf[s].served * ok;
+        let a = hit * self.sf[s].served * ok;
         let r = &mut self.roles[s];
-        let share = (r.expired / keys).min(1.0);
+        let i = if r.refresh_left > 0.0 {
+            r.refresh_rate
+        } else {
+            0.0
+        };
+        let mut scale = f64::INFINITY;
+        if a > 0.0 && r.expired > 0.0 {
+            scale = scale.min(keys / a);
+        }
+        if i > 0.0 {
+            scale = scale.min(keys / i);
+        }
+        let share = if scale.is_finite() {
+            let window = self.s.storm_window.as_secs_f64();
+            r.refresh_k = r.refresh_k.saturating_add(1);
+            let len = super::grown_step(window, r.refresh_k - 1, super::decay_step() * scale);
+            r.refresh_step_at = Some(now.plus(SimDuration::from_secs_f64(len)));
+            ((2.0 * r.expired + i * len) / (2.0 * keys + a * len)).min(1.0)
+        } else {
+            (r.expired / keys).min(1.0)
+        };
         let moved = share.to_bits() != r.refresh_share.to_bits();
         r.refresh_share = share;
-        let mut scale = f64::INFINITY;
-        if reads > 0.0 && r.expired > 0.0 {
-            scale = scale.min(keys / reads);
-        }
-        if r.refresh_rate > 0.0 {
-            scale = scale.min(keys / r.refresh_rate);
-        }
-        if scale.is_finite() {
-            let len = super::decay_step() * scale;
-            r.refresh_step_at = Some(now.plus(SimDuration::from_secs_f64(len)));
-        }
         moved
     }
 
@@ -575,11 +591,12 @@ impl<'a> FlowTrial<'a> {
                 r.lag = 0.0;
             }
             if r.refresh_rate > 0.0 && r.refresh_left < SNAP * r.refresh_rate.max(1.0) {
-                // Every extended entry is invalidated.
+                // Every extended entry is invalidated: a new refresh step without them.
                 other = true;
                 r.expired += r.refresh_left;
                 r.refresh_left = 0.0;
                 r.refresh_rate = 0.0;
+                r.refresh_step_at = None;
             }
             if let Some(at) = r.refresh_step_at
                 && at <= now
@@ -668,7 +685,7 @@ impl<'a> FlowTrial<'a> {
                     r.mismatch = false;
                     r.step_at = None;
                 } else {
-                    self.token_step(a, now);
+                    self.token_step(a, now, false);
                 }
             }
         }
@@ -756,11 +773,15 @@ impl<'a> FlowTrial<'a> {
     /// the flows use the step's average share of rejected tokens, so the number of rejected
     /// requests over the step is exact while the flows stay constant within it. A step lasts
     /// while the share falls by about [`super::decay_step`] (an internal step: halving it
-    /// moves no reported mean by more than 1%, tested).
-    pub(super) fn token_step(&mut self, a: usize, now: SimTime) {
+    /// moves no reported mean by more than 1%, tested); the first steps of an episode
+    /// (`first`) are shorter: one storm window, then doubling, so that the share at the start,
+    /// what a storm peak sees, is not averaged away.
+    pub(super) fn token_step(&mut self, a: usize, now: SimTime, first: bool) {
+        let window = self.s.storm_window.as_secs_f64();
         let r = &mut self.roles[a];
+        r.step_k = if first { 0 } else { r.step_k.saturating_add(1) };
         let rate = r.refresh_rate_auth;
-        let len = super::decay_step() / rate;
+        let len = super::grown_step(window, r.step_k, super::decay_step() / rate);
         r.step_len = len;
         r.outage_share = r.token_share * (1.0 - (-rate * len).exp()) / (rate * len);
         r.step_at = Some(now.plus(SimDuration::from_secs_f64(len)));

@@ -174,19 +174,36 @@ impl Control {
     }
 }
 
-/// Share of full traffic after step `k` of `n`: linear `k/n`, or exponential from 1% doubling
-/// evenly (in log space) to 100%.
-pub fn ramp_share(shape: RampShape, k: u32, n: u32) -> f64 {
-    if k >= n {
-        return 1.0;
+/// Share of full traffic a fraction `x` (in [0, 1]) into a ramp: linear `x`, or exponential
+/// from 1% (growing evenly in log space) to 100%. The ramp is this continuous curve; it is
+/// applied in [`super::ramp_steps`] steps (internal: halving them moves no reported mean by
+/// more than 1%, tested), each using the curve's mean over the step as its share.
+pub fn ramp_share(shape: RampShape, x: f64) -> f64 {
+    let x = x.clamp(0.0, 1.0);
+    match shape {
+        RampShape::Linear => x,
+        RampShape::Exponential => 0.01f64.powf(1.0 - x),
     }
-    if k == 0 {
-        return 0.0;
+}
+
+/// The mean of the ramp's share over `[a, b]` (fractions of the ramp).
+pub fn ramp_mean(shape: RampShape, a: f64, b: f64) -> f64 {
+    if b <= a {
+        return ramp_share(shape, b);
     }
     match shape {
-        RampShape::Linear => f64::from(k) / f64::from(n),
-        RampShape::Exponential => 0.01f64.powf(f64::from(n - k) / f64::from(n - 1)),
+        RampShape::Linear => (a + b) / 2.0,
+        RampShape::Exponential => {
+            (ramp_share(shape, b) - ramp_share(shape, a)) / ((b - a) * 100f64.ln())
+        }
     }
+}
+
+/// The share of the returning demand (deferred calls, extended cache entries) released by a
+/// fraction `x` into the ramp: from 0 to 1 along the ramp's curve.
+pub fn ramp_released(shape: RampShape, x: f64) -> f64 {
+    let s0 = ramp_share(shape, 0.0);
+    (ramp_share(shape, x) - s0) / (1.0 - s0)
 }
 
 fn stage_name(k: StageKind) -> &'static str {
@@ -555,12 +572,20 @@ impl FlowTrial<'_> {
     /// retries and extended cache entries still held are released in proportion.
     fn ramp_step(&mut self, now: SimTime) {
         let Some(mut r) = self.ramp else { return };
-        let prev = ramp_share(r.shape, r.k, r.steps);
+        let n = f64::from(r.steps);
+        let (a, b) = (f64::from(r.k) / n, f64::from(r.k + 1) / n);
         r.k += 1;
-        let f = ramp_share(r.shape, r.k, r.steps);
+        // The step's share of traffic: the curve's mean over it.
+        let f = if r.k >= r.steps {
+            ramp_mean(r.shape, a, 1.0)
+        } else {
+            ramp_mean(r.shape, a, b)
+        };
         self.ramp_f = f;
-        let share = if prev < 1.0 {
-            (f - prev) / (1.0 - prev)
+        // The part of what is still held that returns during the step.
+        let (before, after) = (ramp_released(r.shape, a), ramp_released(r.shape, b));
+        let share = if before < 1.0 {
+            (after - before) / (1.0 - before)
         } else {
             1.0
         };
@@ -578,6 +603,7 @@ impl FlowTrial<'_> {
                     // Paced by the ramp: this step's share of the extended entries is
                     // invalidated over the step.
                     x.refresh_rate = x.refresh_left * share / len;
+                    x.refresh_step_at = None;
                 }
             }
         }
@@ -1090,12 +1116,27 @@ mod tests {
 
     #[test]
     fn ramp_shares() {
-        assert_eq!(ramp_share(RampShape::Linear, 0, 4), 0.0);
-        assert_eq!(ramp_share(RampShape::Linear, 1, 4), 0.25);
-        assert_eq!(ramp_share(RampShape::Linear, 4, 4), 1.0);
-        assert!((ramp_share(RampShape::Exponential, 1, 3) - 0.01).abs() < 1e-12);
-        assert!((ramp_share(RampShape::Exponential, 2, 3) - 0.1).abs() < 1e-12);
-        assert_eq!(ramp_share(RampShape::Exponential, 3, 3), 1.0);
-        assert_eq!(ramp_share(RampShape::Exponential, 1, 1), 1.0);
+        assert_eq!(ramp_share(RampShape::Linear, 0.0), 0.0);
+        assert_eq!(ramp_share(RampShape::Linear, 0.25), 0.25);
+        assert_eq!(ramp_share(RampShape::Linear, 1.0), 1.0);
+        assert!((ramp_share(RampShape::Exponential, 0.0) - 0.01).abs() < 1e-12);
+        assert!((ramp_share(RampShape::Exponential, 0.5) - 0.1).abs() < 1e-12);
+        assert_eq!(ramp_share(RampShape::Exponential, 1.0), 1.0);
+        // Means over a step: exact for both shapes.
+        assert_eq!(ramp_mean(RampShape::Linear, 0.0, 0.5), 0.25);
+        let n = 100_000;
+        let numeric: f64 = (0..n)
+            .map(|i| {
+                ramp_share(
+                    RampShape::Exponential,
+                    0.2 + 0.3 * (i as f64 + 0.5) / n as f64,
+                )
+            })
+            .sum::<f64>()
+            / n as f64;
+        assert!((ramp_mean(RampShape::Exponential, 0.2, 0.5) - numeric).abs() < 1e-9);
+        // What is released runs from 0 to 1.
+        assert_eq!(ramp_released(RampShape::Exponential, 0.0), 0.0);
+        assert_eq!(ramp_released(RampShape::Exponential, 1.0), 1.0);
     }
 }

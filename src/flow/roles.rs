@@ -34,6 +34,8 @@ pub(super) struct RoleState {
     pub refresh_share: f64,
     /// Cache: end of the current refresh step.
     pub refresh_step_at: Option<crate::engine::SimTime>,
+    /// Cache: refresh steps taken since the entries expired together.
+    pub refresh_k: u32,
     /// Queue: backlog of messages.
     pub queue_backlog: f64,
     /// Queue: current drain attempt rate (messages/s handed to consumers).
@@ -54,6 +56,8 @@ pub(super) struct RoleState {
     pub token_share: f64,
     /// Auth: length of the current refresh step, seconds.
     pub step_len: f64,
+    /// Auth: steps taken in the current refresh episode.
+    pub step_k: u32,
     /// Auth: end of the current refresh step.
     pub step_at: Option<crate::engine::SimTime>,
     /// Auth: clients' token refresh rate (share per second).
