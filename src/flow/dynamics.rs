@@ -729,6 +729,7 @@ impl<'a> FlowTrial<'a> {
                     self.breaker[e] = BreakerState::Open {
                         until: now.plus(b.open_for),
                     };
+                    self.record_edge(now, e, "breaker_probes_failed");
                 }
             }
             if let Some((at, len)) = self.release_start[e]

@@ -319,3 +319,94 @@ fn jitter_spreads_the_release_of_deferred_demand() {
     );
     assert!(none > full);
 }
+
+/// A half-open breaker sends `half_open_probes` probes and closes when fewer than its failure
+/// threshold of them fail. Here the callee is a primary that is down: its replica serves the
+/// reads (60%), writes fail, so each probe fails with probability 0.4. With a 30% threshold,
+/// one probe closes the breaker when it succeeds (0.6); ten close it with at most two failures
+/// (P = 0.167). Over 30 trials of two hours (about 1,000 decisions each way) the shares of
+/// probe rounds that close it are within 0.05 of those (about four standard errors).
+#[test]
+fn half_open_probes_decide_on_their_outcome() {
+    let closed_share = |probes: u32| {
+        let s = scenario(&format!(
+            r#"Scenario(
+    name: "probes", horizon: "2h30m", resolution: "10s", seed: 17, trials: 30,
+    services: [
+        (name: "client", capacity: 1e6),
+        (name: "db", capacity: 1e6,
+         roles: [Database(replica: "replica", read_share: 0.6, lag_growth: 0.0, lag_close_rate: 1.0)]),
+        (name: "replica", capacity: 1e6),
+    ],
+    dependencies: [(from: "client", to: "db",
+        breaker: (failure_threshold: 0.3, window: "10s", open_for: "1m", half_open_probes: {probes}))],
+    traffic: [(entry: "client", rate: 100.0)],
+    failures: [(kind: Crash(target: "db"), schedule: Once(at: Fixed("10m"), duration: Fixed("2h")))],
+)"#
+        ));
+        let (mut closed, mut failed) = (0u32, 0u32);
+        for trial in 0..30 {
+            let (_, trace) = aftershock::runner::replay(&s, s.seed, trial, 0);
+            for r in &trace {
+                if let aftershock::flow::TraceEvent::Breaker { state, .. } = &r.event
+                    && r.t_s < 7800.0
+                {
+                    match *state {
+                        "breaker_closed" => closed += 1,
+                        "breaker_probes_failed" => failed += 1,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        f64::from(closed) / f64::from(closed + failed)
+    };
+    let one = closed_share(1);
+    let ten = closed_share(10);
+    assert!((one - 0.6).abs() < 0.05, "one probe: {one}");
+    let p: f64 = 0.4;
+    let expected = (0..=2u32)
+        .map(|k| {
+            let c = [1.0, 10.0, 45.0][k as usize];
+            c * p.powi(k as i32) * (1.0 - p).powi(10 - k as i32)
+        })
+        .sum::<f64>();
+    assert!(
+        (ten - expected).abs() < 0.05,
+        "ten probes: {ten} vs {expected}"
+    );
+}
+
+/// Without jitter, the part of a released burst that the callee cannot take comes back in
+/// synchronized waves at the exact backoffs (`min(cap, base * 2^k)`): the backoff's base and
+/// cap move the waves, and the calls still failing after the last attempt are lost work.
+#[test]
+fn a_burst_is_retried_in_waves_at_the_backoffs() {
+    let lost_and_peak = |base: &str, cap: &str| {
+        let s = scenario(&format!(
+            r#"Scenario(
+    name: "waves", horizon: "1h", resolution: "10s", seed: 1, trials: 1,
+    services: [(name: "client", capacity: 1e6), (name: "x", capacity: 1000.0, max_wait: "1s")],
+    dependencies: [(from: "client", to: "x", timeout: "500ms",
+        retry: (max_attempts: 3, backoff_base: "{base}", backoff_cap: "{cap}", jitter: None),
+        breaker: (failure_threshold: 0.5, window: "20s", open_for: "1m", half_open_probes: 3,
+                  max_deferred: 1000000.0))],
+    traffic: [(entry: "client", rate: 100.0)],
+    failures: [(kind: Crash(target: "x"), schedule: Once(at: Fixed("600s"), duration: Fixed("600s")))],
+)"#
+        ));
+        let l = aftershock::flow::audit(&s, &s.plans[0], s.seed, 0);
+        // Everything released is done or lost; nothing is pending after an hour.
+        assert!((l.released - l.released_ok - l.released_lost).abs() < 1e-6);
+        (l.released_lost, mean(&report(&s, 1, 1), "storm_peak_ratio"))
+    };
+    // 60,030 calls land at once on 1,000/s with a 1 s queue: 500 in time, 500 more queued
+    // then timed out, the rest rejected; each wave finds the queue as the last one left it.
+    let (lost_fast, peak_fast) = lost_and_peak("100ms", "1s");
+    let (lost_slow, _) = lost_and_peak("30s", "1m");
+    assert!(lost_fast > 50_000.0, "{lost_fast}");
+    // Waves 30 s and 60 s apart find the queue drained: more of each wave is served.
+    assert!(lost_slow < lost_fast, "{lost_slow} < {lost_fast}");
+    // The first wave is the whole burst over a second of capacity.
+    assert!(peak_fast > 60.0, "{peak_fast}");
+}

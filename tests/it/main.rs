@@ -15,6 +15,7 @@ mod expectations;
 mod flow_exact;
 mod generate;
 mod html;
+mod incidents;
 mod loader_props;
 mod planes;
 mod plans;

@@ -430,3 +430,77 @@ fn an_action_bound_to_the_wrong_failure_is_reported_where_it_is_written() {
     );
     assert!(err.contains("help: bind"), "{err}");
 }
+
+/// A database down for 20 minutes builds 600 s of replication lag (0.5 s per second), which
+/// closes at 2 s per second once it runs again (300 s, held out of traffic or not), and it
+/// takes 3 minutes to register again.
+fn waits(plans: &str) -> Scenario {
+    scenario(&format!(
+        r#"Scenario(
+    name: "waits", horizon: "3h", resolution: "10s", seed: 3, trials: 1,
+    services: [
+        (name: "api", capacity: 10000.0),
+        (name: "db", capacity: 1000.0,
+         roles: [Database(replica: "replica", read_share: 0.5, lag_growth: 0.5, lag_close_rate: 2.0),
+                 Discovery(register_time: Fixed("3m"))]),
+        (name: "replica", capacity: 1000.0),
+    ],
+    dependencies: [(from: "api", to: "db")],
+    traffic: [(entry: "api", rate: 100.0)],
+    failures: [(kind: Crash(target: "db"), schedule: Once(at: Fixed("30m"), duration: Fixed("20m")))],
+    plans: [(name: "all-at-once", strategy: AllAtOnce), {plans}],
+)"#
+    ))
+}
+
+/// Stages wait for what they verify: a staged plan whose four stages take no time at all
+/// still waits for the replication lag to close (state reconciliation, 300 s after the
+/// database is repaired) and for the registration (dependency convergence, 3 minutes from its
+/// start): zero-length stages earn nothing the processes have not. The result: no request
+/// reaches a lagging or unregistered database, unlike all-at-once.
+#[test]
+fn zero_length_stages_wait_for_the_processes_they_confirm() {
+    let s = waits(
+        r#"(name: "instant", strategy: Staged(stages: [
+            (stage: IdentityPrewarm, duration: Fixed("0s"), verify_probability: 1.0),
+            (stage: StateReconciliation, duration: Fixed("0s"), verify_probability: 1.0),
+            (stage: DependencyConvergence, duration: Fixed("0s"), verify_probability: 1.0),
+            (stage: TrafficReentry, duration: Fixed("0s"), verify_probability: 1.0)]))"#,
+    );
+    let (row, trace) = aftershock::runner::replay(&s, s.seed, 0, 1);
+    let stages: Vec<String> = trace
+        .iter()
+        .filter_map(|r| match &r.event {
+            TraceEvent::Stage { stage, outcome, .. } => {
+                Some(format!("{}: {stage} {outcome}", r.t_s))
+            }
+            _ => None,
+        })
+        .collect();
+    let clear = 3000.0;
+    let expect = [
+        format!("{clear}: identity_prewarm started"),
+        format!("{clear}: identity_prewarm verified"),
+        format!("{clear}: state_reconciliation started"),
+        format!("{clear}: state_reconciliation awaiting_process"),
+        format!("{}: state_reconciliation verified", clear + 300.0),
+        format!("{}: dependency_convergence started", clear + 300.0),
+        format!("{}: dependency_convergence awaiting_process", clear + 300.0),
+        format!("{}: dependency_convergence verified", clear + 480.0),
+        format!("{}: traffic_reentry started", clear + 480.0),
+        format!("{}: traffic_reentry verified", clear + 480.0),
+    ];
+    assert_eq!(stages, expect);
+    assert_eq!(row.get(Metric::RoutingFailures), 0.0);
+    let (all, _) = aftershock::runner::replay(&s, s.seed, 0, 0);
+    assert!(all.get(Metric::RoutingFailures) > 0.0);
+    // Restored once released (at 480 s) and stable for 5 minutes.
+    assert_eq!(row.get(Metric::OperationalMttr), 1200.0 + 480.0);
+    // A runbook's reconcile and re-register steps wait the same way.
+    let s = waits(
+        r#"(name: "runbook", strategy: Custom(steps: [ReconcileState, Reregister, RestoreAll]))"#,
+    );
+    let (row, _) = aftershock::runner::replay(&s, s.seed, 0, 1);
+    assert_eq!(row.get(Metric::RoutingFailures), 0.0);
+    assert_eq!(row.get(Metric::OperationalMttr), 1200.0 + 480.0);
+}
