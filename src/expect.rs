@@ -66,7 +66,9 @@
 //!   `measured` is a's mean, `threshold` b's mean and `margin` the distance of
 //!   the deciding bound from 0 (positive when passed). `a OP ci(b)` is read as
 //!   `ci(b) OP' a` with the flipped operator;
-//! * `==` and `!=` use a relative tolerance of 1e-9 (at least 1e-9 absolute);
+//! * every comparison treats a difference within a relative 1e-9 (at least 1e-9 absolute)
+//!   as float noise: `==` holds and `!=` fails within it, `<` and `>` need more than it,
+//!   `<=` and `>=` accept it;
 //! * a NaN value (measured, threshold or interval bound) never passes: a run
 //!   that failed must never pass silently.
 //!
@@ -482,10 +484,12 @@ pub fn decide(op: Op, a: Value, b: Value, tol: f64) -> Option<bool> {
     let exact = a.bound == Bound::Exact && b.bound == Bound::Exact;
     let apart = a_lo > b_hi + tol || b_lo > a_hi + tol;
     let (always, never) = match op {
-        Op::Lt => (a_hi < b_lo, a_lo >= b_hi),
-        Op::Le => (a_hi <= b_lo, a_lo > b_hi),
-        Op::Gt => (a_lo > b_hi, a_hi <= b_lo),
-        Op::Ge => (a_lo >= b_hi, a_hi < b_lo),
+        // Differences within float noise (`tol`) are no differences: `<` needs more, `<=`
+        // accepts them.
+        Op::Lt => (a_hi < b_lo - tol, a_lo >= b_hi - tol),
+        Op::Le => (a_hi <= b_lo + tol, a_lo > b_hi + tol),
+        Op::Gt => (a_lo > b_hi + tol, a_hi <= b_lo + tol),
+        Op::Ge => (a_lo >= b_hi - tol, a_hi < b_lo - tol),
         Op::Eq => {
             let close = (a.value - b.value).abs() <= tol;
             (exact && close, apart || (exact && !close))
