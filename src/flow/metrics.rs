@@ -107,13 +107,16 @@ impl Accumulators {
     }
 }
 
-/// Conservation of work in one trial, for property tests: every quantity is non-negative and
-/// `arrived = served + rejected + dropped + backlog` per service, `enqueued = progressed + lost
-/// + backlog` per queue, `offered = succeeded + failed` for users; deferred demand:
-/// `deferred_in = released + deferred_left`, `released = released_ok + released_lost +
-/// redeferred + bursts_pending`; cache refreshes: `refresh_in = refreshed + refresh_forgotten +
-/// refresh_left`; replays: `replay_planned = replayed + replay_left`; and `lost_work =
-/// queue_lost + released_lost + deferred_dropped`.
+/// Conservation of work in one trial, for property tests. Every quantity is non-negative and:
+///
+/// - per service, `arrived = served + rejected + dropped + backlog`;
+/// - per queue, `enqueued = progressed + lost + backlog`;
+/// - for users, `offered = succeeded + failed`;
+/// - deferred demand, `deferred_in = released + deferred_left` and
+///   `released = released_ok + released_lost + redeferred + bursts_pending`;
+/// - cache refreshes, `refresh_in = refreshed + refresh_forgotten + refresh_left`;
+/// - replays, `replay_planned = replayed + replay_left`;
+/// - and `lost_work = queue_lost + released_lost + deferred_dropped`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ledger {
     /// Requests that arrived at each service.
