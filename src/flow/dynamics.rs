@@ -461,7 +461,7 @@ impl<'a> FlowTrial<'a> {
 
     /// Cache `s` lets its extended entries go: invalidated at an even rate over its spread (an
     /// invalidation window, or a plan's), or else all expired now. Expired entries are read
-    /// through the origin until refreshed, in steps of [`super::decay_step`].
+    /// through the origin until refreshed, in steps of the internal step.
     pub(super) fn start_refresh(&mut self, s: usize, now: SimTime) {
         let spread = self.cache_spread_secs(s);
         let r = &mut self.roles[s];
@@ -484,7 +484,7 @@ impl<'a> FlowTrial<'a> {
     }
 
     /// Starts a refresh step of cache `s` at `now`. A step lasts while the expired entries
-    /// move by about [`super::decay_step`] of the keys' time scales (refreshing them all at
+    /// move by about the internal step of the keys' time scales (refreshing them all at
     /// the current read rate, or invalidating them all); during it the flows use the share of
     /// keys expired on average over the step, by the trapezoidal rule: with `E` expired now,
     /// `i` invalidated and `a` read (and refreshed) per second per share of keys, the share
@@ -502,6 +502,15 @@ impl<'a> FlowTrial<'a> {
             .cache_edge
             .map_or(0.0, |e| self.ef[e].call_ok.clamp(0.0, 1.0));
         let a = hit * self.sf[s].served * ok;
+        // Fine steps where the refresh load can tip the origin into overload (entries still
+        // being invalidated, or an origin offered 70% of its capacity or more); five times
+        // coarser for a decay that only lowers the load of an origin with room to spare.
+        let busy = self.roles[s].refresh_rate > 0.0
+            || self.roles[s].cache_edge.is_none_or(|e| {
+                let o = &self.sf[self.edges[e].to];
+                o.cap <= 0.0 || o.arrivals >= 0.7 * o.cap
+            });
+        let step = super::refresh_step_share() * if busy { 1.0 } else { 5.0 };
         let r = &mut self.roles[s];
         let i = if r.refresh_left > 0.0 {
             r.refresh_rate
@@ -518,7 +527,7 @@ impl<'a> FlowTrial<'a> {
         let share = if scale.is_finite() {
             let window = self.s.storm_window.as_secs_f64();
             r.refresh_k = r.refresh_k.saturating_add(1);
-            let len = super::grown_step(window, r.refresh_k - 1, super::decay_step() * scale);
+            let len = super::grown_step(window, r.refresh_k - 1, step * scale);
             r.refresh_step_at = Some(now.plus(SimDuration::from_secs_f64(len)));
             ((2.0 * r.expired + i * len) / (2.0 * keys + a * len)).min(1.0)
         } else {
@@ -601,8 +610,8 @@ impl<'a> FlowTrial<'a> {
             if let Some(at) = r.refresh_step_at
                 && at <= now
             {
-                // A new refresh step (armed by `react` with the flows that follow); once
-                // fewer than a thousandth of the keys are expired and none is left to
+                // A new refresh step, from the flows up to now (they hold until this instant);
+                // once fewer than a thousandth of the keys are expired and none is left to
                 // invalidate, the rest is left to be refreshed unnoticed (counted apart in the
                 // ledger).
                 other = true;
@@ -613,8 +622,11 @@ impl<'a> FlowTrial<'a> {
                     r.expired = 0.0;
                     r.refresh_left = 0.0;
                     r.refresh_share = 0.0;
+                } else {
+                    self.arm_refresh_step(s, now);
                 }
             }
+            let r = &mut self.roles[s];
             if let Some(cold) = r.cache_cold_until
                 && cold <= t + 1e-9
             {
@@ -773,7 +785,7 @@ impl<'a> FlowTrial<'a> {
     /// Starts a refresh step of auth service `a`: clients refresh outage tokens exponentially;
     /// the flows use the step's average share of rejected tokens, so the number of rejected
     /// requests over the step is exact while the flows stay constant within it. A step lasts
-    /// while the share falls by about [`super::decay_step`] (an internal step: halving it
+    /// while the share falls by about the internal step (an internal step: halving it
     /// moves no reported mean by more than 1%, tested); the first steps of an episode
     /// (`first`) are shorter: one storm window, then doubling, so that the share at the start,
     /// what a storm peak sees, is not averaged away.
@@ -782,7 +794,7 @@ impl<'a> FlowTrial<'a> {
         let r = &mut self.roles[a];
         r.step_k = if first { 0 } else { r.step_k.saturating_add(1) };
         let rate = r.refresh_rate_auth;
-        let len = super::grown_step(window, r.step_k, super::decay_step() / rate);
+        let len = super::grown_step(window, r.step_k, super::token_step_share() / rate);
         r.step_len = len;
         r.outage_share = r.token_share * (1.0 - (-rate * len).exp()) / (rate * len);
         r.step_at = Some(now.plus(SimDuration::from_secs_f64(len)));

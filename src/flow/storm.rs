@@ -105,14 +105,7 @@ impl StormMeter {
 
     /// Service `s` has rates (`a`, `c`) from `now` on (call only when they changed).
     pub fn set(&mut self, s: usize, now: SimTime, a: f64, c: f64) {
-        let t = now.as_secs_f64();
-        self.breakpoint(s, t, 0.0);
-        let peak = self.peak;
-        if let Some(last) = self.pieces[s].back_mut() {
-            last.a = a;
-            last.c = c;
-            last.hot |= c > 0.0 && a > peak * c;
-        }
+        self.breakpoint(s, now.as_secs_f64(), 0.0, Some((a, c)));
     }
 
     /// The current rates of service `s` in the meter (offered, capacity).
@@ -125,7 +118,7 @@ impl StormMeter {
         if self.phase.is_none() {
             return;
         }
-        self.breakpoint(s, now.as_secs_f64(), amount);
+        self.breakpoint(s, now.as_secs_f64(), amount, None);
     }
 
     /// The recovery phase ends at `now` (a fault starts, or the trial ends): every window
@@ -137,7 +130,7 @@ impl StormMeter {
             if self.pieces[s].is_empty() {
                 continue;
             }
-            self.breakpoint(s, t, 0.0);
+            self.breakpoint(s, t, 0.0, None);
             if t - p0 < self.window {
                 // A phase shorter than the window: measured as a whole.
                 let q = &self.pieces[s];
@@ -152,28 +145,57 @@ impl StormMeter {
         self.phase = None;
     }
 
-    /// Adds a breakpoint at `t` to service `s` (with `jump` calls landing then), evaluates the
-    /// windows whose end is now known, and drops pieces no window needs any more.
-    fn breakpoint(&mut self, s: usize, t: f64, jump: f64) {
+    /// Adds a breakpoint at `t` to service `s` (with `jump` calls landing then, and new rates
+    /// when given), evaluates the windows whose end is now known, and drops pieces no window
+    /// needs any more.
+    fn breakpoint(&mut self, s: usize, t: f64, jump: f64, rates: Option<(f64, f64)>) {
         let Some(p0) = self.phase else { return };
         let w = self.window;
+        let peak = self.peak;
         let q = &mut self.pieces[s];
         let Some(&last) = q.back() else { return };
+        let (a, c) = rates.unwrap_or((last.a, last.c));
+        let hot = jump > 0.0 || c > 0.0 && a > peak * c;
+        if !hot && q.len() <= 2 && !q.iter().any(|p| p.hot) {
+            // The common case, cold before and after: keep what later windows may reach back
+            // to (windows over cold pieces cannot raise the peak and are never evaluated).
+            if t > last.start {
+                if q.len() == 2 && q[1].start <= t - w {
+                    q.pop_front();
+                }
+                q.push_back(Piece {
+                    start: t,
+                    a0: last.a_at(t, false),
+                    c0: last.c_at(t),
+                    jump,
+                    a,
+                    c,
+                    done: false,
+                    hot,
+                });
+            } else if let Some(l) = q.back_mut() {
+                l.a = a;
+                l.c = c;
+            }
+            return;
+        }
         if t > last.start {
             q.push_back(Piece {
                 start: t,
                 a0: last.a_at(t, false),
                 c0: last.c_at(t),
                 jump,
-                a: last.a,
-                c: last.c,
+                a,
+                c,
                 done: false,
-                hot: jump > 0.0 || last.c > 0.0 && last.a > self.peak * last.c,
+                hot,
             });
         } else if let Some(l) = q.back_mut() {
-            // Same instant: one more impulse.
+            // Same instant: one more impulse, or the rates from now on.
             l.jump += jump;
-            l.hot |= jump > 0.0;
+            l.a = a;
+            l.c = c;
+            l.hot |= hot;
         }
         if !q.iter().any(|p| p.hot) {
             // No window over these pieces can raise the peak: those that ended are done, and
