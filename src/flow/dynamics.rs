@@ -294,7 +294,12 @@ impl<'a> FlowTrial<'a> {
         for &s in &self.role_list {
             if let Some((consumers, _, max)) = self.queue_of(s) {
                 let enq = self.sf[s].served;
-                let progress = self.roles[s].queue_drain * self.consumer_progress(consumers);
+                let mut progress = self.roles[s].queue_drain * self.consumer_progress(consumers);
+                if self.roles[s].queue_backlog <= 1e-9 && progress > enq {
+                    // An empty queue hands out no more than arrives (consumers that feed their
+                    // own queue through a cycle read the previous iteration's rate).
+                    progress = enq;
+                }
                 let mut rate = enq - progress;
                 let mut lost = 0.0;
                 if self.roles[s].queue_backlog >= max * (1.0 - 1e-12) && rate > 0.0 {

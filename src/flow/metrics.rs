@@ -28,6 +28,8 @@ pub(super) struct Accumulators {
     pub routing_failures: f64,
     pub healthy_since: Option<SimTime>,
     pub operational: Option<SimTime>,
+    /// The current incident has been operationally restored (reset when a fault starts).
+    pub incident_restored: bool,
     // Ledger (the per-service and per-queue totals are sized by `keep_ledger`, for audits;
     // reports do not need them).
     pub arrived: Vec<f64>,
@@ -70,6 +72,7 @@ impl Accumulators {
             routing_failures: 0.0,
             healthy_since: None,
             operational: None,
+            incident_restored: false,
             arrived: Vec::new(),
             served: Vec::new(),
             rejected: Vec::new(),
@@ -261,11 +264,16 @@ impl FlowTrial<'_> {
             .any(|s| self.backlog[s] > 0.0 && self.sf[s].cap > 0.0)
     }
 
-    /// In a recovery phase: some fault has happened, none is active and no recovery action
-    /// runs. Storm, overload, excess work and cascades count only here, so a later fault's own
-    /// degradation is never counted as what an earlier recovery caused.
+    /// In a recovery phase: some fault has happened, none is active, no recovery action runs,
+    /// and the incident is not operationally restored yet. Storm, overload, excess work and
+    /// cascades count only here, so neither a later fault's own degradation nor what happens
+    /// once the incident is over (an evening peak hours later) is counted as what the
+    /// recovery caused.
     pub(super) fn in_recovery_phase(&self) -> bool {
-        self.first_failure.is_some() && self.active_faults == 0 && self.n_repairing == 0
+        self.first_failure.is_some()
+            && self.active_faults == 0
+            && self.n_repairing == 0
+            && !self.acc.incident_restored
     }
 
     /// The storm meter's view of service `s` now: offered load and capacity while it is up.
@@ -295,12 +303,17 @@ impl FlowTrial<'_> {
         if !self.storm.active() {
             return;
         }
-        for s in 0..self.sf.len() {
-            let (a, c) = self.storm_rates(s);
-            if self.storm.rates(s) != Some((a, c)) {
-                self.storm.set(s, now, a, c);
-            }
-        }
+        let sf = &self.sf;
+        self.storm.observe(
+            now,
+            sf.iter().map(|f| {
+                if f.cap > 0.0 {
+                    (f.arrivals, f.cap)
+                } else {
+                    (0.0, 0.0)
+                }
+            }),
+        );
     }
 
     /// Auth service `s` rejects outage (or pre-rotation) tokens on more requests than the
@@ -371,8 +384,9 @@ impl FlowTrial<'_> {
 
     /// Observes the solution just computed at `now` (instantaneous metrics).
     pub(super) fn observe(&mut self, now: SimTime) {
-        // Once restoration is decided, `healthy_since` is not read again.
-        if self.acc.operational.is_none() {
+        // Once the incident is restored, `healthy_since` is not read again until a fault starts
+        // the next one.
+        if !self.acc.incident_restored {
             if !self.restored_now() {
                 self.acc.healthy_since = None;
             } else if self.acc.healthy_since.is_none() {
@@ -458,10 +472,14 @@ impl FlowTrial<'_> {
             }
         }
         if let Some(h) = self.acc.healthy_since
-            && self.acc.operational.is_none()
+            && !self.acc.incident_restored
             && to.since(h) >= self.s.slo.stability_window
         {
-            self.acc.operational = Some(h);
+            // The incident is over: its recovery phases end (the first incident's restoration
+            // is the trial's operational MTTR).
+            self.acc.incident_restored = true;
+            self.acc.operational.get_or_insert(h);
+            self.storm.end(h.plus(self.s.slo.stability_window));
         }
     }
 

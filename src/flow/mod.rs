@@ -1125,6 +1125,9 @@ impl Process for FlowTrial<'_> {
                 let kind = &self.s.failures[self.windows[w].failure].kind;
                 if !matches!(kind, FailureKind::KeyRotation(_)) {
                     self.first_failure.get_or_insert(now);
+                    // The incident goes on, or a new one starts.
+                    self.acc.incident_restored = false;
+                    self.acc.healthy_since = None;
                 }
                 self.apply_fault(w, true, now);
                 self.plan_fault_started(w, now);

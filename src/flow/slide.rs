@@ -98,6 +98,8 @@ impl FlowTrial<'_> {
             return;
         }
         self.backlog[s] = level;
+        // (While it is settled, the service is not held: it serves its capacity.)
+        self.slide[s] = None;
         let below = self.rate_with(s, &edges, 0.0);
         let above = self.rate_with(s, &edges, 1.0);
         if below > 0.0 && above < 0.0 {
@@ -118,6 +120,7 @@ impl FlowTrial<'_> {
                 }
             }
             self.slide[s] = Some(super::slide::Slide { level, theta });
+            self.any_slide = true;
             self.rate_with(s, &edges, theta);
         } else {
             // Not held: it passes the level, the way the flows (or, when they balance both

@@ -636,6 +636,11 @@ impl FlowTrial<'_> {
             } else if backlog > 1e-9 {
                 if backlog >= c * self.max_wait_s[s] * (1.0 - 1e-12) && total > c {
                     (c, c / total)
+                } else if self.any_slide && self.slide[s].is_some() {
+                    // Held at a timeout level: the backlog stays, the service serves what
+                    // arrives (its capacity, to the bisection's precision); anything beyond
+                    // it is shed.
+                    (total.min(c), (c / total).min(1.0))
                 } else {
                     (c, 1.0)
                 }

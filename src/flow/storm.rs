@@ -104,13 +104,22 @@ impl StormMeter {
     }
 
     /// Service `s` has rates (`a`, `c`) from `now` on (call only when they changed).
+    #[cfg(test)]
     pub fn set(&mut self, s: usize, now: SimTime, a: f64, c: f64) {
         self.breakpoint(s, now.as_secs_f64(), 0.0, Some((a, c)));
     }
 
-    /// The current rates of service `s` in the meter (offered, capacity).
-    pub fn rates(&self, s: usize) -> Option<(f64, f64)> {
-        self.pieces[s].back().map(|p| (p.a, p.c))
+    /// The rates of every service from `now` on: a breakpoint for each whose rates changed.
+    pub fn observe(&mut self, now: SimTime, rates: impl Iterator<Item = (f64, f64)>) {
+        let t = now.as_secs_f64();
+        for (s, (a, c)) in rates.enumerate() {
+            let same = self.pieces[s]
+                .back()
+                .is_none_or(|p| p.a.to_bits() == a.to_bits() && p.c.to_bits() == c.to_bits());
+            if !same {
+                self.breakpoint(s, t, 0.0, Some((a, c)));
+            }
+        }
     }
 
     /// `amount` calls land on service `s` at once, at `now`.
@@ -156,7 +165,7 @@ impl StormMeter {
         let Some(&last) = q.back() else { return };
         let (a, c) = rates.unwrap_or((last.a, last.c));
         let hot = jump > 0.0 || c > 0.0 && a > peak * c;
-        if !hot && q.len() <= 2 && !q.iter().any(|p| p.hot) {
+        if !hot && q.len() <= 2 && !last.hot && !q.front().is_some_and(|p| p.hot) {
             // The common case, cold before and after: keep what later windows may reach back
             // to (windows over cold pieces cannot raise the peak and are never evaluated).
             if t > last.start {
@@ -223,7 +232,11 @@ impl StormMeter {
         let n = q.len();
         for k in 0..n {
             let start = q[k].start;
-            if q[k].done || start + w > t {
+            if start + w > t {
+                // (Sorted by start: no later window has ended either.)
+                break;
+            }
+            if q[k].done {
                 continue;
             }
             let v = start + w;

@@ -85,3 +85,12 @@ pub fn write(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBu
     std::fs::write(&p, text).unwrap();
     p
 }
+
+/// Cases of a property test: `default`, or `PROPTEST_CASES` when set (the thorough tier, see
+/// CONTRIBUTING.md).
+pub fn proptest_cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
