@@ -10,12 +10,9 @@
 
 use super::burst::{Impulse, ReleaseShape, release_shape};
 use super::plan::Release;
-use super::{BreakerState, DECAY_END, EPS, FlowTrial, TraceEvent};
+use super::{BreakerState, DECAY_END, EPS, FlowTrial, SNAP, TraceEvent, full};
 use crate::engine::{EventQueue, SimDuration, SimTime};
 use crate::model::{Breaker, Role};
-
-/// Relative tolerance when snapping a quantity onto the threshold it was scheduled to reach.
-const SNAP: f64 = 1e-9;
 
 /// Seconds until `x`, moving at `rate`, reaches `target` (strictly ahead), if it does.
 fn crossing(x: f64, rate: f64, target: f64) -> Option<f64> {
@@ -271,8 +268,7 @@ impl<'a> FlowTrial<'a> {
                 let c = self.sf[s].cap;
                 self.backlog_rate[s] = if c <= 0.0
                     || self.slide[s].is_some()
-                    || (self.backlog[s] >= self.max_backlog(s) * (1.0 - 1e-12)
-                        && self.sf[s].arrivals > c)
+                    || (full(self.backlog[s], self.max_backlog(s)) && self.sf[s].arrivals > c)
                 {
                     0.0
                 } else {
@@ -302,7 +298,7 @@ impl<'a> FlowTrial<'a> {
                 }
                 let mut rate = enq - progress;
                 let mut lost = 0.0;
-                if self.roles[s].queue_backlog >= max * (1.0 - 1e-12) && rate > 0.0 {
+                if full(self.roles[s].queue_backlog, max) && rate > 0.0 {
                     lost = rate;
                     rate = 0.0;
                 }
@@ -563,12 +559,14 @@ impl<'a> FlowTrial<'a> {
         for s in self.busy_backlogs() {
             let max = self.max_backlog(s);
             let tol = SNAP * max.max(1.0);
+            let moving = self.backlog_rate[s] != 0.0;
             let b = &mut self.backlog[s];
             if *b < tol {
-                snapped |= *b != 0.0;
+                // (Reached, or clamped onto, 0 while still moving: the mode changes.)
+                snapped |= *b != 0.0 || moving;
                 *b = 0.0;
             } else if (*b - max).abs() < tol {
-                snapped |= *b != max;
+                snapped |= *b != max || moving;
                 *b = max;
             } else if self.slide[s].is_none() {
                 // A waiting time reaching a client timeout: the backlog is put on the level,

@@ -44,6 +44,15 @@ pub use trace::{TraceEvent, TraceRecord};
 /// Rates and amounts below this are treated as zero.
 const EPS: f64 = 1e-9;
 
+/// Relative tolerance within which a quantity is on a threshold it was scheduled to reach (the
+/// crossing times are computed to it, so "full" and "empty" are decided with it too).
+const SNAP: f64 = 1e-9;
+
+/// Whether a backlog `b` with a limit `max` is full (within [`SNAP`] of it).
+fn full(b: f64, max: f64) -> bool {
+    b >= max - SNAP * max.max(1.0)
+}
+
 /// Internal step of the decay of outage tokens (clients refresh them exponentially): a step
 /// lasts while the share falls by about this much, and the flows use the step's exact mean.
 /// Halving it moves no reported mean by more than 1% (tested:
@@ -768,12 +777,14 @@ impl<'a> FlowTrial<'a> {
     }
 
     /// Down by a fault: crashed, or every zone it is placed in has failed.
+    #[inline]
     pub(crate) fn fault_down(&self, s: usize) -> bool {
         self.down[s] > 0 || self.placement_factor[s] == 0.0
     }
 
     /// Down: by a fault, under a recovery action, or held out of traffic by the plan; unless
     /// a backup serves in its place.
+    #[inline]
     pub(crate) fn is_down(&self, s: usize) -> bool {
         (self.fault_down(s) || self.held[s] || self.repair[s].is_some()) && self.backup[s].is_none()
     }

@@ -88,7 +88,7 @@ impl FlowTrial<'_> {
             Vec::new()
         };
         let held = (self.backlog[s] - level).abs() <= 1e-9 * level.max(1.0);
-        if edges.is_empty() || !held || self.backlog[s] >= self.max_backlog(s) * (1.0 - 1e-12) {
+        if edges.is_empty() || !held || super::full(self.backlog[s], self.max_backlog(s)) {
             // The level moved (capacity or latency changed) or the service went down: the
             // backlog moves freely again.
             if self.slide[s].is_some() {

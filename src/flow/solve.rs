@@ -440,7 +440,7 @@ impl FlowTrial<'_> {
         !self.backlogs_idle
             && (0..self.sf.len()).any(|s| {
                 let (c, b) = (self.sf[s].cap, self.backlog[s]);
-                c > 0.0 && b > 1e-9 && b >= c * self.max_wait_s[s] * (1.0 - 1e-12)
+                c > 0.0 && b > 1e-9 && super::full(b, c * self.max_wait_s[s])
             })
     }
 
@@ -634,7 +634,7 @@ impl FlowTrial<'_> {
             let (served, share) = if c <= 0.0 {
                 (0.0, 0.0)
             } else if backlog > 1e-9 {
-                if backlog >= c * self.max_wait_s[s] * (1.0 - 1e-12) && total > c {
+                if super::full(backlog, c * self.max_wait_s[s]) && total > c {
                     (c, c / total)
                 } else if self.any_slide && self.slide[s].is_some() {
                     // Held at a timeout level: the backlog stays, the service serves what

@@ -4,7 +4,9 @@
 //!
 //! Scenarios are random DAGs of 2 to 7 services with random retries, timeouts, breakers,
 //! bulkheads, queue / cache / database roles and random failures; every trial is audited.
-//! Tolerance: 1e-6 relative to the largest quantity of the service (float rounding only).
+//! Tolerance: 1e-6 relative to the largest quantity of the service, its arrivals or its
+//! largest backlog (float rounding, and quantities snapped onto the thresholds they were
+//! scheduled to reach, which move by at most 2e-9 of the level).
 
 use aftershock::flow;
 use proptest::prelude::*;
@@ -237,7 +239,10 @@ proptest! {
             let parts = [l.served[i], l.rejected[i], l.dropped[i], l.backlog[i]];
             prop_assert!(parts.iter().chain([&l.arrived[i]]).all(|x| *x >= -1e-9), "negative quantity at service {i}: {l:?}");
             let sum: f64 = parts.iter().sum();
-            prop_assert!(close(l.arrived[i], sum, l.arrived[i]), "seed {seed} trial {trial} service {i}: arrived {} != served + rejected + dropped + backlog = {sum} ({:?})\n{text}", l.arrived[i], (l.served[i], l.rejected[i], l.dropped[i], l.backlog[i]));
+            // (Quantities snapped onto a threshold move by at most 1e-9 of the largest backlog,
+            // 30 s of capacity; the replica, last, serves 1000/s.)
+            let scale = l.arrived[i].max(spec.caps.get(i).copied().unwrap_or(1000.0) * 30.0);
+            prop_assert!(close(l.arrived[i], sum, scale), "seed {seed} trial {trial} service {i}: arrived {} != served + rejected + dropped + backlog = {sum} ({:?})\n{text}", l.arrived[i], (l.served[i], l.rejected[i], l.dropped[i], l.backlog[i]));
             let qparts = [l.progressed[i], l.lost[i], l.queue_backlog[i]];
             prop_assert!(qparts.iter().chain([&l.enqueued[i]]).all(|x| *x >= -1e-9));
             let qsum: f64 = qparts.iter().sum();
