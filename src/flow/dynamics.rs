@@ -178,7 +178,8 @@ impl<'a> FlowTrial<'a> {
             if let Some(auto) = &self.s.topology.services[a].autoscale {
                 let svc = &self.s.topology.services[a];
                 let per_instance = svc.capacity / f64::from(svc.instances);
-                let want = (self.sf[a].arrivals / (per_instance * auto.target_utilisation)).ceil();
+                let want =
+                    super::ceil(self.sf[a].arrivals / (per_instance * auto.target_utilisation));
                 let mut want = (want.max(f64::from(auto.min)).min(f64::from(auto.max))) as u32;
                 if self.scale_pinned {
                     // Re-targeted by the plan: no shrinking below the pre-outage pool.
@@ -1100,7 +1101,7 @@ impl<'a> FlowTrial<'a> {
             }
         }
         if next_secs.is_finite() {
-            let ns = (next_secs * 1e9).ceil().max(1.0);
+            let ns = super::ceil(next_secs * 1e9).max(1.0);
             let t2 = if ns >= (u64::MAX - now.0) as f64 {
                 SimTime::NEVER
             } else {

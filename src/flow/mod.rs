@@ -91,6 +91,18 @@ fn internal_step(step: f64) -> f64 {
     }
 }
 
+/// `x.ceil()`, without a library call for positive values below 2^63 (the same result: the
+/// truncation of such a value is exact, and one more when a fraction was cut off).
+#[inline]
+fn ceil(x: f64) -> f64 {
+    if x > 0.0 && x < 9.2e18 {
+        let t = x as u64 as f64;
+        if t < x { t + 1.0 } else { t }
+    } else {
+        x.ceil()
+    }
+}
+
 /// The token decay step in use (see [`TOKEN_STEP`]).
 fn token_step_share() -> f64 {
     internal_step(TOKEN_STEP)
@@ -777,14 +789,14 @@ impl<'a> FlowTrial<'a> {
     }
 
     /// Down by a fault: crashed, or every zone it is placed in has failed.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn fault_down(&self, s: usize) -> bool {
         self.down[s] > 0 || self.placement_factor[s] == 0.0
     }
 
     /// Down: by a fault, under a recovery action, or held out of traffic by the plan; unless
     /// a backup serves in its place.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn is_down(&self, s: usize) -> bool {
         (self.fault_down(s) || self.held[s] || self.repair[s].is_some()) && self.backup[s].is_none()
     }

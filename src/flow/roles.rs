@@ -124,6 +124,7 @@ impl FlowTrial<'_> {
 
     /// Input of service `s` that does not come through a caller edge: its share of queue
     /// drains (as a consumer) and reads redirected to it (as the replica of a down primary).
+    #[inline]
     pub(super) fn role_input_for(&mut self, s: usize) -> f64 {
         let mut x = 0.0;
         for k in 0..self.consumer_of[s].len() {

@@ -49,9 +49,22 @@ pub fn call_success(p: f64, calls: f64) -> f64 {
         // The common case, the same number as below.
         return p;
     }
-    let whole = calls.floor();
+    // `floor` and `powi` without library calls for the usual counts (the same bits: a
+    // truncation is the floor of a non-negative number, and `powi` of 0 and 1 is 1 and `p`).
+    let (whole, n) = if (0.0..2_147_483_647.0).contains(&calls) {
+        let n = calls as i32;
+        (f64::from(n), n)
+    } else {
+        let whole = calls.floor();
+        (whole, whole as i32)
+    };
     let frac = calls - whole;
-    p.powi(whole as i32) * (1.0 - frac * (1.0 - p))
+    let power = match n {
+        0 => 1.0,
+        1 => p,
+        _ => p.powi(n),
+    };
+    power * (1.0 - frac * (1.0 - p))
 }
 
 /// What the passes need to know about an edge, packed for the hot loops.
@@ -401,16 +414,17 @@ impl FlowTrial<'_> {
             return 0;
         }
         let mut before = std::mem::take(&mut self.prob_scratch);
-        before.clear();
-        before.extend(self.ef.iter().map(|f| (f.p, f.call_ok)));
+        // (Kept at one entry per edge: after the first time, only copies.)
+        before.resize(self.ef.len(), (0.0, 0.0));
+        for (b, f) in before.iter_mut().zip(&self.ef) {
+            *b = (f.p, f.call_ok);
+        }
         let change = self.success_pass();
         #[cfg(test)]
         tests::SUCCESS_FIRST.set(tests::SUCCESS_FIRST.get() + 1);
         *success_current = true;
         if change < TOLERANCE {
-            self.swap_probabilities(&mut before);
-            self.load_pass();
-            self.swap_probabilities(&mut before);
+            self.load_pass_with::<true>(&before);
         }
         self.prob_scratch = before;
         if change < TOLERANCE && self.roles_settled() {
@@ -442,14 +456,6 @@ impl FlowTrial<'_> {
                 let (c, b) = (self.sf[s].cap, self.backlog[s]);
                 c > 0.0 && b > 1e-9 && super::full(b, c * self.max_wait_s[s])
             })
-    }
-
-    /// Exchanges the edges' attempt failure and call success probabilities with `other`.
-    fn swap_probabilities(&mut self, other: &mut [(f64, f64)]) {
-        for (f, (p, call_ok)) in self.ef.iter_mut().zip(other) {
-            std::mem::swap(&mut f.p, p);
-            std::mem::swap(&mut f.call_ok, call_ok);
-        }
     }
 
     /// The flow solution after a change of traffic or of autoscaled pool sizes alone, by
@@ -599,6 +605,13 @@ impl FlowTrial<'_> {
     /// success `call_ok` of the previous iteration. Returns whether a share or a bulkhead
     /// admission (the success pass's inputs from this pass) changed.
     fn load_pass(&mut self) -> bool {
+        self.load_pass_with::<false>(&[])
+    }
+
+    /// The load pass; with `OLD`, it reads each edge's attempt failure and call success
+    /// probabilities from `old` (indexed by edge) instead of the edge's own.
+    #[inline(never)]
+    fn load_pass_with<const OLD: bool>(&mut self, old: &[(f64, f64)]) -> bool {
         let mut moved = false;
         let topo = &self.s.topology;
         for &s in &topo.order {
@@ -657,6 +670,7 @@ impl FlowTrial<'_> {
             for &e in &topo.out_edges[s] {
                 let info = &edges[e];
                 let f = &mut ef[e];
+                let (p, call_ok) = if OLD { old[e] } else { (f.p, f.call_ok) };
                 let bypass = info.auth && f.bypass;
                 let fresh = if bypass {
                     0.0
@@ -669,9 +683,9 @@ impl FlowTrial<'_> {
                 } else if info.extra {
                     // Extra calls (released deferred demand, paced cache refreshes) are
                     // retried like any other call.
-                    (fresh + f.extra) * attempts_per_call(f.p, info.tries)
+                    (fresh + f.extra) * attempts_per_call(p, info.tries)
                 } else {
-                    fresh * attempts_per_call(f.p, info.tries)
+                    fresh * attempts_per_call(p, info.tries)
                 };
                 f.attempts = attempts;
                 f.delivered = if f.cut || (info.db && sf[info.to].down_now) {
@@ -680,7 +694,7 @@ impl FlowTrial<'_> {
                     attempts
                 };
                 if info.hard && !bypass {
-                    reach *= call_success(f.call_ok, info.calls * f.ok_factor).max(0.0);
+                    reach *= call_success(call_ok, info.calls * f.ok_factor).max(0.0);
                 }
             }
         }

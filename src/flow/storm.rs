@@ -66,6 +66,9 @@ pub(super) struct StormMeter {
     phase: Option<f64>,
     /// Per service: its pieces since the window before the latest breakpoint.
     pieces: Vec<VecDeque<Piece>>,
+    /// Per service: the rates of its latest piece (while a phase is measured, when every
+    /// service has one), kept apart for the comparison every solution makes.
+    rates: Vec<(f64, f64)>,
 }
 
 impl StormMeter {
@@ -75,7 +78,9 @@ impl StormMeter {
             window: window_s,
             peak: 0.0,
             phase: None,
-            pieces: vec![VecDeque::new(); n],
+            // (Room for the few pieces a cold service keeps, so they rarely grow.)
+            pieces: (0..n).map(|_| VecDeque::with_capacity(4)).collect(),
+            rates: vec![(0.0, 0.0); n],
         }
     }
 
@@ -88,7 +93,8 @@ impl StormMeter {
     pub fn begin(&mut self, now: SimTime, rates: impl Iterator<Item = (f64, f64)>) {
         let t = now.as_secs_f64();
         self.phase = Some(t);
-        for (q, (a, c)) in self.pieces.iter_mut().zip(rates) {
+        for ((q, last), (a, c)) in self.pieces.iter_mut().zip(&mut self.rates).zip(rates) {
+            *last = (a, c);
             q.clear();
             q.push_back(Piece {
                 start: t,
@@ -106,17 +112,23 @@ impl StormMeter {
     /// Service `s` has rates (`a`, `c`) from `now` on (call only when they changed).
     #[cfg(test)]
     pub fn set(&mut self, s: usize, now: SimTime, a: f64, c: f64) {
+        self.rates[s] = (a, c);
         self.breakpoint(s, now.as_secs_f64(), 0.0, Some((a, c)));
     }
 
     /// The rates of every service from `now` on: a breakpoint for each whose rates changed.
     pub fn observe(&mut self, now: SimTime, rates: impl Iterator<Item = (f64, f64)>) {
+        if self.phase.is_none() {
+            return;
+        }
         let t = now.as_secs_f64();
         for (s, (a, c)) in rates.enumerate() {
-            let same = self.pieces[s]
-                .back()
-                .is_none_or(|p| p.a.to_bits() == a.to_bits() && p.c.to_bits() == c.to_bits());
-            if !same {
+            let last = &mut self.rates[s];
+            if last.0.to_bits() == a.to_bits() && last.1.to_bits() == c.to_bits() {
+                continue;
+            }
+            *last = (a, c);
+            if !cold_step(&mut self.pieces[s], t, self.window, self.peak, a, c) {
                 self.breakpoint(s, t, 0.0, Some((a, c)));
             }
         }
@@ -164,30 +176,10 @@ impl StormMeter {
         let q = &mut self.pieces[s];
         let Some(&last) = q.back() else { return };
         let (a, c) = rates.unwrap_or((last.a, last.c));
-        let hot = jump > 0.0 || c > 0.0 && a > peak * c;
-        if !hot && q.len() <= 2 && !last.hot && !q.front().is_some_and(|p| p.hot) {
-            // The common case, cold before and after: keep what later windows may reach back
-            // to (windows over cold pieces cannot raise the peak and are never evaluated).
-            if t > last.start {
-                if q.len() == 2 && q[1].start <= t - w {
-                    q.pop_front();
-                }
-                q.push_back(Piece {
-                    start: t,
-                    a0: last.a_at(t, false),
-                    c0: last.c_at(t),
-                    jump,
-                    a,
-                    c,
-                    done: false,
-                    hot,
-                });
-            } else if let Some(l) = q.back_mut() {
-                l.a = a;
-                l.c = c;
-            }
+        if jump == 0.0 && cold_step(q, t, w, peak, a, c) {
             return;
         }
+        let hot = jump > 0.0 || c > 0.0 && a > peak * c;
         if t > last.start {
             q.push_back(Piece {
                 start: t,
@@ -255,7 +247,45 @@ impl StormMeter {
     }
 }
 
+/// The common case of a breakpoint without an impulse, done here when it applies (returns
+/// whether it did): cold before and after, with few pieces kept. What later windows may reach
+/// back to is kept (windows over cold pieces cannot raise the peak and are never evaluated).
+/// ([`StormMeter::observe`] calls it first: most breakpoints need no more.)
+#[inline(always)]
+fn cold_step(q: &mut VecDeque<Piece>, t: f64, w: f64, peak: f64, a: f64, c: f64) -> bool {
+    if c > 0.0 && a > peak * c || q.len() > 2 || q.front().is_none_or(|p| p.hot) {
+        return false;
+    }
+    let Some(last) = q.back_mut() else {
+        return false;
+    };
+    if last.hot {
+        return false;
+    }
+    if t > last.start {
+        let (a0, c0) = (last.a_at(t, false), last.c_at(t));
+        if q.len() == 2 && q[1].start <= t - w {
+            q.pop_front();
+        }
+        q.push_back(Piece {
+            start: t,
+            a0,
+            c0,
+            jump: 0.0,
+            a,
+            c,
+            done: false,
+            hot: false,
+        });
+    } else {
+        last.a = a;
+        last.c = c;
+    }
+    true
+}
+
 /// The piece containing time `t` (the last one starting at or before it).
+#[inline]
 fn piece_at(q: &VecDeque<Piece>, t: f64) -> Option<Piece> {
     let k = q.partition_point(|p| p.start <= t);
     if k == 0 { None } else { Some(q[k - 1]) }
