@@ -488,6 +488,35 @@ impl FlowTrial<'_> {
             }
             entry_now = Some((entry, now));
         }
+        if !self.traffic_dirty {
+            // New pool sizes alone: the rates stay when every service whose capacity changes
+            // is up before and after, carries less than either capacity without a backlog, and
+            // no bulkhead into it binds (checked below); what other services do is unchanged,
+            // except a queue's drain, which a load pass sets from its backlog now.
+            if self.queues_busy() {
+                return false;
+            }
+            for s in 0..n {
+                let c = if self.sf[s].down_now {
+                    0.0
+                } else {
+                    self.capacity_up(s)
+                };
+                let f = &self.sf[s];
+                if c != f.cap {
+                    if !(c > 0.0
+                        && f.cap > 0.0
+                        && self.backlog[s] == 0.0
+                        && f.served == f.arrivals
+                        && f.arrivals <= c.min(f.cap))
+                    {
+                        return false;
+                    }
+                    self.sf[s].cap = c;
+                }
+            }
+            return self.bulkheads_hold(1.0);
+        }
         if self.caps_dirty {
             // New pool sizes: a service that changes capacity must be up before and after
             // (then served = arrivals on both sides, checked below).
@@ -505,6 +534,9 @@ impl FlowTrial<'_> {
                 }
             }
         }
+        if self.queues_busy() {
+            return false;
+        }
         for s in 0..n {
             let c = self.sf[s].cap;
             if c > 0.0
@@ -515,9 +547,7 @@ impl FlowTrial<'_> {
                 return false;
             }
             if let Some((_, max_rate, _)) = self.queue_cfg[s]
-                && (self.roles[s].queue_backlog > 1e-9
-                    || self.sf[s].served > max_rate
-                    || self.sf[s].served * k > max_rate)
+                && self.sf[s].served * k > max_rate
             {
                 return false;
             }
@@ -527,14 +557,8 @@ impl FlowTrial<'_> {
                 return false;
             }
         }
-        for &e in &self.bulkhead_edges {
-            let info = &self.edges[e];
-            if info.bulkhead < 1.0
-                && (self.ef[e].bulk_ok != 1.0
-                    || self.ef[e].delivered * k > info.bulkhead * self.sf[info.to].cap)
-            {
-                return false;
-            }
+        if !self.bulkheads_hold(k) {
+            return false;
         }
         if let Some((entry, now)) = entry_now {
             self.sf[entry].external = now;
@@ -557,6 +581,26 @@ impl FlowTrial<'_> {
             f.delivered *= k;
         }
         true
+    }
+
+    /// Whether some queue holds a backlog or has consumers at their maximum rate (its drain is
+    /// then not proportional to what it serves).
+    fn queues_busy(&self) -> bool {
+        self.role_list.iter().any(|&s| {
+            self.queue_cfg[s].is_some_and(|(_, max_rate, _)| {
+                self.roles[s].queue_backlog > 1e-9 || self.sf[s].served > max_rate
+            })
+        })
+    }
+
+    /// Whether no bulkhead limits what it admits, now or with every delivery scaled by `k`.
+    fn bulkheads_hold(&self, k: f64) -> bool {
+        self.bulkhead_edges.iter().all(|&e| {
+            let info = &self.edges[e];
+            info.bulkhead >= 1.0
+                || (self.ef[e].bulk_ok == 1.0
+                    && self.ef[e].delivered * k <= info.bulkhead * self.sf[info.to].cap)
+        })
     }
 
     /// The gates of every edge, which only change with the discrete state (partitions,
