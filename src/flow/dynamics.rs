@@ -551,6 +551,8 @@ impl<'a> FlowTrial<'a> {
         // A quantity snapped onto a threshold changes the mode even when the wake-up was for a
         // breaker timer.
         let mut snapped = false;
+        // Whether a cache refresh step began (only a role input of an edge changes).
+        let mut role_step = false;
         // Whether a breaker opened or closed here (re-opening after a failed probe does not
         // change the flows).
         let mut breakers_moved = false;
@@ -618,7 +620,7 @@ impl<'a> FlowTrial<'a> {
                 // once fewer than a thousandth of the keys are expired and none is left to
                 // invalidate, the rest is left to be refreshed unnoticed (counted apart in the
                 // ledger).
-                other = true;
+                role_step = true;
                 r.refresh_step_at = None;
                 let keys = self.cache_cfg[s].map_or(1.0, |c| c.1);
                 if r.refresh_rate <= 0.0 && r.expired / keys < DECAY_END {
@@ -777,10 +779,12 @@ impl<'a> FlowTrial<'a> {
         }
         if snapped || breakers_moved {
             self.dirty = true;
-        } else if breaker_only && !scaled && !other {
+        } else if breaker_only && !scaled && !other && !role_step {
             // Only timers moved (a breaker stayed open).
-        } else if scaled && !other {
+        } else if scaled && !other && !role_step {
             self.caps_dirty = true;
+        } else if role_step && !scaled && !other {
+            self.roles_dirty = true;
         } else {
             self.dirty = true;
         }

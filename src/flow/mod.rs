@@ -349,6 +349,14 @@ pub(crate) struct FlowTrial<'a> {
     success_first: bool,
     /// The edges with a bulkhead.
     bulkhead_edges: Vec<usize>,
+    /// Only role inputs of edges changed since the last solution (a cache refresh step): see
+    /// [`FlowTrial::solve_flows_from_roles`].
+    roles_dirty: bool,
+    /// The role edges whose inputs the last [`FlowTrial::edge_role_inputs`] changed.
+    role_moved: Vec<usize>,
+    /// Services a seeded load pass visits, and a seeded success pass.
+    seed_load: Vec<bool>,
+    seed_success: Vec<bool>,
     /// Scratch space for the probabilities the first load pass would have used.
     prob_scratch: Vec<(f64, f64)>,
     /// The flow solution of each service.
@@ -691,6 +699,10 @@ impl<'a> FlowTrial<'a> {
             bulkhead_edges: (0..m)
                 .filter(|&e| s.topology.deps[e].bulkhead.is_some_and(|b| b < 1.0))
                 .collect(),
+            roles_dirty: false,
+            role_moved: Vec::new(),
+            seed_load: vec![false; n],
+            seed_success: vec![false; n],
             prob_scratch: Vec::with_capacity(m),
             success_waitless: false,
             replica_moved: true,
@@ -1016,14 +1028,25 @@ impl<'a> FlowTrial<'a> {
 
     /// Whether the flows must be solved again before time moves on.
     fn needs_solve(&self) -> bool {
-        self.dirty || self.traffic_dirty || self.caps_dirty
+        self.dirty || self.traffic_dirty || self.caps_dirty || self.roles_dirty
     }
 
     /// Recomputes the flows (or scales them, when only traffic or pool sizes changed and that
     /// is exact), lets roles and controllers react, and records health changes.
     fn solve(&mut self, now: SimTime) {
         self.storm_phase(now);
-        let scaled = !self.dirty && self.scale_flows();
+        // Role inputs alone changed since a settled solution: only what they reach is solved
+        // again.
+        let from_roles = self.roles_dirty
+            && !self.dirty
+            && !self.traffic_dirty
+            && !self.caps_dirty
+            && self.settled;
+        if self.roles_dirty && !from_roles {
+            self.dirty = true;
+        }
+        self.roles_dirty = false;
+        let scaled = !self.dirty && !from_roles && self.scale_flows();
         #[cfg(test)]
         if scaled && solve::tests::VERIFY_SCALING.get() {
             self.verify_scaled();
@@ -1035,7 +1058,14 @@ impl<'a> FlowTrial<'a> {
         // its capacity still does, with the same probabilities.
         let mut only_scaled = scaled;
         for round in 0..8 {
-            if round > 0 || !scaled {
+            if round == 0 && from_roles {
+                self.solve_flows_from_roles();
+                #[cfg(test)]
+                if solve::tests::VERIFY_SCALING.get() {
+                    self.verify_scaled();
+                }
+                only_scaled = false;
+            } else if round > 0 || !scaled {
                 self.solve_flows(same_state);
                 only_scaled = false;
             }

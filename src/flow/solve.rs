@@ -381,6 +381,45 @@ impl FlowTrial<'_> {
         }
     }
 
+    /// The flow solution after a change of role inputs on edges alone (a cache refresh step)
+    /// from a settled solution: the passes visit only the services those edges reach, loads
+    /// downstream of their callers and successes upstream, until nothing they change moves.
+    /// Services not visited keep their rates, which a pass from scratch would recompute from
+    /// the same inputs (to the fixed point's last bits); services fed by a role (queue
+    /// consumers, replicas) are visited in every load pass, since their input follows a
+    /// queue's backlog now. Only called when nothing else changed since that solution.
+    pub(super) fn solve_flows_from_roles(&mut self) {
+        #[cfg(test)]
+        tests::FROM_ROLES.set(tests::FROM_ROLES.get() + 1);
+        self.edge_role_inputs();
+        if self.role_moved.is_empty() {
+            return;
+        }
+        for k in 0..self.role_moved.len() {
+            let from = self.s.topology.deps[self.role_moved[k]].from;
+            self.seed_load[from] = true;
+            self.seed_success[from] = true;
+        }
+        for _ in 0..MAX_ITERATIONS {
+            // (Role inputs read flows elsewhere: fed services are visited in every pass.)
+            for k in 0..self.fed_list.len() {
+                let s = self.fed_list[k];
+                self.seed_load[s] = true;
+            }
+            self.load_pass_with::<false, true>(&[]);
+            let change = self.success_pass_with::<true>();
+            if change < TOLERANCE && self.roles_settled() {
+                break;
+            }
+        }
+        self.seed_load.fill(false);
+        self.seed_success.fill(false);
+        for s in 0..self.sf.len() {
+            self.sf[s].overloaded = self.sf[s].cap > 0.0
+                && (self.sf[s].arrivals > self.sf[s].cap * (1.0 + 1e-12) || self.backlog[s] > 1e-9);
+        }
+    }
+
     /// Whether a success pass would repeat the last one bit for bit. It reads from the load
     /// pass only shares and bulkhead admissions: it does when those did not move
     /// (`load_moved`), nor its other inputs (`inputs_current`), nor a replica's success.
@@ -424,7 +463,7 @@ impl FlowTrial<'_> {
         tests::SUCCESS_FIRST.set(tests::SUCCESS_FIRST.get() + 1);
         *success_current = true;
         if change < TOLERANCE {
-            self.load_pass_with::<true>(&before);
+            self.load_pass_with::<true, false>(&before);
         }
         self.prob_scratch = before;
         if change < TOLERANCE && self.roles_settled() {
@@ -585,7 +624,7 @@ impl FlowTrial<'_> {
 
     /// Whether some queue holds a backlog or has consumers at their maximum rate (its drain is
     /// then not proportional to what it serves).
-    fn queues_busy(&self) -> bool {
+    pub(super) fn queues_busy(&self) -> bool {
         self.role_list.iter().any(|&s| {
             self.queue_cfg[s].is_some_and(|(_, max_rate, _)| {
                 self.roles[s].queue_backlog > 1e-9 || self.sf[s].served > max_rate
@@ -616,9 +655,11 @@ impl FlowTrial<'_> {
     /// The role inputs of each edge that stay fixed while one solution is found: a cache's
     /// call factor on its origin edge, an auth service skipping its key provider, and extra
     /// attempts (releases, refreshes). Only the edges that have such roles are visited.
-    /// Returns whether a call factor or a bypass (the success pass's inputs) changed.
+    /// Returns whether a call factor or a bypass (the success pass's inputs) changed; the
+    /// edges where any of them changed are left in `role_moved`.
     fn edge_role_inputs(&mut self) -> bool {
         let mut moved = false;
+        self.role_moved.clear();
         for k in 0..self.role_edges.len() {
             let e = self.role_edges[k];
             let info = self.edges[e];
@@ -634,9 +675,13 @@ impl FlowTrial<'_> {
                 0.0
             };
             let f = &mut self.ef[e];
-            moved |= factor.to_bits() != f.factor.to_bits()
+            let success_inputs = factor.to_bits() != f.factor.to_bits()
                 || ok_factor.to_bits() != f.ok_factor.to_bits()
                 || bypass != f.bypass;
+            moved |= success_inputs;
+            if success_inputs || extra.to_bits() != f.extra.to_bits() {
+                self.role_moved.push(e);
+            }
             f.factor = factor;
             f.ok_factor = ok_factor;
             f.bypass = bypass;
@@ -649,16 +694,25 @@ impl FlowTrial<'_> {
     /// success `call_ok` of the previous iteration. Returns whether a share or a bulkhead
     /// admission (the success pass's inputs from this pass) changed.
     fn load_pass(&mut self) -> bool {
-        self.load_pass_with::<false>(&[])
+        self.load_pass_with::<false, false>(&[])
     }
 
     /// The load pass; with `OLD`, it reads each edge's attempt failure and call success
-    /// probabilities from `old` (indexed by edge) instead of the edge's own.
+    /// probabilities from `old` (indexed by edge) instead of the edge's own. With `SEEDED`,
+    /// it visits only the services marked in `seed_load` (and clears them), marks the callees
+    /// whose deliveries changed, and marks in `seed_success` the services whose share or
+    /// bulkhead admission changed (see [`FlowTrial::solve_flows_from_roles`]).
     #[inline(never)]
-    fn load_pass_with<const OLD: bool>(&mut self, old: &[(f64, f64)]) -> bool {
+    fn load_pass_with<const OLD: bool, const SEEDED: bool>(&mut self, old: &[(f64, f64)]) -> bool {
         let mut moved = false;
         let topo = &self.s.topology;
         for &s in &topo.order {
+            if SEEDED {
+                if !self.seed_load[s] {
+                    continue;
+                }
+                self.seed_load[s] = false;
+            }
             if self.fed[s] {
                 self.sf[s].role_input = self.role_input_for(s);
             }
@@ -678,7 +732,11 @@ impl FlowTrial<'_> {
                     } else {
                         1.0
                     };
-                    moved |= bulk_ok.to_bits() != f.bulk_ok.to_bits();
+                    let bulk_moved = bulk_ok.to_bits() != f.bulk_ok.to_bits();
+                    moved |= bulk_moved;
+                    if SEEDED && bulk_moved {
+                        self.seed_success[s] = true;
+                    }
                     f.bulk_ok = bulk_ok;
                     total += admitted;
                 } else {
@@ -707,7 +765,11 @@ impl FlowTrial<'_> {
             let me = &mut sf[s];
             me.arrivals = total;
             me.served = served;
-            moved |= share.to_bits() != me.share.to_bits();
+            let share_moved = share.to_bits() != me.share.to_bits();
+            moved |= share_moved;
+            if SEEDED && share_moved {
+                self.seed_success[s] = true;
+            }
             me.share = share;
             // Calls to dependencies, in file order, stopping at the first failed hard call.
             let mut reach = 1.0;
@@ -732,11 +794,15 @@ impl FlowTrial<'_> {
                     fresh * attempts_per_call(p, info.tries)
                 };
                 f.attempts = attempts;
-                f.delivered = if f.cut || (info.db && sf[info.to].down_now) {
+                let delivered = if f.cut || (info.db && sf[info.to].down_now) {
                     0.0
                 } else {
                     attempts
                 };
+                if SEEDED && delivered.to_bits() != f.delivered.to_bits() {
+                    self.seed_load[info.to] = true;
+                }
+                f.delivered = delivered;
                 if info.hard && !bypass {
                     reach *= call_success(call_ok, info.calls * f.ok_factor).max(0.0);
                 }
@@ -749,6 +815,14 @@ impl FlowTrial<'_> {
     /// probability or of a call success probability. Sets `replica_moved` and
     /// `success_waitless`.
     fn success_pass(&mut self) -> f64 {
+        self.success_pass_with::<false>()
+    }
+
+    /// The success pass; with `SEEDED`, it visits only the services marked in `seed_success`
+    /// (and clears them), and marks the callers of every edge whose probabilities changed, in
+    /// both seeds (see [`FlowTrial::solve_flows_from_roles`]).
+    #[inline(never)]
+    fn success_pass_with<const SEEDED: bool>(&mut self) -> f64 {
         let topo = &self.s.topology;
         let edges = &self.edges;
         let (roles, db_replica, replica_for) = (&self.roles, &self.db_replica, &self.replica_for);
@@ -757,6 +831,16 @@ impl FlowTrial<'_> {
         let mut replica_moved = false;
         let mut waitless = true;
         for &s in topo.order.iter().rev() {
+            if SEEDED {
+                if !self.seed_success[s] {
+                    continue;
+                }
+                self.seed_success[s] = false;
+                // (A replica's success and share decide its primaries' redirected reads.)
+                for &d in &replica_for[s] {
+                    self.seed_success[d] = true;
+                }
+            }
             let mut ok = 1.0;
             let mut failing = false;
             for &e in &topo.out_edges[s] {
@@ -803,8 +887,6 @@ impl FlowTrial<'_> {
                 let q = q.clamp(0.0, 1.0);
                 let p = 1.0 - q;
                 change = change.max((p - f.p).abs());
-                f.p = p;
-                f.q = q;
                 let call_ok = if f.open {
                     0.0
                 } else if p <= 0.0 {
@@ -817,11 +899,25 @@ impl FlowTrial<'_> {
                 // A breaker that opened or closed changes what callers see with the same
                 // attempt failure probability: that is a change the load pass must see too.
                 change = change.max((call_ok - f.call_ok).abs());
+                if SEEDED
+                    && (p.to_bits() != f.p.to_bits() || call_ok.to_bits() != f.call_ok.to_bits())
+                {
+                    let from = topo.deps[e].from;
+                    self.seed_success[from] = true;
+                    self.seed_load[from] = true;
+                }
+                f.p = p;
+                f.q = q;
                 f.call_ok = call_ok;
             }
         }
-        self.replica_moved = replica_moved;
-        self.success_waitless = waitless;
+        if SEEDED {
+            // (Partial: the next solution from scratch runs its success pass.)
+            self.replica_moved = true;
+        } else {
+            self.replica_moved = replica_moved;
+            self.success_waitless = waitless;
+        }
         change
     }
 }
@@ -893,8 +989,11 @@ pub(super) mod tests {
     use std::cell::Cell;
 
     thread_local! {
-        /// Test mode: check every scaled solution against one solved from scratch.
+        /// Test mode: check every scaled solution, and every one solved from a change of role
+        /// inputs alone, against one solved from scratch.
         pub static VERIFY_SCALING: Cell<bool> = const { Cell::new(false) };
+        /// Solutions found from a change of role inputs alone.
+        pub static FROM_ROLES: Cell<u64> = const { Cell::new(0) };
         /// Scaled solutions checked, and the largest relative difference found.
         pub static SCALED: Cell<(u64, f64)> = const { Cell::new((0, 0.0)) };
         /// Test mode: run every step the solver skips (success passes, health and backlog
@@ -1000,11 +1099,13 @@ pub(super) mod tests {
         VERIFY_SKIPS.set(false);
     }
 
-    /// Every solution obtained by scaling after a traffic change equals the one solved from
-    /// scratch (relative 1e-9), on every scenario of the library; and scaling is used.
+    /// Every solution obtained by scaling after a traffic change, or by solving only what a
+    /// change of role inputs reaches, equals the one solved from scratch (relative 1e-9), on
+    /// every scenario of the library; and both are used.
     #[test]
     fn scaled_solutions_equal_solutions_from_scratch() {
         VERIFY_SCALING.set(true);
+        FROM_ROLES.set(0);
         let mut total = 0;
         for (path, s) in library() {
             SCALED.set((0, 0.0));
@@ -1021,6 +1122,11 @@ pub(super) mod tests {
             total += n;
         }
         assert!(total > 1000, "only {total} scaled solutions");
+        assert!(
+            FROM_ROLES.get() > 100,
+            "only {} solutions from role inputs",
+            FROM_ROLES.get()
+        );
         VERIFY_SCALING.set(false);
     }
 
