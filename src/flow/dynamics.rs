@@ -551,7 +551,8 @@ impl<'a> FlowTrial<'a> {
         // A quantity snapped onto a threshold changes the mode even when the wake-up was for a
         // breaker timer.
         let mut snapped = false;
-        // Whether a cache refresh step began (only a role input of an edge changes).
+        // Whether a cache refresh step or a token step began (only a role input of an edge,
+        // or an auth service's success factor, changes).
         let mut role_step = false;
         // Whether a breaker opened or closed here (re-opening after a failed probe does not
         // change the flows).
@@ -694,7 +695,9 @@ impl<'a> FlowTrial<'a> {
             if let Some(at) = self.roles[a].step_at
                 && at <= now
             {
-                other = true;
+                // (Only the auth service's own success factor moves.)
+                role_step = true;
+                self.role_seeds.push(a);
                 let r = &mut self.roles[a];
                 r.token_share *= (-r.refresh_rate_auth * r.step_len).exp();
                 if r.token_share < DECAY_END {

@@ -354,6 +354,9 @@ pub(crate) struct FlowTrial<'a> {
     roles_dirty: bool,
     /// The role edges whose inputs the last [`FlowTrial::edge_role_inputs`] changed.
     role_moved: Vec<usize>,
+    /// Services whose own success factor a role changed since the last solution (token
+    /// steps).
+    role_seeds: Vec<usize>,
     /// Services a seeded load pass visits, and a seeded success pass.
     seed_load: Vec<bool>,
     seed_success: Vec<bool>,
@@ -701,6 +704,7 @@ impl<'a> FlowTrial<'a> {
                 .collect(),
             roles_dirty: false,
             role_moved: Vec::new(),
+            role_seeds: Vec::new(),
             seed_load: vec![false; n],
             seed_success: vec![false; n],
             prob_scratch: Vec::with_capacity(m),
@@ -1046,6 +1050,9 @@ impl<'a> FlowTrial<'a> {
             self.dirty = true;
         }
         self.roles_dirty = false;
+        if !from_roles {
+            self.role_seeds.clear();
+        }
         let scaled = !self.dirty && !from_roles && self.scale_flows();
         #[cfg(test)]
         if scaled && solve::tests::VERIFY_SCALING.get() {

@@ -381,8 +381,9 @@ impl FlowTrial<'_> {
         }
     }
 
-    /// The flow solution after a change of role inputs on edges alone (a cache refresh step)
-    /// from a settled solution: the passes visit only the services those edges reach, loads
+    /// The flow solution after a change of role inputs alone (a cache refresh step changes
+    /// an edge's call factors, a token step an auth service's success factor) from a settled
+    /// solution: the passes visit only the services those edges reach, loads
     /// downstream of their callers and successes upstream, until nothing they change moves.
     /// Services not visited keep their rates, which a pass from scratch would recompute from
     /// the same inputs (to the fixed point's last bits); services fed by a role (queue
@@ -392,8 +393,11 @@ impl FlowTrial<'_> {
         #[cfg(test)]
         tests::FROM_ROLES.set(tests::FROM_ROLES.get() + 1);
         self.edge_role_inputs();
-        if self.role_moved.is_empty() {
+        if self.role_moved.is_empty() && self.role_seeds.is_empty() {
             return;
+        }
+        for s in self.role_seeds.drain(..) {
+            self.seed_success[s] = true;
         }
         for k in 0..self.role_moved.len() {
             let from = self.s.topology.deps[self.role_moved[k]].from;
