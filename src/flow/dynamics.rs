@@ -776,17 +776,19 @@ impl<'a> FlowTrial<'a> {
                 self.release_rate[e] = 0.0;
             }
         }
-        if self.next_impulse().is_some_and(|at| at <= now) {
-            // (Landed by the solution that follows.)
-            other = true;
-        }
+        // (Bursts due now are landed by the solution that follows, on the flows as they are:
+        // see `solve`.)
+        let impulse = self.next_impulse().is_some_and(|at| at <= now);
         if snapped || breakers_moved {
             self.dirty = true;
-        } else if breaker_only && !scaled && !other && !role_step {
+        } else if breaker_only && !scaled && !other && !role_step && !impulse {
             // Only timers moved (a breaker stayed open).
-        } else if scaled && !other && !role_step {
+        } else if scaled && !other && !role_step && !impulse {
             self.caps_dirty = true;
-        } else if role_step && !scaled && !other {
+        } else if !scaled && !other {
+            // Role inputs moved (refresh or token steps, a release stopped), bursts are due, or
+            // nothing the flows read changed (a replication lag closed): only what changed is
+            // solved again.
             self.roles_dirty = true;
         } else {
             self.dirty = true;

@@ -393,7 +393,7 @@ impl FlowTrial<'_> {
         #[cfg(test)]
         tests::FROM_ROLES.set(tests::FROM_ROLES.get() + 1);
         self.edge_role_inputs();
-        if self.role_moved.is_empty() && self.role_seeds.is_empty() {
+        if self.role_moved.is_empty() && self.role_seeds.is_empty() && self.fed_list.is_empty() {
             return;
         }
         for s in self.role_seeds.drain(..) {
