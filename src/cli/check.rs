@@ -101,7 +101,7 @@ fn print_check(c: &ScenarioCheck, quiet: bool) {
             out.push_str(&format!("        REGRESSION {}: {}\n", r.what, r.message));
         }
     }
-    print!("{out}");
+    out!("{out}");
     let _ = std::io::stdout().flush();
 }
 
@@ -166,7 +166,7 @@ pub fn run(args: CheckArgs) -> Result<(), Failure> {
         }
         let text = b.render();
         report::write_atomic(path, |w| w.write_all(text.as_bytes())).map_err(|e| io(path, e))?;
-        println!(
+        outln!(
             "baseline {} updated ({} scenario(s) recorded)",
             path.display(),
             checks.len()
@@ -204,6 +204,6 @@ pub fn run(args: CheckArgs) -> Result<(), Failure> {
             message: summary,
         });
     }
-    println!("{summary}");
+    outln!("{summary}");
     Ok(())
 }

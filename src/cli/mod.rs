@@ -1,6 +1,25 @@
 //! The command line: clap types, command dispatch, and the mapping of failures to exit codes
 //! (0 = ok, 1 = an expectation failed, 2 = bad input or usage, with the reason on stderr).
 
+/// `print!` to standard output, where a closed pipe (the reader went away, as in
+/// `aftershock generate | head -1`) ends the program quietly and any other failure exits 2 with
+/// the reason ([`write_stdout`]).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!($($arg)*))
+    };
+}
+
+/// `println!` to standard output, as [`out!`].
+macro_rules! outln {
+    () => {
+        $crate::cli::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod check;
 mod graph;
 mod sweep;
@@ -12,6 +31,22 @@ use std::time::Instant;
 use clap::{Args, Parser, Subcommand};
 
 use crate::charts;
+
+/// Writes `args` to standard output and flushes it. A closed pipe ends the program with 0 and
+/// no message (the reader has what it wanted); any other failure ends it with 2 and the reason.
+pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_fmt(args).and_then(|()| o.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!(
+            "error: cannot write to standard output: {e}\n  help: check the file, pipe or terminal standard output goes to"
+        );
+        std::process::exit(2);
+    }
+}
 use crate::model::Scenario;
 use crate::report::{self, Report};
 use crate::runner::{self, RunConfig};
@@ -248,14 +283,14 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             plans,
             seed,
         } => {
-            print!("{}", crate::generate::scenario(services, plans, seed));
+            out!("{}", crate::generate::scenario(services, plans, seed));
             Ok(())
         }
         Command::Check(args) => check::run(args),
         Command::Sweep(args) => sweep::run(args),
         Command::Graph { scenario } => {
             let s = load(scenario.as_deref())?;
-            print!("{}", graph::dot(&s));
+            out!("{}", graph::dot(&s));
             Ok(())
         }
     }
@@ -374,7 +409,7 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         crate::shard::write_partial(&out, &manifest, &source, &rows, &series)
             .map_err(Failure::bad_input)?;
         if !args.quiet {
-            println!(
+            outln!(
                 "shard {} of {}: trials {}..{} of {trials} written to {} (combine with `aftershock merge DIR... --out DIR`)",
                 sh.k,
                 sh.n,
@@ -428,8 +463,8 @@ fn write_outputs(
     report::write_atomic(&out.join("report.md"), |w| w.write_all(md.as_bytes()))
         .map_err(|e| io("report.md", e))?;
     if !quiet {
-        print!("{}", report::table::render(&report));
-        println!(
+        out!("{}", report::table::render(&report));
+        outln!(
             "\nwrote {}, trials.csv, report.html, report.md and {} charts (PNG and SVG) in {}",
             out.join("report.json").display(),
             figures.len(),
@@ -539,7 +574,7 @@ fn validate(files: &[PathBuf]) -> Result<(), Failure> {
     for f in files {
         match scenario::load_file(f) {
             Ok(s) => {
-                println!(
+                outln!(
                     "{}: ok ({} services, {} dependencies, {} failures, {} plans)",
                     f.display(),
                     s.topology.services.len(),
@@ -633,10 +668,10 @@ fn replay(args: ReplayArgs) -> Result<(), Failure> {
             report::write_atomic(path, |w| w.write_all(lines.as_bytes())).map_err(|e| {
                 Failure::bad_input(format!("{}: cannot write the trace: {e}", path.display()))
             })?;
-            print!("{csv}");
+            out!("{csv}");
         }
         None => {
-            print!("{lines}");
+            out!("{lines}");
             eprint!("{csv}");
         }
     }

@@ -80,15 +80,15 @@ pub(super) fn run(args: SweepArgs) -> Result<(), Failure> {
     let charts = runner::with_threads(cfg.threads, || sweep::write_charts(&out, &result, &metrics))
         .map_err(|e| Failure::bad_input(format!("{}: charts: {e}", out.display())))?;
     if !args.quiet {
-        print!("{}", sweep::render_table(&result, &metrics));
-        println!("\nwrote {}", csv.display());
+        out!("{}", sweep::render_table(&result, &metrics));
+        outln!("\nwrote {}", csv.display());
         if charts.is_empty() {
-            println!(
+            outln!(
                 "no charts: they show one parameter (lines) or two (heatmaps), this sweep has {}",
                 result.params.len()
             );
         } else {
-            println!(
+            outln!(
                 "wrote {} chart(s) (PNG and SVG) in {}",
                 charts.len(),
                 out.display()

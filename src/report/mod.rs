@@ -4,8 +4,10 @@
 //! Invariants: a report contains nothing that varies between runs of the same inputs (no
 //! wall-clock time, host, thread count or path), so it is byte-identical for any thread count
 //! or shard split; every file is written atomically ([`write_atomic`]): a crash or Ctrl-C leaves
-//! the previous file or none, never half a file.
+//! the previous file or none, never half a file, and a device or symlink given as an output
+//! path is written to (through), never replaced.
 
+mod atomic;
 pub mod csv;
 pub mod html;
 pub mod json;
@@ -13,15 +15,13 @@ pub mod rank;
 pub mod series;
 pub mod table;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-
 use crate::expect::{self, Bound};
 use crate::metrics::{Censor, Metric};
 use crate::model::Scenario;
 use crate::runner::RunRows;
 use crate::stats::{self, Paired, Summary};
 
+pub use atomic::write_atomic;
 pub use rank::{Ranked, Ranking};
 
 /// Version of the report layout; bumped when a field changes meaning. Version 2: the two
@@ -405,34 +405,4 @@ impl Report {
             })
             .collect();
     }
-}
-
-/// Writes `path` atomically: the bytes go to a temporary file in the same directory, which is
-/// flushed and then renamed over `path`.
-pub fn write_atomic(
-    path: &Path,
-    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
-    let tmp: PathBuf = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let file = std::fs::File::create(&tmp)?;
-        let mut w = std::io::BufWriter::new(file);
-        write(&mut w)?;
-        let file = w.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }

@@ -250,7 +250,8 @@ pub fn series_layout(s: &Scenario, seed: u64, total: u64) -> SeriesAcc {
     } else {
         crate::stats::quantile_sorted(&op, 0.75)
     };
-    let after = (1.5 * p75 + 600.0).clamp(1800.0, horizon.max(1.0));
+    // (At least half an hour, at most the horizon: a horizon shorter than half an hour wins.)
+    let after = (1.5 * p75 + 600.0).max(1800.0).min(horizon.max(1.0));
     // The buckets are `resolution` wide (the scenario's chart setting, and nothing else uses
     // it): 10 minutes or one bucket before the first failure, then up to `after`.
     let width = s.resolution.0.max(1);

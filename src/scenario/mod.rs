@@ -110,8 +110,10 @@ pub fn load_file(path: &Path) -> Result<Scenario, LoadError> {
     load_str(&text, &name).map_err(LoadError::Invalid)
 }
 
-/// Validates scenario text; `file` names it in messages.
+/// Validates scenario text; `file` names it in messages. A UTF-8 byte-order mark at the start
+/// (as some editors save) is not part of the text.
 pub fn load_str(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let fail = |problems: Vec<Problem>| ScenarioError {
         file: file.to_string(),
         problems,

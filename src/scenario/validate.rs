@@ -161,12 +161,21 @@ impl Ctx<'_> {
     }
 }
 
-/// Checks a name used as an identifier in reports, expectations and paths.
+/// Checks a name used as an identifier in reports, expectations and paths: letters, digits,
+/// `-`, `_` and `.`, and not dots alone (`.` and `..` name directories that already exist: an
+/// output directory named so would escape its root).
 fn is_identifier(name: &str) -> bool {
     !name.is_empty()
+        && !name.chars().all(|c| c == '.')
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// A free-form name (failures, zones) that reaches terminals, reports and charts: no control
+/// characters (escape sequences would act on the terminal that shows them).
+fn has_control(name: &str) -> bool {
+    name.chars().any(char::is_control)
 }
 
 /// Validates `raw` (parsed from `text` into `tree`) into a [`Scenario`].
@@ -202,7 +211,7 @@ fn build(cx: &mut Ctx<'_>, raw: &RawScenario, text: &str) -> Option<Scenario> {
                 "the scenario name `{}` cannot be used as a directory name",
                 raw.name
             ),
-            "use letters, digits, `-`, `_` and `.` only, e.g. \"db-cluster-outage\"",
+            "use letters, digits, `-`, `_` and `.` only, and not dots alone, e.g. \"db-cluster-outage\"",
         );
     }
     let horizon = cx.positive_duration("horizon", &raw.horizon);
@@ -260,6 +269,15 @@ fn build(cx: &mut Ctx<'_>, raw: &RawScenario, text: &str) -> Option<Scenario> {
     // Zone tag -> (services placed in it, services sharing it as infrastructure).
     let mut zones: Zones = BTreeMap::new();
     for (i, s) in raw.services.iter().enumerate() {
+        for (field, list) in [("zones", &s.zones), ("shared", &s.shared)] {
+            if let Some(z) = list.iter().find(|z| has_control(z)) {
+                cx.err(
+                    &format!("services[{i}].{field}"),
+                    format!("the zone name {z:?} holds a control character"),
+                    "use printable characters only: names reach terminals, reports and charts",
+                );
+            }
+        }
         for z in &s.zones {
             zones.entry(z.as_str()).or_default().0.push(i);
         }
@@ -383,6 +401,13 @@ fn build(cx: &mut Ctx<'_>, raw: &RawScenario, text: &str) -> Option<Scenario> {
                 .name
                 .clone()
                 .unwrap_or_else(|| default_failure_name(&f.kind));
+            if has_control(&name) {
+                cx.err(
+                    &format!("failures[{i}].name"),
+                    format!("the failure name {name:?} holds a control character"),
+                    "use printable characters only: names reach terminals, reports and charts",
+                );
+            }
             if let Some(first) = failure_names.insert(name.clone(), i) {
                 cx.err(
                     &format!("failures[{i}]"),

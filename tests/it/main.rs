@@ -14,6 +14,7 @@ mod errors;
 mod expectations;
 mod flow_exact;
 mod generate;
+mod hardening;
 mod html;
 mod incidents;
 mod loader_props;

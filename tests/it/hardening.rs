@@ -1,0 +1,228 @@
+//! What unattended runs rely on, on the real binary: no panic on a valid but unusual scenario,
+//! a closed pipe ends a command quietly, and an output path that is a device or a symlink is
+//! written to (through), never replaced by a regular file.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_aftershock"))
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh directory under the system's temporary directory.
+fn scratch(tag: &str) -> PathBuf {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write(tag.as_bytes());
+    let dir = std::env::temp_dir().join(format!(
+        "aftershock-hardening-{tag}-{}-{:016x}",
+        std::process::id(),
+        h.finish()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs the binary from the crate root: (exit code, stderr).
+fn run(args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(binary())
+        .current_dir(root())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A horizon shorter than the charts' usual half hour after recovery used to panic in the
+/// chart layout (`run`, `run --shard`, `merge`).
+#[test]
+fn a_horizon_under_half_an_hour_runs_shards_and_merges() {
+    let dir = scratch("horizon");
+    let text = std::fs::read_to_string(root().join("scenarios/zone-shared-infra.ron")).unwrap();
+    let short = text
+        .replace("horizon: \"12h\"", "horizon: \"20m\"")
+        .replace(
+            "Uniform(min: \"1h\", max: \"6h\")",
+            "Uniform(min: \"1m\", max: \"5m\")",
+        )
+        .replace("every: \"10m\"", "every: \"1m\"");
+    assert_ne!(
+        short, text,
+        "the library scenario changed: update this test"
+    );
+    let file = dir.join("short.ron");
+    std::fs::write(&file, short).unwrap();
+    let f = file.to_str().unwrap();
+    let whole = dir.join("whole");
+    let (code, err) = run(&[
+        "run",
+        f,
+        "--trials",
+        "20",
+        "--quiet",
+        "--out",
+        whole.to_str().unwrap(),
+    ]);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(matches!(code, Some(0 | 1)), "exit {code:?}: {err}");
+    let mut shards = Vec::new();
+    for k in 0..2 {
+        let out = dir.join(format!("shard-{k}"));
+        let (code, err) = run(&[
+            "run",
+            f,
+            "--trials",
+            "20",
+            "--shard",
+            &format!("{k}/2"),
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(matches!(code, Some(0 | 1)), "exit {code:?}: {err}");
+        shards.push(out);
+    }
+    let merged = dir.join("merged");
+    let mut args = vec!["merge"];
+    args.extend(shards.iter().map(|p| p.to_str().unwrap()));
+    args.extend(["--out", merged.to_str().unwrap()]);
+    let (code, err) = run(&args);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(matches!(code, Some(0 | 1)), "exit {code:?}: {err}");
+    assert_eq!(
+        std::fs::read(whole.join("report.json")).unwrap(),
+        std::fs::read(merged.join("report.json")).unwrap()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `aftershock generate | head -1`: the reader goes away, the writer ends quietly with 0.
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let mut child = Command::new(binary())
+        .args(["generate", "--services", "3000"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(!first.is_empty());
+    // (The read end is dropped here: the rest of the output meets a closed pipe.)
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}
+
+/// `--trace /dev/null`, `--json` through a symlink: the device stays a device, the link a
+/// link (with the new content in the file it points to).
+#[cfg(unix)]
+#[test]
+fn devices_and_symlinks_are_written_to_never_replaced() {
+    use std::os::unix::fs::FileTypeExt;
+    let (code, err) = run(&["replay", "--trial", "0", "--trace", "/dev/null"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        std::fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device(),
+        "/dev/null was replaced by a regular file"
+    );
+    let dir = scratch("link");
+    let real = dir.join("real.json");
+    std::fs::write(&real, "old").unwrap();
+    let link = dir.join("check.json");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let (code, err) = run(&[
+        "check",
+        "scenarios/retry-storm.ron",
+        "--trials",
+        "5",
+        "--json",
+        link.to_str().unwrap(),
+    ]);
+    assert!(matches!(code, Some(0 | 1)), "exit {code:?}: {err}");
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let json = std::fs::read_to_string(&real).unwrap();
+    assert!(json.starts_with('{'), "{json}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn library(name: &str) -> String {
+    std::fs::read_to_string(root().join("scenarios").join(name)).unwrap()
+}
+
+/// The problems `text` is refused with, as `message / help` lines.
+fn refused(text: &str) -> Vec<String> {
+    let e = aftershock::scenario::load_str(text, "t.ron").expect_err("refused");
+    e.problems
+        .iter()
+        .map(|p| format!("{} / {}", p.message, p.hint.as_deref().unwrap_or("")))
+        .collect()
+}
+
+/// A UTF-8 byte-order mark (as some editors save) is not part of the scenario.
+#[test]
+fn a_byte_order_mark_is_accepted() {
+    let text = library("retry-storm.ron");
+    let plain = aftershock::scenario::load_str(&text, "t.ron").unwrap();
+    let marked = aftershock::scenario::load_str(&format!("\u{feff}{text}"), "t.ron").unwrap();
+    assert_eq!(format!("{plain:?}"), format!("{marked:?}"));
+}
+
+/// A scenario named `.` or `..` would write its outputs outside the output root.
+#[test]
+fn names_of_dots_alone_are_refused() {
+    let text = library("retry-storm.ron");
+    for name in [".", ".."] {
+        let bad = text.replace("name: \"retry-storm\"", &format!("name: \"{name}\""));
+        let problems = refused(&bad);
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("cannot be used as a directory name")
+                    && p.contains("not dots alone")),
+            "{problems:?}"
+        );
+    }
+}
+
+/// Escape sequences in free-form names (zones, failures) would act on the terminal that shows
+/// them: refused, with the name shown escaped.
+#[test]
+fn control_characters_in_names_are_refused() {
+    let text = library("retry-storm.ron");
+    let zone = text.replacen("\"zone-a\"", "\"zone\\u{1b}[31ma\"", 1);
+    assert_ne!(zone, text);
+    let problems = refused(&zone);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("zone name \"zone\\u{1b}[31ma\" holds a control character")),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().all(|p| !p.contains('\u{1b}')),
+        "{problems:?}"
+    );
+}
