@@ -84,6 +84,12 @@ impl Shard {
                 shard.k, shard.n
             ));
         }
+        if shard.n > MAX_SHARDS {
+            return Err(format!(
+                "--shard {text}: {} shards are more than {MAX_SHARDS}\n  help: split the run into fewer shards (each may hold millions of trials)",
+                shard.n
+            ));
+        }
         Ok(shard)
     }
 
@@ -94,6 +100,9 @@ impl Shard {
         (a, b - a)
     }
 }
+
+/// The most shards a run may be split into (each shard is a directory to merge).
+pub const MAX_SHARDS: u64 = 1_000_000;
 
 /// `shard.json`: what a partial output holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -220,6 +229,23 @@ pub fn merge(dirs: &[PathBuf]) -> Result<Merged, String> {
         return Err("no shard directories given\n  help: aftershock merge DIR... --out DIR".into());
     };
     for (m, dir) in &parts {
+        // (Checked before anything is sized from them.)
+        if m.shards == 0 || m.shards > MAX_SHARDS || m.shard >= m.shards {
+            return Err(format!(
+                "{}: the manifest names shard {} of {}, which `run --shard` never writes\n  help: pass the directories `run --shard K/N` wrote, unchanged",
+                dir.display(),
+                m.shard,
+                m.shards
+            ));
+        }
+        if m.trials == 0 || m.trials > crate::scenario::validate::MAX_TRIALS {
+            return Err(format!(
+                "{}: the manifest's trial count {} is outside 1..={}\n  help: pass the directories `run --shard K/N` wrote, unchanged",
+                dir.display(),
+                m.trials,
+                crate::scenario::validate::MAX_TRIALS
+            ));
+        }
         let differs = |what: &str, a: &dyn std::fmt::Display, b: &dyn std::fmt::Display| {
             format!(
                 "{}: {what} {a} differs from {} in {} ({b})\n  help: merge only the shards of one run",

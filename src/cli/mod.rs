@@ -32,6 +32,26 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::charts;
 
+/// The most worker threads a command starts (each has its own stack).
+const MAX_THREADS: usize = 1024;
+
+/// `--threads N`: 0 (one per core) up to [`MAX_THREADS`].
+fn parse_threads(text: &str) -> Result<usize, String> {
+    let n: usize = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a whole number"))?;
+    if n > MAX_THREADS {
+        return Err(format!(
+            "{n} threads are more than {MAX_THREADS}; results are the same for any number, so use at most one per core"
+        ));
+    }
+    Ok(n)
+}
+
+/// The largest stack `generate` writes (about 20 MB of scenario text).
+const MAX_GENERATED_SERVICES: u64 = 100_000;
+
 /// Writes `args` to standard output and flushes it. A closed pipe ends the program with 0 and
 /// no message (the reader has what it wanted); any other failure ends it with 2 and the reason.
 pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) {
@@ -78,12 +98,13 @@ pub enum Command {
     Merge(MergeArgs),
     /// Print a synthetic layered scenario of any size (for benchmarks and scaling studies).
     Generate {
-        /// Number of services (at least 12).
-        #[arg(long, default_value_t = 200)]
-        services: usize,
-        /// Number of plans (all-at-once, staged, both topological orders, then runbooks).
-        #[arg(long, default_value_t = 8)]
-        plans: usize,
+        /// Number of services (12 to 100000: a larger stack is more text than a run can hold).
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(12..=MAX_GENERATED_SERVICES))]
+        services: u64,
+        /// Number of plans (1 to 100: all-at-once, staged, both topological orders, then
+        /// runbooks).
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=100))]
+        plans: u64,
         /// Seed of the generator (the topology), also the scenario's seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -111,7 +132,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Worker threads (default: one per core). Results are identical for any value.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_threads)]
     pub threads: Option<usize>,
     /// Output directory (default: output/<scenario name>/).
     #[arg(long)]
@@ -176,7 +197,7 @@ pub struct CheckArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Worker threads. Results are identical for any value.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_threads)]
     pub threads: Option<usize>,
     /// Write a JUnit XML file (one test case per expectation).
     #[arg(long, value_name = "FILE")]
@@ -219,7 +240,7 @@ pub struct SweepArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Worker threads (default: one per core). Results are identical for any value.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_threads)]
     pub threads: Option<usize>,
     /// Output directory (default: output/<scenario name>-sweep/).
     #[arg(long)]
@@ -283,7 +304,10 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             plans,
             seed,
         } => {
-            out!("{}", crate::generate::scenario(services, plans, seed));
+            out!(
+                "{}",
+                crate::generate::scenario(services as usize, plans as usize, seed)
+            );
             Ok(())
         }
         Command::Check(args) => check::run(args),

@@ -83,13 +83,35 @@ pub enum LoadError {
     Invalid(ScenarioError),
 }
 
+/// The largest scenario file read (a million services take about 60 MB); anything longer,
+/// such as `/dev/zero`, is refused before it fills memory.
+pub const MAX_SCENARIO_BYTES: u64 = 128 << 20;
+
 /// Reads and validates a scenario file.
 pub fn load_file(path: &Path) -> Result<Scenario, LoadError> {
+    use std::io::Read;
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+    let io = |source| LoadError::Io {
         path: name.clone(),
         source,
-    })?;
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_SCENARIO_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_SCENARIO_BYTES {
+        return Err(LoadError::Invalid(ScenarioError {
+            file: name,
+            problems: vec![Problem {
+                pos: Pos { line: 1, col: 1 },
+                message: format!(
+                    "the file is longer than {} MiB, more than any scenario",
+                    MAX_SCENARIO_BYTES >> 20
+                ),
+                hint: Some("give the path of a scenario file (`.ron` text)".into()),
+            }],
+        }));
+    }
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {

@@ -226,3 +226,79 @@ fn control_characters_in_names_are_refused() {
         "{problems:?}"
     );
 }
+
+/// Counts that would exhaust memory or threads are refused with exit 2 and the bound, before
+/// anything is allocated.
+#[test]
+fn absurd_counts_are_refused_up_front() {
+    for (args, says) in [
+        (
+            &["generate", "--services", "100000000000"][..],
+            "12..=100000",
+        ),
+        (&["generate", "--plans", "0"][..], "1..=100"),
+        (
+            &[
+                "run",
+                "--trials",
+                "5",
+                "--shard",
+                "0/18446744073709551615",
+                "--quiet",
+            ][..],
+            "shards are more than 1000000",
+        ),
+        (
+            &["run", "--trials", "5", "--threads", "100000", "--quiet"][..],
+            "more than 1024",
+        ),
+        (&["run", "/dev/zero", "--quiet"][..], "longer than 128 MiB"),
+    ] {
+        let (code, err) = run(args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+/// A tampered manifest with an absurd shard or trial count is refused before merge sizes
+/// anything from it.
+#[test]
+fn merge_refuses_absurd_manifests() {
+    let dir = scratch("manifest");
+    let shard = dir.join("shard-0");
+    let (code, err) = run(&[
+        "run",
+        "scenarios/retry-storm.ron",
+        "--trials",
+        "4",
+        "--shard",
+        "0/1",
+        "--quiet",
+        "--out",
+        shard.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let manifest = shard.join("shard.json");
+    let original: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    for (field, value, says) in [
+        ("shards", u64::MAX, "never writes"),
+        ("trials", u64::MAX, "trial count"),
+    ] {
+        let mut m = original.clone();
+        m[field] = serde_json::json!(value);
+        std::fs::write(&manifest, m.to_string()).unwrap();
+        let merged = dir.join("merged");
+        let (code, err) = run(&[
+            "merge",
+            shard.to_str().unwrap(),
+            "--out",
+            merged.to_str().unwrap(),
+        ]);
+        assert_eq!(code, Some(2), "{field}: {err}");
+        assert!(err.contains(says), "{field}: {err}");
+        assert!(err.contains("help:"), "{field}: {err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
