@@ -5,7 +5,6 @@
 //! soft edges listed in [`Topology::lagged`], which close soft cycles and are evaluated with
 //! the previous solution's values. Edge lists are in file order, so every walk is deterministic.
 
-use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use super::{DepKind, Dependency, Role, Service, ServiceId};
@@ -154,32 +153,43 @@ fn caller_first_order(
 }
 
 /// The first cycle made only of hard dependencies, as service ids in call order
-/// (`[a, b, c]` means a -> b -> c -> a), or `None`.
+/// (`[a, b, c]` means a -> b -> c -> a), or `None`: in the strongly connected component whose
+/// sorted members come first, the walk from its smallest member. Iterative throughout (a chain
+/// of a million services does not overflow the stack) and linear in the graph.
 pub fn hard_cycle(n: usize, deps: &[Dependency]) -> Option<Vec<ServiceId>> {
-    let mut g: DiGraph<ServiceId, ()> = DiGraph::new();
-    let nodes: Vec<NodeIndex> = (0..n).map(|i| g.add_node(i)).collect();
+    let mut adj: Vec<Vec<ServiceId>> = vec![Vec::new(); n];
     for d in deps.iter().filter(|d| d.kind == DepKind::Hard) {
         if d.from == d.to {
             return Some(vec![d.from]);
         }
-        g.add_edge(nodes[d.from], nodes[d.to], ());
+        adj[d.from].push(d.to);
     }
-    let mut sccs = tarjan_scc(&g);
-    sccs.iter_mut().for_each(|c| c.sort());
+    let mut sccs: Vec<Vec<ServiceId>> = strongly_connected(&adj)
+        .into_iter()
+        .filter(|c| c.len() > 1)
+        .collect();
+    sccs.iter_mut().for_each(|c| c.sort_unstable());
     sccs.sort();
-    let scc = sccs.into_iter().find(|c| c.len() > 1)?;
-    // Walk inside the component from its smallest node until we come back.
-    let in_scc = |x: NodeIndex| scc.contains(&x);
+    let scc = sccs.into_iter().next()?;
+    // Walk inside the component from its smallest member until we come back: to the start
+    // when it is a successor, else to the smallest successor not seen yet (or the smallest).
+    let mut in_scc = vec![false; n];
+    for &x in &scc {
+        in_scc[x] = true;
+    }
     let start = scc[0];
     let mut path = vec![start];
-    let mut seen = vec![start];
+    let mut seen = vec![false; n];
+    seen[start] = true;
     let mut cur = start;
+    let mut succ: Vec<ServiceId> = Vec::new();
     loop {
-        let mut succ: Vec<NodeIndex> = g.neighbors(cur).filter(|&x| in_scc(x)).collect();
-        succ.sort();
+        succ.clear();
+        succ.extend(adj[cur].iter().copied().filter(|&x| in_scc[x]));
+        succ.sort_unstable();
         let Some(&nxt) = succ
             .iter()
-            .find(|&&x| x == start || !seen.contains(&x))
+            .find(|&&x| x == start || !seen[x])
             .or(succ.first())
         else {
             break;
@@ -187,13 +197,71 @@ pub fn hard_cycle(n: usize, deps: &[Dependency]) -> Option<Vec<ServiceId>> {
         if nxt == start {
             break;
         }
-        if let Some(pos) = path.iter().position(|&p| p == nxt) {
-            path.drain(..pos);
+        if seen[nxt] {
+            // (Back to a member already on the path: the cycle is the path from there.)
+            if let Some(pos) = path.iter().position(|&p| p == nxt) {
+                path.drain(..pos);
+            }
             break;
         }
         path.push(nxt);
-        seen.push(nxt);
+        seen[nxt] = true;
         cur = nxt;
     }
-    Some(path.into_iter().map(|x| g[x]).collect())
+    Some(path)
+}
+
+/// The strongly connected components of the graph `adj` (Tarjan's algorithm with an explicit
+/// stack of frames, so that depth costs heap, not stack).
+fn strongly_connected(adj: &[Vec<ServiceId>]) -> Vec<Vec<ServiceId>> {
+    const UNSET: usize = usize::MAX;
+    let n = adj.len();
+    let (mut index, mut low, mut on_stack) = (vec![UNSET; n], vec![0; n], vec![false; n]);
+    let (mut stack, mut frames, mut out) = (Vec::new(), Vec::new(), Vec::new());
+    let mut next = 0;
+    for root in 0..n {
+        if index[root] != UNSET {
+            continue;
+        }
+        index[root] = next;
+        low[root] = next;
+        next += 1;
+        stack.push(root);
+        on_stack[root] = true;
+        frames.push((root, 0usize));
+        while let Some(&(v, i)) = frames.last() {
+            if let Some(&w) = adj[v].get(i) {
+                if let Some(f) = frames.last_mut() {
+                    f.1 += 1;
+                }
+                if index[w] == UNSET {
+                    index[w] = next;
+                    low[w] = next;
+                    next += 1;
+                    stack.push(w);
+                    on_stack[w] = true;
+                    frames.push((w, 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+                continue;
+            }
+            frames.pop();
+            if let Some(&(u, _)) = frames.last() {
+                low[u] = low[u].min(low[v]);
+            }
+            if low[v] == index[v] {
+                let mut comp = Vec::new();
+                while let Some(w) = stack.pop() {
+                    on_stack[w] = false;
+                    comp.push(w);
+                    if w == v {
+                        break;
+                    }
+                }
+                out.push(comp);
+            }
+        }
+    }
+    out
 }

@@ -302,3 +302,45 @@ fn merge_refuses_absurd_manifests() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A scenario of `n` services in one hard chain (closed into a cycle when asked).
+fn chain(n: usize, closed: bool) -> String {
+    let services: Vec<String> = (0..n)
+        .map(|i| format!("(name: \"s{i}\", capacity: 1000.0)"))
+        .collect();
+    let mut deps: Vec<String> = (1..n)
+        .map(|i| format!("(from: \"s{}\", to: \"s{i}\")", i - 1))
+        .collect();
+    if closed {
+        deps.push(format!("(from: \"s{}\", to: \"s0\")", n - 1));
+    }
+    format!(
+        "Scenario(name: \"chain\", horizon: \"1h\", seed: 1, trials: 10,\n\
+         services: [{}],\n dependencies: [{}],\n\
+         traffic: [(entry: \"s0\", rate: 10.0)],\n\
+         failures: [(kind: Crash(target: \"s1\"), schedule: Once(at: Fixed(\"10m\"), duration: Fixed(\"5m\")))],\n\
+         plans: [(name: \"all-at-once\", baseline: true, strategy: AllAtOnce)])\n",
+        services.join(",\n"),
+        deps.join(",\n")
+    )
+}
+
+/// Cycle detection and the graph walks are iterative: a 100,000-service chain validates, and
+/// closed into a cycle it is refused with the cycle, not a stack overflow.
+#[test]
+fn a_long_chain_validates_and_a_long_cycle_is_named() {
+    let n = 100_000;
+    let s = aftershock::scenario::load_str(&chain(n, false), "chain.ron").unwrap();
+    assert_eq!(s.topology.services.len(), n);
+    let problems = refused(&chain(n, true));
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("s0 -> s1 -> s2") && p.contains("make one of these edges")),
+        "{:?}",
+        problems
+            .iter()
+            .map(|p| &p[..p.len().min(200)])
+            .collect::<Vec<_>>()
+    );
+}
