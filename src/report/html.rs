@@ -425,6 +425,24 @@ fn planes_table_html(r: &Report) -> String {
     o
 }
 
+/// `s` as literal Markdown text on one line: every ASCII punctuation character escaped (so
+/// no heading, link, image, emphasis or HTML tag comes from it), line breaks and other control
+/// characters as spaces.
+fn md_text(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            o.push(' ');
+        } else {
+            if c.is_ascii_punctuation() {
+                o.push('\\');
+            }
+            o.push(c);
+        }
+    }
+    o
+}
+
 /// Renders `report.md`: the same tables as the HTML, charts as image links.
 pub fn render_md(r: &Report, s: &Scenario, figures: &[Figure]) -> String {
     let mut o = String::new();
@@ -432,7 +450,7 @@ pub fn render_md(r: &Report, s: &Scenario, figures: &[Figure]) -> String {
     let _ = writeln!(
         o,
         "{} · seed {} · {} trials per plan · {} plans\n",
-        s.description,
+        md_text(&s.description),
         r.seed,
         r.trials,
         r.plans.len()
@@ -555,4 +573,18 @@ pub fn render_md(r: &Report, s: &Scenario, figures: &[Figure]) -> String {
         }
     }
     o
+}
+
+#[cfg(test)]
+mod md_tests {
+    /// A description becomes literal text: no tag, image, heading or second line from it.
+    #[test]
+    fn descriptions_are_literal_markdown() {
+        let md = super::md_text("<img src=x onerror=alert(1)>\n# Fake heading ![x](y) *b*");
+        assert_eq!(
+            md,
+            "\\<img src\\=x onerror\\=alert\\(1\\)\\> \\# Fake heading \\!\\[x\\]\\(y\\) \\*b\\*"
+        );
+        assert!(!md.contains('\n'));
+    }
 }
