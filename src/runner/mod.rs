@@ -79,6 +79,9 @@ pub enum BudgetRefusal {
     Buckets(u64),
     /// Too much memory.
     Memory(f64),
+    /// More events per trial than a trial may handle: the expected count and the setting that
+    /// drives most of them (its path in the scenario file, as [`densest_source`] names it).
+    Events(f64, String),
     /// Too much CPU time.
     Cpu(f64),
 }
@@ -96,6 +99,11 @@ impl fmt::Display for BudgetRefusal {
                 bytes / 1024f64.powi(3),
                 MAX_BYTES / 1024f64.powi(3)
             ),
+            BudgetRefusal::Events(n, at) => write!(
+                f,
+                "one trial would handle about {n:.0} events, more than the {} a trial may (most from `{at}`)",
+                crate::flow::MAX_EVENTS_PER_TRIAL
+            ),
             BudgetRefusal::Cpu(s) => write!(
                 f,
                 "this run would need about {:.0} CPU-hours (limit {:.0})",
@@ -112,9 +120,37 @@ impl BudgetRefusal {
         match self {
             BudgetRefusal::Buckets(_) => "use a coarser `resolution` (e.g. \"10s\") or a shorter `horizon`".into(),
             BudgetRefusal::Memory(_) => "lower `trials` (or --trials): reports need one row per trial and plan".into(),
+            BudgetRefusal::Events(_, at) => format!("make `{at}` longer (fewer events per trial) or shorten `horizon`"),
             BudgetRefusal::Cpu(_) => "lower `trials` (or --trials), shorten `horizon`, or redraw traffic noise less often (`noise.every`)".into(),
         }
     }
+}
+
+/// The setting that drives most of a trial's events, as its path in the scenario file
+/// (`traffic[0].noise.every`, `failures[1].schedule`), with the events it makes per trial.
+pub fn densest_source(s: &Scenario) -> Option<(String, f64)> {
+    let h = s.horizon.as_secs_f64();
+    let failures = s
+        .failures
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| match f.schedule {
+            Schedule::Once { .. } => None,
+            Schedule::Process { mtbf, mttr } => Some((
+                format!("failures[{i}].schedule"),
+                2.0 * f.probability * h
+                    / (fault::mean_secs(&mtbf) + fault::mean_secs(&mttr)).max(1e-9),
+            )),
+        });
+    let noise = s.traffic.iter().enumerate().filter_map(|(i, t)| {
+        t.noise.map(|n| {
+            (
+                format!("traffic[{i}].noise.every"),
+                h / n.every.as_secs_f64(),
+            )
+        })
+    });
+    failures.chain(noise).max_by(|a, b| a.1.total_cmp(&b.1))
 }
 
 /// Expected events of one trial of one plan (for the budget estimate).
@@ -156,6 +192,11 @@ pub fn check_budget(s: &Scenario, trials: u64) -> Result<(), BudgetRefusal> {
     if bytes > MAX_BYTES {
         return Err(BudgetRefusal::Memory(bytes));
     }
+    if let Some((at, n)) = densest_source(s)
+        && expected_events(s) > crate::flow::MAX_EVENTS_PER_TRIAL as f64 / 2.0
+    {
+        return Err(BudgetRefusal::Events(n, at));
+    }
     let size = (s.topology.services.len() + s.topology.deps.len()) as f64;
     // About 10 ns per service or edge per event, measured on the default scenario.
     let cpu = trials as f64 * plans * expected_events(s) * size * 10e-9;
@@ -169,10 +210,16 @@ pub fn check_budget(s: &Scenario, trials: u64) -> Result<(), BudgetRefusal> {
 /// (`label` is the scenario file as the user named it).
 pub fn aborted_message(s: &Scenario, label: &str, seed: u64, trial: u64, plan: usize) -> String {
     let name = &s.plans[plan].name;
-    format!(
-        "{label}: trial {trial} of plan `{name}` exceeded {} events and was stopped; no report was written\n  help: this is a bug in the model; reproduce it with `aftershock replay {label} --trial {trial} --plan {name} --seed {seed}` and report it",
-        crate::flow::MAX_EVENTS_PER_TRIAL,
-    )
+    let cap = crate::flow::MAX_EVENTS_PER_TRIAL;
+    match densest_source(s) {
+        // A scenario whose own settings make that many events is too dense, not wrong.
+        Some((at, n)) if n > cap as f64 / 10.0 => format!(
+            "{label}: trial {trial} of plan `{name}` exceeded {cap} events and was stopped; no report was written: the scenario is too dense for one trial (`{at}` alone makes about {n:.0})\n  help: make `{at}` longer or shorten `horizon`; `aftershock replay {label} --trial {trial} --plan {name} --seed {seed}` shows the trial"
+        ),
+        _ => format!(
+            "{label}: trial {trial} of plan `{name}` exceeded {cap} events and was stopped; no report was written\n  help: no setting of the scenario explains that many: this is a bug in the model; reproduce it with `aftershock replay {label} --trial {trial} --plan {name} --seed {seed}` and report it"
+        ),
+    }
 }
 
 /// Runs trials `first..first + cfg.trials` of every plan. `progress` is called with the number

@@ -536,6 +536,7 @@ fn build(cx: &mut Ctx<'_>, raw: &RawScenario, text: &str) -> Option<Scenario> {
         let at = match refusal {
             crate::runner::BudgetRefusal::Buckets(_) if raw.resolution.is_some() => "resolution",
             crate::runner::BudgetRefusal::Buckets(_) => "horizon",
+            crate::runner::BudgetRefusal::Events(_, ref at) => at.as_str(),
             _ if raw.trials.is_some() => "trials",
             _ => "horizon",
         };

@@ -344,3 +344,33 @@ fn a_long_chain_validates_and_a_long_cycle_is_named() {
             .collect::<Vec<_>>()
     );
 }
+
+/// Traffic redrawn every millisecond would run every trial into the event cap: refused at
+/// validation with the estimate and the setting to change; a trial that still hits the cap is
+/// reported as a scenario too dense for it (naming the setting), not as a bug.
+#[test]
+fn event_density_is_refused_up_front_and_named() {
+    let text = library("zone-shared-infra.ron");
+    let dense = text.replace("every: \"10m\"", "every: \"1ms\"");
+    assert_ne!(dense, text);
+    let problems = refused(&dense);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("events, more than the 5000000")
+                && p.contains("make `traffic[0].noise.every` longer")),
+        "{problems:?}"
+    );
+    let busy =
+        aftershock::scenario::load_str(&text.replace("every: \"10m\"", "every: \"50ms\""), "t.ron")
+            .expect("dense but within the cap");
+    let message = aftershock::runner::aborted_message(&busy, "t.ron", 1, 0, 0);
+    assert!(
+        message.contains("too dense for one trial (`traffic[0].noise.every`"),
+        "{message}"
+    );
+    assert!(!message.contains("bug"), "{message}");
+    let calm = aftershock::scenario::load_str(&text, "t.ron").unwrap();
+    let message = aftershock::runner::aborted_message(&calm, "t.ron", 1, 0, 0);
+    assert!(message.contains("bug in the model"), "{message}");
+}
