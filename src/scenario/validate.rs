@@ -21,6 +21,10 @@ use crate::model::*;
 
 /// Largest trial count a scenario may ask for.
 pub const MAX_TRIALS: u64 = 100_000_000;
+
+/// Most repeats of one stage's verification.
+pub const MAX_STAGE_REPEATS: u32 = 100;
+
 /// Most probes a half-open breaker may let through.
 const MAX_PROBES: u32 = 10_000;
 
@@ -1340,6 +1344,13 @@ fn plan(
                     };
                     if st.ramp.is_some() && st.stage != RawStageKind::TrafficReentry {
                         cx.err(&format!("{path}.ramp"), "only the `TrafficReentry` stage ramps traffic", "move `ramp` to the TrafficReentry stage");
+                    }
+                    if st.max_repeats.is_some_and(|m| m > MAX_STAGE_REPEATS) {
+                        cx.err(
+                            &format!("{path}.max_repeats"),
+                            format!("`max_repeats` is at most {MAX_STAGE_REPEATS}: a stage that fails its check that often does not work, and every repeat is work in every trial"),
+                            "lower `max_repeats` (the default is 2); after the repeats the stage escalates",
+                        );
                     }
                     let kind = match st.stage {
                         RawStageKind::IdentityPrewarm => StageKind::IdentityPrewarm,

@@ -374,3 +374,24 @@ fn event_density_is_refused_up_front_and_named() {
     let message = aftershock::runner::aborted_message(&calm, "t.ron", 1, 0, 0);
     assert!(message.contains("bug in the model"), "{message}");
 }
+
+/// A stage verified up to four billion times with a check that never passes is refused: every
+/// repeat is work in every trial.
+#[test]
+fn stage_repeats_are_bounded() {
+    let text = library("cache-cluster-loss.ron");
+    let bad = text.replacen("verify_probability: 0.95", "verify_probability: 0.0", 1);
+    let bad = bad.replacen(
+        "(stage: IdentityPrewarm,",
+        "(stage: IdentityPrewarm, max_repeats: 4000000000,",
+        1,
+    );
+    assert_ne!(bad, text);
+    let problems = refused(&bad);
+    assert!(
+        problems.iter().any(
+            |p| p.contains("`max_repeats` is at most 100") && p.contains("lower `max_repeats`")
+        ),
+        "{problems:?}"
+    );
+}
