@@ -47,8 +47,6 @@ impl<'a> FlowTrial<'a> {
     /// Extra calls on edge `e` that are not fresh calls (each with the edge's retries):
     /// released deferred demand.
     pub(super) fn extra_attempts(&self, e: usize) -> f64 {
-        let from = self.s.topology.deps[e].from;
-        let _ = from;
         self.release_rate[e]
     }
 

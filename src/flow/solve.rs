@@ -374,8 +374,12 @@ impl FlowTrial<'_> {
                 break;
             }
         }
-        // Derived per-service quantities for metrics and dynamics.
-        for s in 0..n {
+        self.mark_overloaded();
+    }
+
+    /// Derived per-service quantities for metrics and dynamics, once a solution is found.
+    fn mark_overloaded(&mut self) {
+        for s in 0..self.sf.len() {
             self.sf[s].overloaded = self.sf[s].cap > 0.0
                 && (self.sf[s].arrivals > self.sf[s].cap * (1.0 + 1e-12) || self.backlog[s] > 1e-9);
         }
@@ -418,10 +422,7 @@ impl FlowTrial<'_> {
         }
         self.seed_load.fill(false);
         self.seed_success.fill(false);
-        for s in 0..self.sf.len() {
-            self.sf[s].overloaded = self.sf[s].cap > 0.0
-                && (self.sf[s].arrivals > self.sf[s].cap * (1.0 + 1e-12) || self.backlog[s] > 1e-9);
-        }
+        self.mark_overloaded();
     }
 
     /// Whether a success pass would repeat the last one bit for bit. It reads from the load
@@ -628,7 +629,7 @@ impl FlowTrial<'_> {
 
     /// Whether some queue holds a backlog or has consumers at their maximum rate (its drain is
     /// then not proportional to what it serves).
-    pub(super) fn queues_busy(&self) -> bool {
+    fn queues_busy(&self) -> bool {
         self.role_list.iter().any(|&s| {
             self.queue_cfg[s].is_some_and(|(_, max_rate, _)| {
                 self.roles[s].queue_backlog > 1e-9 || self.sf[s].served > max_rate

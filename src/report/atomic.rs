@@ -124,19 +124,10 @@ fn unpredictable(attempt: usize) -> u64 {
 mod tests {
     use super::*;
 
-    fn scratch(tag: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "aftershock-atomic-{tag}-{}-{:x}",
-            std::process::id(),
-            unpredictable(0)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
     #[test]
     fn a_file_is_replaced_whole_and_no_temporary_is_left() {
-        let dir = scratch("replace");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let path = dir.join("report.json");
         std::fs::write(&path, "old").unwrap();
         write_atomic(&path, |w| w.write_all(b"new")).unwrap();
@@ -148,12 +139,11 @@ mod tests {
         });
         assert!(err.is_err());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
-        let names: Vec<_> = std::fs::read_dir(&dir)
+        let names: Vec<_> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("report.json")]);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[cfg(unix)]
@@ -171,7 +161,8 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_symlink_is_written_through_and_stays_a_link() {
-        let dir = scratch("link");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let real = dir.join("real.xml");
         std::fs::write(&real, "old").unwrap();
         let link = dir.join("junit.xml");
@@ -194,14 +185,14 @@ mod tests {
                 .file_type()
                 .is_symlink()
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[cfg(unix)]
     #[test]
     fn a_planted_temporary_name_is_never_followed() {
         // Whatever an attacker plants beside the target, the temporary file is a new one.
-        let dir = scratch("plant");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let victim = dir.join("victim");
         std::fs::write(&victim, "keep").unwrap();
         for k in 0..8 {
@@ -210,13 +201,12 @@ mod tests {
         write_atomic(&dir.join("out"), |w| w.write_all(b"data")).unwrap();
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
         assert_eq!(std::fs::read_to_string(dir.join("out")).unwrap(), "data");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_directory_in_the_way_is_an_error() {
-        let dir = scratch("dir");
-        assert!(write_atomic(&dir, |w| w.write_all(b"x")).is_err());
-        std::fs::remove_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        assert!(write_atomic(dir, |w| w.write_all(b"x")).is_err());
     }
 }

@@ -14,40 +14,19 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A fresh directory under the system's temporary directory.
-fn scratch(tag: &str) -> PathBuf {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write(tag.as_bytes());
-    let dir = std::env::temp_dir().join(format!(
-        "aftershock-hardening-{tag}-{}-{:016x}",
-        std::process::id(),
-        h.finish()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// Runs the binary from the crate root: (exit code, stderr).
 fn run(args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(binary())
-        .current_dir(root())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("the binary runs");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let out = crate::support::cli(root(), args[0], &args[1..]);
+    (out.code, out.stderr)
 }
 
 /// A horizon shorter than the charts' usual half hour after recovery used to panic in the
 /// chart layout (`run`, `run --shard`, `merge`).
 #[test]
 fn a_horizon_under_half_an_hour_runs_shards_and_merges() {
-    let dir = scratch("horizon");
-    let text = std::fs::read_to_string(root().join("scenarios/zone-shared-infra.ron")).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let text = library("zone-shared-infra.ron");
     let short = text
         .replace("horizon: \"12h\"", "horizon: \"20m\"")
         .replace(
@@ -59,8 +38,7 @@ fn a_horizon_under_half_an_hour_runs_shards_and_merges() {
         short, text,
         "the library scenario changed: update this test"
     );
-    let file = dir.join("short.ron");
-    std::fs::write(&file, short).unwrap();
+    let file = crate::support::write(dir, "short.ron", &short);
     let f = file.to_str().unwrap();
     let whole = dir.join("whole");
     let (code, err) = run(&[
@@ -103,7 +81,6 @@ fn a_horizon_under_half_an_hour_runs_shards_and_merges() {
         std::fs::read(whole.join("report.json")).unwrap(),
         std::fs::read(merged.join("report.json")).unwrap()
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// `aftershock generate | head -1`: the reader goes away, the writer ends quietly with 0.
@@ -143,7 +120,8 @@ fn devices_and_symlinks_are_written_to_never_replaced() {
             .is_char_device(),
         "/dev/null was replaced by a regular file"
     );
-    let dir = scratch("link");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let real = dir.join("real.json");
     std::fs::write(&real, "old").unwrap();
     let link = dir.join("check.json");
@@ -165,7 +143,6 @@ fn devices_and_symlinks_are_written_to_never_replaced() {
     );
     let json = std::fs::read_to_string(&real).unwrap();
     assert!(json.starts_with('{'), "{json}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 fn library(name: &str) -> String {
@@ -265,7 +242,8 @@ fn absurd_counts_are_refused_up_front() {
 /// anything from it.
 #[test]
 fn merge_refuses_absurd_manifests() {
-    let dir = scratch("manifest");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let shard = dir.join("shard-0");
     let (code, err) = run(&[
         "run",
@@ -300,7 +278,6 @@ fn merge_refuses_absurd_manifests() {
         assert!(err.contains(says), "{field}: {err}");
         assert!(err.contains("help:"), "{field}: {err}");
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A scenario of `n` services in one hard chain (closed into a cycle when asked).
