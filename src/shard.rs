@@ -11,6 +11,7 @@
 //! f64 bits), `series.json` (the chart accumulators) and `scenario.ron` (the scenario text,
 //! so that `merge` needs nothing else).
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -20,8 +21,9 @@ use crate::model::Scenario;
 use crate::report::series::SeriesAcc;
 use crate::runner::RunRows;
 
-/// Layout version of partial outputs.
-pub const FORMAT_VERSION: u32 = 2;
+/// Layout version of partial outputs. Version 3: the manifest carries the size and checksum
+/// of every file and a checksum of itself.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Which shard of how many.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,46 +135,129 @@ pub struct Manifest {
     pub count: u64,
     /// Plans, in order.
     pub plans: Vec<String>,
+    /// Every other file of the partial output, with its size and checksum.
+    pub files: Vec<FileSum>,
+    /// `fnv1a64:HEX` of this manifest's JSON with this field empty: any changed byte of the
+    /// scenario name, seed, range or version is detected.
+    pub checksum: String,
+}
+
+/// A file of a partial output: name, size and checksum.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSum {
+    /// File name inside the shard directory.
+    pub name: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// `fnv1a64:HEX` of the contents.
+    pub fnv1a64: String,
+}
+
+/// The files of a partial output besides `shard.json`, in the order they are written.
+const FILES: [&str; 3] = ["rows.bin", "series.json", "scenario.ron"];
+
+fn hex(h: u64) -> String {
+    format!("fnv1a64:{h:016x}")
+}
+
+impl Manifest {
+    /// The checksum the manifest should carry ([`Manifest::checksum`]).
+    pub fn expected_checksum(&self) -> String {
+        let mut m = self.clone();
+        m.checksum = String::new();
+        hex(crate::rng::fnv1a(
+            serde_json::to_string(&m).unwrap_or_default().as_bytes(),
+        ))
+    }
+}
+
+/// A writer that sums what passes through it (FNV-1a, as [`crate::rng::fnv1a`]).
+struct Summing<W> {
+    inner: W,
+    h: u64,
+    bytes: u64,
+}
+
+impl<W: std::io::Write> std::io::Write for Summing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        for b in &buf[..n] {
+            self.h ^= u64::from(*b);
+            self.h = self.h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 fn io_err(path: &Path, what: &str, e: impl std::fmt::Display) -> String {
     format!("{}: cannot {what}: {e}", path.display())
 }
 
-/// Writes a partial output into `dir` (atomically, file by file).
+/// Writes a partial output as one set replacing `set`'s target (all old or all new, see
+/// [`crate::report::OutputSet`]), with `manifest`'s file list and checksum filled in.
 pub fn write_partial(
-    dir: &Path,
+    set: crate::report::OutputSet,
     manifest: &Manifest,
     source: &str,
     rows: &RunRows,
     series: &SeriesAcc,
 ) -> Result<(), String> {
-    let path = dir.join("rows.bin");
-    crate::report::write_atomic(&path, |w| {
-        for r in &rows.rows {
-            for v in r.stored() {
-                w.write_all(&v.to_bits().to_le_bytes())?;
-            }
-            w.write_all(&[u8::from(r.tech_censored)
-                | (u8::from(r.aborted) << 1)
-                | (u8::from(r.op_censored) << 2)])?;
-        }
-        Ok(())
-    })
-    .map_err(|e| io_err(&path, "write", e))?;
+    let dir = set.dir().to_path_buf();
     let series_json = serde_json::to_string(series).map_err(|e| e.to_string())?;
-    let manifest_json = serde_json::to_string_pretty(manifest).map_err(|e| e.to_string())?;
-    for (name, bytes) in [
-        ("series.json", series_json.as_bytes()),
-        ("scenario.ron", source.as_bytes()),
-        // The manifest last: a directory with a manifest is complete.
-        ("shard.json", manifest_json.as_bytes()),
-    ] {
+    let mut files = Vec::new();
+    for name in FILES {
         let path = dir.join(name);
-        crate::report::write_atomic(&path, |w| w.write_all(bytes))
-            .map_err(|e| io_err(&path, "write", e))?;
+        let mut sum = (0, 0);
+        crate::report::write_atomic(&path, |w| {
+            let mut w = Summing {
+                inner: w,
+                h: 0xcbf2_9ce4_8422_2325,
+                bytes: 0,
+            };
+            match name {
+                "rows.bin" => {
+                    for r in &rows.rows {
+                        for v in r.stored() {
+                            w.write_all(&v.to_bits().to_le_bytes())?;
+                        }
+                        w.write_all(&[u8::from(r.tech_censored)
+                            | (u8::from(r.aborted) << 1)
+                            | (u8::from(r.op_censored) << 2)])?;
+                    }
+                }
+                "series.json" => w.write_all(series_json.as_bytes())?,
+                _ => w.write_all(source.as_bytes())?,
+            }
+            sum = (w.h, w.bytes);
+            Ok(())
+        })
+        .map_err(|e| io_err(&path, "write", e))?;
+        files.push(FileSum {
+            name: name.into(),
+            bytes: sum.1,
+            fnv1a64: hex(sum.0),
+        });
     }
-    Ok(())
+    let mut manifest = manifest.clone();
+    manifest.files = files;
+    manifest.checksum = manifest.expected_checksum();
+    let manifest_json = serde_json::to_string_pretty(&manifest).map_err(|e| e.to_string())?;
+    let path = dir.join("shard.json");
+    crate::report::write_atomic(&path, |w| w.write_all(manifest_json.as_bytes()))
+        .map_err(|e| io_err(&path, "write", e))?;
+    let target = set.target().to_path_buf();
+    set.commit()
+        .map_err(|e| io_err(&target, "replace the shard output", e))
+}
+
+/// Whether a stored row value is one a run writes: every metric is a finite number.
+fn valid_value(v: f64) -> bool {
+    v.is_finite()
 }
 
 /// Everything `merge` needs to write the unsharded output.
@@ -209,13 +294,54 @@ fn read_partial(dir: &Path) -> Result<(Manifest, PathBuf), String> {
     })?;
     if m.format != "aftershock-shard" || m.format_version != FORMAT_VERSION {
         return Err(format!(
-            "{}: shard format {} version {} is not supported (this version reads aftershock-shard version {FORMAT_VERSION})",
+            "{}: shard format {} version {} is not supported (this version reads aftershock-shard version {FORMAT_VERSION})\n  help: run the shards and the merge with the same aftershock version",
             path.display(),
             m.format,
             m.format_version
         ));
     }
+    if m.checksum != m.expected_checksum() {
+        return Err(format!(
+            "{}: the manifest does not match its checksum (it was edited or damaged)\n  help: run the shard again with the same --shard, --seed and --trials",
+            path.display()
+        ));
+    }
+    let names: Vec<&str> = m.files.iter().map(|f| f.name.as_str()).collect();
+    if names != FILES {
+        return Err(format!(
+            "{}: the manifest lists {names:?}, expected {FILES:?}\n  help: run the shard again with the same --shard, --seed and --trials",
+            path.display()
+        ));
+    }
     Ok((m, dir.to_path_buf()))
+}
+
+/// Reads file `name` of the shard in `dir`, checking its size (before reading) and checksum
+/// against the manifest.
+fn read_checked(dir: &Path, m: &Manifest, name: &str) -> Result<Vec<u8>, String> {
+    let path = dir.join(name);
+    let again = "\n  help: the shard is damaged or was being rewritten while merge read it; run it again (or wait for it to finish) and merge again";
+    let Some(sum) = m.files.iter().find(|f| f.name == name) else {
+        return Err(format!("{}: not in the manifest{again}", path.display()));
+    };
+    let len = std::fs::metadata(&path)
+        .map_err(|e| io_err(&path, "read", e))?
+        .len();
+    if len != sum.bytes {
+        return Err(format!(
+            "{}: {len} bytes, the manifest says {}{again}",
+            path.display(),
+            sum.bytes
+        ));
+    }
+    let bytes = std::fs::read(&path).map_err(|e| io_err(&path, "read", e))?;
+    if bytes.len() as u64 != sum.bytes || hex(crate::rng::fnv1a(&bytes)) != sum.fnv1a64 {
+        return Err(format!(
+            "{}: the contents do not match the manifest's checksum{again}",
+            path.display()
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Reads and checks shard outputs: one run (same scenario, seed, trials, version), every shard
@@ -303,16 +429,39 @@ pub fn merge(dirs: &[PathBuf]) -> Result<Merged, String> {
         ));
     }
     let source_path = parts[0].1.join("scenario.ron");
-    let source = std::fs::read_to_string(&source_path)
+    let source = String::from_utf8(read_checked(&parts[0].1, &parts[0].0, "scenario.ron")?)
         .map_err(|e| io_err(&source_path, "read the scenario", e))?;
     let scenario = crate::scenario::load_str(&source, &first.file).map_err(|e| e.to_string())?;
     if scenario.content_hash != first.content_hash {
         return Err(format!(
-            "{}: the scenario text does not match its manifest's hash",
+            "{}: the scenario text does not match its manifest's hash\n  help: pass the directories `run --shard K/N` wrote, unchanged",
             source_path.display()
         ));
     }
+    if let Err(refusal) = crate::runner::check_budget(&scenario, first.trials) {
+        return Err(format!(
+            "{}: {refusal}\n  help: {}",
+            source_path.display(),
+            refusal.hint()
+        ));
+    }
+    // The layout every shard must have: the unsharded run's (it depends on the scenario, seed
+    // and trial count only).
+    let layout = crate::runner::series_layout(&scenario, first.seed, first.trials);
     let plans = scenario.plans.len();
+    if first.plans
+        != scenario
+            .plans
+            .iter()
+            .map(|p| p.name.clone())
+            .collect::<Vec<_>>()
+    {
+        return Err(format!(
+            "{}: the manifest's plans {:?} are not the scenario's\n  help: pass the directories `run --shard K/N` wrote, unchanged",
+            parts[0].1.display(),
+            first.plans
+        ));
+    }
     let width = TrialRow::STORED * 8 + 1;
     let mut rows = Vec::with_capacity(first.trials as usize * plans);
     let mut series: Option<SeriesAcc> = None;
@@ -331,7 +480,7 @@ pub fn merge(dirs: &[PathBuf]) -> Result<Merged, String> {
             ));
         }
         let path = dir.join("rows.bin");
-        let bin = std::fs::read(&path).map_err(|e| io_err(&path, "read", e))?;
+        let bin = read_checked(dir, m, "rows.bin")?;
         if bin.len() != m.count as usize * plans * width {
             return Err(format!(
                 "{}: {} bytes, expected {} rows of {width} bytes: the file is truncated or from another version",
@@ -348,6 +497,21 @@ pub fn merge(dirs: &[PathBuf]) -> Result<Merged, String> {
                 *v = f64::from_bits(u64::from_le_bytes(b));
             }
             let flags = chunk[width - 1];
+            if let Some(k) = values.iter().position(|v| !valid_value(*v)) {
+                return Err(format!(
+                    "{}: row {} holds {} in column {k}, which no run writes\n  help: run the shard again; merge refuses damaged rows rather than report them",
+                    path.display(),
+                    rows.len(),
+                    values[k]
+                ));
+            }
+            if flags > 7 {
+                return Err(format!(
+                    "{}: row {} has flags {flags}, which no run writes\n  help: run the shard again",
+                    path.display(),
+                    rows.len()
+                ));
+            }
             rows.push(TrialRow::from_stored(
                 values,
                 flags & 1 != 0,
@@ -356,20 +520,22 @@ pub fn merge(dirs: &[PathBuf]) -> Result<Merged, String> {
             ));
         }
         let path = dir.join("series.json");
-        let text = std::fs::read_to_string(&path).map_err(|e| io_err(&path, "read", e))?;
-        let acc: SeriesAcc = serde_json::from_str(&text)
-            .map_err(|e| format!("{}: not chart series: {e}", path.display()))?;
+        let text = read_checked(dir, m, "series.json")?;
+        let acc: SeriesAcc = serde_json::from_slice(&text).map_err(|e| {
+            format!(
+                "{}: not chart series: {e}\n  help: run the shard again",
+                path.display()
+            )
+        })?;
+        if !layout.same_shape(&acc) {
+            return Err(format!(
+                "{}: the chart layout is not this run's (scenario, seed and trial count fix it)\n  help: run the shard again with this aftershock version",
+                path.display()
+            ));
+        }
         match &mut series {
             None => series = Some(acc),
-            Some(s) => {
-                if s.spec != acc.spec || s.tracked != acc.tracked {
-                    return Err(format!(
-                        "{}: chart layout differs from the other shards",
-                        path.display()
-                    ));
-                }
-                s.merge(&acc);
-            }
+            Some(s) => s.merge(&acc),
         }
     }
     let series = series.ok_or("no shards")?;

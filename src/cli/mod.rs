@@ -22,6 +22,7 @@ macro_rules! outln {
 
 mod check;
 mod graph;
+mod interrupt;
 mod sweep;
 
 use std::io::IsTerminal;
@@ -276,6 +277,7 @@ impl From<LoadError> for Failure {
 
 /// Parses the command line and runs it; returns the process exit code.
 pub fn main_exit() -> i32 {
+    interrupt::install();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -367,6 +369,8 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         trials: count,
         threads: args.threads,
     };
+    // Refused (or prepared) before any trial runs.
+    let set = begin_set(&out)?;
 
     let show_bar = !args.quiet && std::io::stderr().is_terminal();
     let bar = if show_bar {
@@ -429,8 +433,10 @@ fn run(args: RunArgs) -> Result<(), Failure> {
             first_trial: first,
             count,
             plans: s.plans.iter().map(|p| p.name.clone()).collect(),
+            files: Vec::new(),
+            checksum: String::new(),
         };
-        crate::shard::write_partial(&out, &manifest, &source, &rows, &series)
+        crate::shard::write_partial(set, &manifest, &source, &rows, &series)
             .map_err(Failure::bad_input)?;
         if !args.quiet {
             outln!(
@@ -446,15 +452,31 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         return Ok(());
     }
     let result = runner::with_threads(args.threads, || {
-        write_outputs(&s, &label, &source, seed, &rows, &series, &out, args.quiet)
+        write_outputs(&s, &label, &source, seed, &rows, &series, set, args.quiet)
     });
     timing();
     result
 }
 
-/// Writes a finished run's outputs into `out`: report.json, trials.csv, the charts,
-/// report.html and report.md; prints the summary unless `quiet`; maps expectations to the exit
-/// code. Shared by `run` and `merge`, so a merged run writes the same bytes.
+/// Prepares the output set that replaces `out` as a whole ([`report::OutputSet`]).
+pub(super) fn begin_set(out: &Path) -> Result<report::OutputSet, Failure> {
+    report::OutputSet::begin(out).map_err(|e| {
+        let text = e.to_string();
+        if text.contains("help:") {
+            Failure::bad_input(text)
+        } else {
+            Failure::bad_input(format!(
+                "{}: cannot prepare the output directory: {e}\n  help: choose a writable directory with --out",
+                out.display()
+            ))
+        }
+    })
+}
+
+/// Writes a finished run's outputs as one set replacing `set`'s target: report.json,
+/// trials.csv, the charts, report.html and report.md; prints the summary unless `quiet`; maps
+/// expectations to the exit code. Shared by `run` and `merge`, so a merged run writes the same
+/// bytes.
 #[allow(clippy::too_many_arguments)]
 fn write_outputs(
     s: &Scenario,
@@ -463,9 +485,11 @@ fn write_outputs(
     seed: u64,
     rows: &runner::RunRows,
     series: &crate::report::series::SeriesAcc,
-    out: &Path,
+    set: report::OutputSet,
     quiet: bool,
 ) -> Result<(), Failure> {
+    let out = set.target().to_path_buf();
+    let dir = set.dir().to_path_buf();
     let mut report = Report::build(s, seed, rows);
     report.attach_series(s, series);
     let json = report::json::render(&report);
@@ -475,17 +499,18 @@ fn write_outputs(
             out.display()
         ))
     };
-    report::write_atomic(&out.join("report.json"), |w| w.write_all(json.as_bytes()))
+    report::write_atomic(&dir.join("report.json"), |w| w.write_all(json.as_bytes()))
         .map_err(|e| io("report.json", e))?;
-    report::write_atomic(&out.join("trials.csv"), |w| report::csv::write(w, s, rows))
+    report::write_atomic(&dir.join("trials.csv"), |w| report::csv::write(w, s, rows))
         .map_err(|e| io("trials.csv", e))?;
-    let figures = write_charts(&report, s, out).map_err(|e| io("the charts", e))?;
+    let figures = write_charts(&report, s, &dir).map_err(|e| io("the charts", e))?;
     let html = report::html::render_html(&report, s, source, &figures);
-    report::write_atomic(&out.join("report.html"), |w| w.write_all(html.as_bytes()))
+    report::write_atomic(&dir.join("report.html"), |w| w.write_all(html.as_bytes()))
         .map_err(|e| io("report.html", e))?;
     let md = report::html::render_md(&report, s, &figures);
-    report::write_atomic(&out.join("report.md"), |w| w.write_all(md.as_bytes()))
+    report::write_atomic(&dir.join("report.md"), |w| w.write_all(md.as_bytes()))
         .map_err(|e| io("report.md", e))?;
+    set.commit().map_err(|e| io("the output set", e))?;
     if !quiet {
         out!("{}", report::table::render(&report));
         outln!(
@@ -528,6 +553,7 @@ fn write_outputs(
 }
 
 fn merge(args: MergeArgs) -> Result<(), Failure> {
+    let set = begin_set(&args.out)?;
     let m = crate::shard::merge(&args.dirs).map_err(Failure::bad_input)?;
     if let Some((trial, plan)) = m.rows.first_aborted() {
         return Err(Failure::bad_input(runner::aborted_message(
@@ -545,7 +571,7 @@ fn merge(args: MergeArgs) -> Result<(), Failure> {
         m.seed,
         &m.rows,
         &m.series,
-        &args.out,
+        set,
         args.quiet,
     )
 }

@@ -47,6 +47,9 @@ pub(super) fn run(args: SweepArgs) -> Result<(), Failure> {
         threads: args.threads,
     };
     let points = sw.points().len() as u64;
+    // Refused (or prepared) before any trial runs; replaced as a whole at the end.
+    let set = super::begin_set(&out)?;
+    let dir = set.dir().to_path_buf();
 
     let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
         let b = indicatif::ProgressBar::new(points * trials);
@@ -71,14 +74,19 @@ pub(super) fn run(args: SweepArgs) -> Result<(), Failure> {
     let elapsed = started.elapsed();
 
     let csv = out.join("sweep.csv");
-    report::write_atomic(&csv, |w| sweep::write_csv(w, &result, &metrics)).map_err(|e| {
+    let cannot = |what: &str, e: &dyn std::fmt::Display| {
         Failure::bad_input(format!(
-            "{}: cannot write sweep.csv: {e}\n  help: choose a writable directory with --out",
+            "{}: cannot write {what}: {e}\n  help: choose a writable directory with --out",
             out.display()
         ))
-    })?;
-    let charts = runner::with_threads(cfg.threads, || sweep::write_charts(&out, &result, &metrics))
-        .map_err(|e| Failure::bad_input(format!("{}: charts: {e}", out.display())))?;
+    };
+    report::write_atomic(&dir.join("sweep.csv"), |w| {
+        sweep::write_csv(w, &result, &metrics)
+    })
+    .map_err(|e| cannot("sweep.csv", &e))?;
+    let charts = runner::with_threads(cfg.threads, || sweep::write_charts(&dir, &result, &metrics))
+        .map_err(|e| cannot("the charts", &e))?;
+    set.commit().map_err(|e| cannot("the output set", &e))?;
     if !args.quiet {
         out!("{}", sweep::render_table(&result, &metrics));
         outln!("\nwrote {}", csv.display());

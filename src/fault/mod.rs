@@ -60,9 +60,19 @@ pub fn mean_secs(d: &Dist) -> f64 {
     }
 }
 
+/// Fault windows one trial holds at most: one more than half the event budget (a window is
+/// two events). A trial whose draw reaches it is stopped as over its event budget without
+/// running ([`crate::flow::run_trial_recorded`]) and reported as too dense.
+pub const MAX_WINDOWS: usize = (crate::flow::MAX_EVENTS_PER_TRIAL / 2 + 1) as usize;
+
 /// Fills `out` with the fault windows of `trial`, sorted by start time (ties by failure order).
 pub fn draw(s: &Scenario, seed: u64, trial: u64, out: &mut Vec<FaultWindow>) {
     out.clear();
+    // (A trial with more windows than [`MAX_WINDOWS`] exceeds its event budget anyway; the
+    // cap bounds memory for a schedule whose mean looked harmless to the budget check.)
+    if out.capacity() > 4 * MAX_WINDOWS / 3 {
+        out.shrink_to(1024);
+    }
     for (i, f) in s.failures.iter().enumerate() {
         let mut rng = stream(seed, trial, Purpose::Failure(&f.name));
         let occurs = f.probability >= 1.0 || rng.random::<f64>() < f.probability;
@@ -85,7 +95,7 @@ pub fn draw(s: &Scenario, seed: u64, trial: u64, out: &mut Vec<FaultWindow>) {
                 let mut t = SimTime::ZERO;
                 loop {
                     t = t.plus(sample(mtbf, &mut rng).max(SimDuration(1)));
-                    if t >= s.horizon {
+                    if t >= s.horizon || out.len() >= MAX_WINDOWS {
                         break;
                     }
                     let d = sample(mttr, &mut rng).max(SimDuration(1));

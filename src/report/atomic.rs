@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 const MAX_LINKS: usize = 40;
 
 /// Temporary names tried before giving up when every one is taken.
-const MAX_ATTEMPTS: usize = 64;
+pub(super) const MAX_ATTEMPTS: usize = 64;
 
 /// Writes `path` atomically (see the module documentation).
 pub fn write_atomic(
@@ -44,7 +44,7 @@ pub fn write_atomic(
 
 /// `path` with every symlink it ends in followed (relative targets are read from the link's
 /// directory), so that a link is written through rather than replaced.
-fn resolve(path: &Path) -> std::io::Result<PathBuf> {
+pub(super) fn resolve(path: &Path) -> std::io::Result<PathBuf> {
     let mut p = path.to_path_buf();
     for _ in 0..MAX_LINKS {
         match std::fs::symlink_metadata(&p) {
@@ -78,6 +78,7 @@ fn replace(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".into());
     let (tmp, file) = create_temporary(dir, &name)?;
+    super::outset::register(&tmp);
     let result = (|| {
         let mut w = std::io::BufWriter::new(file);
         write(&mut w)?;
@@ -88,6 +89,7 @@ fn replace(
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
+    super::outset::unregister(&tmp);
     result
 }
 
@@ -109,7 +111,7 @@ fn create_temporary(dir: &Path, name: &str) -> std::io::Result<(PathBuf, std::fs
 /// 64 bits no other writer can predict or share: the standard library's random hash keys
 /// (drawn from the operating system once per thread, then stepped for each use), mixed with
 /// the process id, a per-process count and `attempt`.
-fn unpredictable(attempt: usize) -> u64 {
+pub(super) fn unpredictable(attempt: usize) -> u64 {
     use std::hash::{BuildHasher, Hasher};
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNT: AtomicU64 = AtomicU64::new(0);

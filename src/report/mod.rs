@@ -3,14 +3,16 @@
 //!
 //! Invariants: a report contains nothing that varies between runs of the same inputs (no
 //! wall-clock time, host, thread count or path), so it is byte-identical for any thread count
-//! or shard split; every file is written atomically ([`write_atomic`]): a crash or Ctrl-C leaves
-//! the previous file or none, never half a file, and a device or symlink given as an output
-//! path is written to (through), never replaced.
+//! or shard split; every output set is replaced as a whole ([`OutputSet`]) and every single
+//! output file atomically ([`write_atomic`]): a crash or Ctrl-C leaves the previous set (file)
+//! or the new one, never a mix or half a file, and a device or symlink given as an output path
+//! is written to (through), never replaced.
 
 mod atomic;
 pub mod csv;
 pub mod html;
 pub mod json;
+mod outset;
 pub mod rank;
 pub mod series;
 pub mod table;
@@ -22,6 +24,7 @@ use crate::runner::RunRows;
 use crate::stats::{self, Paired, Summary};
 
 pub use atomic::write_atomic;
+pub use outset::{OutputSet, SET_LIST, remove_temporaries};
 pub use rank::{Ranked, Ranking};
 
 /// Version of the report layout; bumped when a field changes meaning. Version 2: the two

@@ -173,14 +173,16 @@ impl BandAcc {
 
     /// Adds another accumulator (of the same layout).
     pub fn merge(&mut self, o: &BandAcc) {
+        // (Wrapping: sums of one run never come near the limits; a damaged shard that does
+        // must not abort the process.)
         for (a, b) in self.sum.iter_mut().zip(&o.sum) {
-            *a += b;
+            *a = a.wrapping_add(*b);
         }
         for (a, b) in self.n.iter_mut().zip(&o.n) {
-            *a += b;
+            *a = a.wrapping_add(*b);
         }
         for (a, b) in self.hist.iter_mut().zip(&o.hist) {
-            *a += b;
+            *a = a.wrapping_add(*b);
         }
     }
 
@@ -288,6 +290,31 @@ impl SeriesAcc {
                 }
             }
         }
+    }
+
+    /// Whether `o` has this accumulator's layout: the same buckets, tracked services, plans
+    /// and vector lengths (so that [`SeriesAcc::merge`] and the bands read only what exists).
+    pub fn same_shape(&self, o: &SeriesAcc) -> bool {
+        let band = |a: &BandAcc, b: &BandAcc| {
+            a.scale == b.scale
+                && a.buckets == b.buckets
+                && a.sum.len() == b.sum.len()
+                && a.n.len() == b.n.len()
+                && a.hist.len() == b.hist.len()
+                && b.sum.len() == b.buckets
+                && b.n.len() == b.buckets
+                && b.hist.len() == b.buckets * BINS
+        };
+        self.spec == o.spec
+            && self.tracked == o.tracked
+            && self.availability.len() == o.availability.len()
+            && self.load.len() == o.load.len()
+            && self
+                .availability
+                .iter()
+                .zip(&o.availability)
+                .all(|(a, b)| band(a, b))
+            && self.load.iter().zip(&o.load).all(|(a, b)| band(a, b))
     }
 
     /// Adds another accumulator of the same run.

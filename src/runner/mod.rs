@@ -211,7 +211,21 @@ pub fn check_budget(s: &Scenario, trials: u64) -> Result<(), BudgetRefusal> {
 pub fn aborted_message(s: &Scenario, label: &str, seed: u64, trial: u64, plan: usize) -> String {
     let name = &s.plans[plan].name;
     let cap = crate::flow::MAX_EVENTS_PER_TRIAL;
-    match densest_source(s) {
+    // This trial's own draw first: a schedule whose mean looks harmless can still draw
+    // millions of windows (a heavy tail).
+    let mut windows = Vec::new();
+    fault::draw(s, seed, trial, &mut windows);
+    let mut per_failure = vec![0u64; s.failures.len()];
+    for w in &windows {
+        per_failure[w.failure] += 1;
+    }
+    let drawn = per_failure
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, n)| **n)
+        .filter(|(_, n)| **n as f64 * 2.0 > cap as f64 / 10.0)
+        .map(|(i, n)| (format!("failures[{i}].schedule"), *n as f64 * 2.0));
+    match drawn.or_else(|| densest_source(s)) {
         // A scenario whose own settings make that many events is too dense, not wrong.
         Some((at, n)) if n > cap as f64 / 10.0 => format!(
             "{label}: trial {trial} of plan `{name}` exceeded {cap} events and was stopped; no report was written: the scenario is too dense for one trial (`{at}` alone makes about {n:.0})\n  help: make `{at}` longer or shorten `horizon`; `aftershock replay {label} --trial {trial} --plan {name} --seed {seed}` shows the trial"

@@ -18,6 +18,7 @@ mod hardening;
 mod html;
 mod incidents;
 mod loader_props;
+mod output_sets;
 mod planes;
 mod plans;
 mod replay;
