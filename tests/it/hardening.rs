@@ -344,7 +344,7 @@ fn a_draw_past_its_cap_is_stopped_and_named_too_dense() {
     // turns out far denser than its mean.)
     let ms = Dist::Fixed(SimDuration::from_secs_f64(0.001));
     s.failures[0].schedule = Schedule::Process {
-        mtbf: ms.clone(),
+        mtbf: ms,
         mttr: ms,
     };
     assert!(
