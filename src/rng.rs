@@ -42,7 +42,14 @@ impl Purpose<'_> {
 
 /// FNV-1a, 64 bit: a stable string hash (unlike `std`'s, it never changes between releases).
 pub fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    fnv1a_update(FNV1A_START, bytes)
+}
+
+/// [`fnv1a`]'s state before any byte.
+pub const FNV1A_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// [`fnv1a`] continued over `bytes` from state `h` (for data read in pieces).
+pub fn fnv1a_update(mut h: u64, bytes: &[u8]) -> u64 {
     for b in bytes {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);

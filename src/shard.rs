@@ -181,10 +181,7 @@ struct Summing<W> {
 impl<W: std::io::Write> std::io::Write for Summing<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(buf)?;
-        for b in &buf[..n] {
-            self.h ^= u64::from(*b);
-            self.h = self.h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
+        self.h = crate::rng::fnv1a_update(self.h, &buf[..n]);
         self.bytes += n as u64;
         Ok(n)
     }
@@ -216,7 +213,7 @@ pub fn write_partial(
         crate::report::write_atomic(&path, |w| {
             let mut w = Summing {
                 inner: w,
-                h: 0xcbf2_9ce4_8422_2325,
+                h: crate::rng::FNV1A_START,
                 bytes: 0,
             };
             match name {
@@ -316,30 +313,50 @@ fn read_partial(dir: &Path) -> Result<(Manifest, PathBuf), String> {
     Ok((m, dir.to_path_buf()))
 }
 
-/// Reads file `name` of the shard in `dir`, checking its size (before reading) and checksum
-/// against the manifest.
-fn read_checked(dir: &Path, m: &Manifest, name: &str) -> Result<Vec<u8>, String> {
+const AGAIN: &str = "\n  help: the shard is damaged or was being rewritten while merge read it; run it again (or wait for it to finish) and merge again";
+
+/// Opens file `name` of the shard in `dir`, checking its size against the manifest before
+/// anything is read: the reader and the manifest's entry.
+fn open_checked<'m>(
+    dir: &Path,
+    m: &'m Manifest,
+    name: &str,
+) -> Result<(std::io::BufReader<std::fs::File>, &'m FileSum), String> {
     let path = dir.join(name);
-    let again = "\n  help: the shard is damaged or was being rewritten while merge read it; run it again (or wait for it to finish) and merge again";
     let Some(sum) = m.files.iter().find(|f| f.name == name) else {
-        return Err(format!("{}: not in the manifest{again}", path.display()));
+        return Err(format!("{}: not in the manifest{AGAIN}", path.display()));
     };
-    let len = std::fs::metadata(&path)
-        .map_err(|e| io_err(&path, "read", e))?
-        .len();
+    let file = std::fs::File::open(&path).map_err(|e| io_err(&path, "read", e))?;
+    let len = file.metadata().map_err(|e| io_err(&path, "read", e))?.len();
     if len != sum.bytes {
         return Err(format!(
-            "{}: {len} bytes, the manifest says {}{again}",
+            "{}: {len} bytes, the manifest says {}{AGAIN}",
             path.display(),
             sum.bytes
         ));
     }
-    let bytes = std::fs::read(&path).map_err(|e| io_err(&path, "read", e))?;
+    Ok((std::io::BufReader::new(file), sum))
+}
+
+/// The error for contents that do not match the manifest's checksum.
+fn mismatch(path: &Path) -> String {
+    format!(
+        "{}: the contents do not match the manifest's checksum{AGAIN}",
+        path.display()
+    )
+}
+
+/// Reads file `name` of the shard in `dir` whole, checking its size (before reading) and
+/// checksum against the manifest.
+fn read_checked(dir: &Path, m: &Manifest, name: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let path = dir.join(name);
+    let (mut r, sum) = open_checked(dir, m, name)?;
+    let mut bytes = Vec::with_capacity(sum.bytes.min(1 << 30) as usize);
+    r.read_to_end(&mut bytes)
+        .map_err(|e| io_err(&path, "read", e))?;
     if bytes.len() as u64 != sum.bytes || hex(crate::rng::fnv1a(&bytes)) != sum.fnv1a64 {
-        return Err(format!(
-            "{}: the contents do not match the manifest's checksum{again}",
-            path.display()
-        ));
+        return Err(mismatch(&path));
     }
     Ok(bytes)
 }
@@ -479,17 +496,26 @@ pub fn merge(dirs: &[PathBuf]) -> Result<Merged, String> {
                 shard.range(m.trials)
             ));
         }
+        // Streamed (the rows are the run's largest data), checked as they are read.
         let path = dir.join("rows.bin");
-        let bin = read_checked(dir, m, "rows.bin")?;
-        if bin.len() != m.count as usize * plans * width {
+        let (mut bin, sum) = open_checked(dir, m, "rows.bin")?;
+        let expected = m.count as u128 * plans as u128 * width as u128;
+        if u128::from(sum.bytes) != expected {
             return Err(format!(
-                "{}: {} bytes, expected {} rows of {width} bytes: the file is truncated or from another version",
+                "{}: {} bytes, expected {} rows of {width} bytes: the file is truncated or from another version{AGAIN}",
                 path.display(),
-                bin.len(),
-                m.count as usize * plans
+                sum.bytes,
+                m.count as u128 * plans as u128
             ));
         }
-        for chunk in bin.chunks_exact(width) {
+        let mut h = crate::rng::FNV1A_START;
+        let mut bad = None;
+        let mut chunk = vec![0u8; width];
+        for _ in 0..m.count as usize * plans {
+            use std::io::Read;
+            bin.read_exact(&mut chunk)
+                .map_err(|e| io_err(&path, "read", e))?;
+            h = crate::rng::fnv1a_update(h, &chunk);
             let mut values = [0.0; TrialRow::STORED];
             for (i, v) in values.iter_mut().enumerate() {
                 let mut b = [0u8; 8];
@@ -497,16 +523,19 @@ pub fn merge(dirs: &[PathBuf]) -> Result<Merged, String> {
                 *v = f64::from_bits(u64::from_le_bytes(b));
             }
             let flags = chunk[width - 1];
-            if let Some(k) = values.iter().position(|v| !valid_value(*v)) {
-                return Err(format!(
+            // (Reported after the checksum: a damaged file is named as damaged first.)
+            if let Some(k) = values.iter().position(|v| !valid_value(*v))
+                && bad.is_none()
+            {
+                bad = Some(format!(
                     "{}: row {} holds {} in column {k}, which no run writes\n  help: run the shard again; merge refuses damaged rows rather than report them",
                     path.display(),
                     rows.len(),
                     values[k]
                 ));
             }
-            if flags > 7 {
-                return Err(format!(
+            if flags > 7 && bad.is_none() {
+                bad = Some(format!(
                     "{}: row {} has flags {flags}, which no run writes\n  help: run the shard again",
                     path.display(),
                     rows.len()
@@ -518,6 +547,12 @@ pub fn merge(dirs: &[PathBuf]) -> Result<Merged, String> {
                 flags & 4 != 0,
                 flags & 2 != 0,
             ));
+        }
+        if hex(h) != sum.fnv1a64 {
+            return Err(mismatch(&path));
+        }
+        if let Some(bad) = bad {
+            return Err(bad);
         }
         let path = dir.join("series.json");
         let text = read_checked(dir, m, "series.json")?;

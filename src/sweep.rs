@@ -96,6 +96,9 @@ impl From<Censor> for Measure {
 /// Parameters a chart can show (a line chart for one, a heatmap for two).
 pub const MAX_CHARTED_PARAMS: usize = 2;
 
+/// Most points a sweep's grid may have (each is a whole run, all kept for the table).
+pub const MAX_POINTS: usize = 10_000;
+
 /// The variant names of a duration distribution (`RawDist`).
 const DISTRIBUTIONS: [&str; 4] = ["Fixed", "Uniform", "Exponential", "LogNormal"];
 
@@ -781,6 +784,23 @@ impl Sweep {
             ranges.push((start, end));
             params.push(p);
         }
+        let points = params
+            .iter()
+            .try_fold(1usize, |n, p| n.checked_mul(p.values.len()))
+            .filter(|n| *n <= MAX_POINTS);
+        if points.is_none() {
+            let counts: Vec<String> = params.iter().map(|p| p.values.len().to_string()).collect();
+            return Err(SweepError::new(
+                format!(
+                    "the grid has {} points, more than {MAX_POINTS}",
+                    counts.join(" x ")
+                ),
+                Some(
+                    "sweep fewer values per parameter (or fewer parameters); a sweep runs every point"
+                        .into(),
+                ),
+            ));
+        }
         Ok(Sweep {
             file: file.to_string(),
             base,
@@ -1009,6 +1029,25 @@ pub fn run(
             )
         })?;
         scenarios.push(s);
+    }
+    // The points run one after another: their CPU adds up (each from its own pilot).
+    let cpu: f64 = runner::with_threads(cfg.threads, || {
+        scenarios
+            .iter()
+            .map(|s| runner::pilot_cpu_seconds(s, cfg.seed, 0, cfg.trials))
+            .sum()
+    });
+    if cpu > crate::scenario::validate::MAX_CPU_SECONDS {
+        return Err(SweepError::new(
+            format!(
+                "{}: the sweep's {} points would need about {:.0} CPU-hours together (limit {:.0})",
+                sweep.file,
+                scenarios.len(),
+                cpu / 3600.0,
+                crate::scenario::validate::MAX_CPU_SECONDS / 3600.0
+            ),
+            Some("sweep fewer values, or lower --trials".into()),
+        ));
     }
     let mut results = Vec::with_capacity(points.len());
     for (k, (point, s)) in points.into_iter().zip(&scenarios).enumerate() {

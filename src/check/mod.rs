@@ -192,7 +192,10 @@ pub fn check_scenario(
         out.error = Some("--trials must be at least 1".into());
         return out;
     }
-    if let Err(refusal) = runner::check_budget(s, trials) {
+    let budget = runner::with_threads(cfg.threads, || {
+        runner::check_run_budget(s, seed, trials, 0, trials)
+    });
+    if let Err(refusal) = budget {
         out.error = Some(format!("{label}: {refusal}\n  help: {}", refusal.hint()));
         return out;
     }

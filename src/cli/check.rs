@@ -108,7 +108,9 @@ fn print_check(c: &ScenarioCheck, quiet: bool) {
 /// Runs `check`.
 pub fn run(args: CheckArgs) -> Result<(), Failure> {
     if args.trials == Some(0) {
-        return Err(Failure::bad_input("--trials must be at least 1"));
+        return Err(Failure::bad_input(
+            "--trials must be at least 1\n  help: give --trials 1 or more (or leave it out for the scenario's `trials`)",
+        ));
     }
     let mut tolerances = Tolerances::default();
     for t in &args.tolerance {
@@ -155,7 +157,7 @@ pub fn run(args: CheckArgs) -> Result<(), Failure> {
     {
         if errored > 0 {
             return Err(Failure::bad_input(format!(
-                "{errored} scenario(s) could not be checked; the baseline {} was not updated",
+                "{errored} scenario(s) could not be checked; the baseline {} was not updated\n  help: fix the errors above, then update the baseline again",
                 path.display()
             )));
         }
@@ -195,7 +197,7 @@ pub fn run(args: CheckArgs) -> Result<(), Failure> {
     );
     if errored > 0 {
         return Err(Failure::bad_input(format!(
-            "{summary}\n{errored} scenario(s) could not run or have expectations that cannot be evaluated: not a pass"
+            "{summary}\n{errored} scenario(s) could not run or have expectations that cannot be evaluated: not a pass\n  help: each scenario's error above says what to change"
         )));
     }
     if failed > 0 || regressed > 0 {

@@ -275,15 +275,43 @@ impl From<LoadError> for Failure {
     }
 }
 
+/// A usage error as clap words it, with a `help:` line like every other error: clap's
+/// "For more information, try '--help'." becomes the help line, naming the subcommand.
+fn usage_error(clap_text: &str) -> String {
+    let sub = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .filter(|a| {
+            [
+                "run", "validate", "replay", "merge", "generate", "check", "sweep", "graph",
+            ]
+            .contains(&a.as_str())
+        });
+    let command = sub.map_or_else(|| "aftershock".to_string(), |s| format!("aftershock {s}"));
+    let body: Vec<&str> = clap_text
+        .trim_end()
+        .lines()
+        .filter(|l| !l.starts_with("For more information"))
+        .collect();
+    format!(
+        "{}\n  help: `{command} --help` lists the options and the values they take",
+        body.join("\n").trim_end()
+    )
+}
+
 /// Parses the command line and runs it; returns the process exit code.
 pub fn main_exit() -> i32 {
     interrupt::install();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
-            return code;
+            if !e.use_stderr() {
+                // `--help`, `--version`.
+                let _ = e.print();
+                return 0;
+            }
+            eprintln!("{}", usage_error(&e.render().to_string()));
+            return 2;
         }
     };
     match dispatch(cli) {
@@ -344,13 +372,9 @@ fn run(args: RunArgs) -> Result<(), Failure> {
     let seed = args.seed.unwrap_or(s.seed);
     let trials = args.trials.unwrap_or(s.trials);
     if trials == 0 {
-        return Err(Failure::bad_input("--trials must be at least 1"));
-    }
-    if let Err(refusal) = runner::check_budget(&s, trials) {
-        return Err(Failure::bad_input(format!(
-            "{label}: {refusal}\n  help: {}",
-            refusal.hint()
-        )));
+        return Err(Failure::bad_input(
+            "--trials must be at least 1\n  help: give --trials 1 or more (or leave it out for the scenario's `trials`)",
+        ));
     }
     let shard = match &args.shard {
         Some(text) => Some(
@@ -360,6 +384,15 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         None => None,
     };
     let (first, count) = shard.map_or((0, trials), |sh| sh.range(trials));
+    let budget = runner::with_threads(args.threads, || {
+        runner::check_run_budget(&s, seed, trials, first, count)
+    });
+    if let Err(refusal) = budget {
+        return Err(Failure::bad_input(format!(
+            "{label}: {refusal}\n  help: {}",
+            refusal.hint()
+        )));
+    }
     let out = args.out.clone().unwrap_or_else(|| match shard {
         Some(sh) => PathBuf::from("output").join(format!("{}-shard-{}-of-{}", s.name, sh.k, sh.n)),
         None => PathBuf::from("output").join(&s.name),
@@ -544,7 +577,7 @@ fn write_outputs(
         return Err(Failure {
             code: 1,
             message: format!(
-                "{failed} of {} expectation(s) failed",
+                "{failed} of {} expectation(s) failed\n  help: the summary above (and report.md) shows each expectation with the value it was checked against",
                 report.expectations.len()
             ),
         });
@@ -707,16 +740,26 @@ fn replay(args: ReplayArgs) -> Result<(), Failure> {
             .filter(|d| !d.as_os_str().is_empty())
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
         let rendered = charts::render(&name, &charts::Chart::Timeline(spec))
-            .map_err(|e| Failure::bad_input(format!("cannot draw the timeline: {e}")))?;
+            .map_err(|e| {
+                Failure::bad_input(format!(
+                    "cannot draw the timeline: {e}\n  help: replay without --chart for the trace alone, and report this"
+                ))
+            })?;
         charts::write(&dir, &rendered).map_err(|e| {
-            Failure::bad_input(format!("{}: cannot write the chart: {e}", stem.display()))
+            Failure::bad_input(format!(
+                "{}: cannot write the chart: {e}\n  help: choose a writable path with --chart",
+                stem.display()
+            ))
         })?;
         eprintln!("wrote {}.svg and {}.png", stem.display(), stem.display());
     }
     match &args.trace {
         Some(path) => {
             report::write_atomic(path, |w| w.write_all(lines.as_bytes())).map_err(|e| {
-                Failure::bad_input(format!("{}: cannot write the trace: {e}", path.display()))
+                Failure::bad_input(format!(
+                    "{}: cannot write the trace: {e}\n  help: choose a writable path with --trace",
+                    path.display()
+                ))
             })?;
             out!("{csv}");
         }

@@ -25,7 +25,9 @@ pub(super) fn run(args: SweepArgs) -> Result<(), Failure> {
             // Reports a missing or non-UTF-8 file, or an invalid scenario, as `run` does.
             scenario::load_file(p)?;
             std::fs::read_to_string(p).map_err(|e| {
-                Failure::bad_input(format!("{label}: cannot read the scenario file: {e}"))
+                Failure::bad_input(format!(
+                    "{label}: cannot read the scenario file: {e}\n  help: check the path and that the file is readable UTF-8 text"
+                ))
             })?
         }
         None => scenario::DEFAULT_SCENARIO.to_string(),
@@ -35,7 +37,9 @@ pub(super) fn run(args: SweepArgs) -> Result<(), Failure> {
     let seed = args.seed.unwrap_or(sw.base.seed);
     let trials = args.trials.unwrap_or(sw.base.trials);
     if trials == 0 {
-        return Err(Failure::bad_input("--trials must be at least 1"));
+        return Err(Failure::bad_input(
+            "--trials must be at least 1\n  help: give --trials 1 or more (or leave it out for the scenario's `trials`)",
+        ));
     }
     let out = args
         .out

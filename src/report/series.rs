@@ -292,6 +292,15 @@ impl SeriesAcc {
         }
     }
 
+    /// Bytes its vectors hold (for the memory budget).
+    pub fn heap_bytes(&self) -> usize {
+        self.availability
+            .iter()
+            .chain(&self.load)
+            .map(|b| b.sum.len() * 16 + b.n.len() * 8 + b.hist.len() * 4)
+            .sum()
+    }
+
     /// Whether `o` has this accumulator's layout: the same buckets, tracked services, plans
     /// and vector lengths (so that [`SeriesAcc::merge`] and the bands read only what exists).
     pub fn same_shape(&self, o: &SeriesAcc) -> bool {

@@ -185,9 +185,10 @@ pub fn check_budget(s: &Scenario, trials: u64) -> Result<(), BudgetRefusal> {
         return Err(BudgetRefusal::Buckets(buckets));
     }
     let plans = s.plans.len() as f64;
-    // One row per trial and plan, and the chart series: per bucket of `resolution` about
-    // 420 bytes for each of two bands, per plan, in each of (at most about) four workers.
-    let series = (buckets + 1) as f64 * 420.0 * 2.0 * plans * 4.0;
+    // One row per trial and plan, and the chart series of at least one worker: per bucket of
+    // `resolution` about 420 bytes for each of two bands, per plan (at most the horizon's
+    // buckets; a run uses fewer workers when more would not fit, see `memory_threads`).
+    let series = (buckets + 1) as f64 * 420.0 * 2.0 * plans;
     let bytes = trials as f64 * plans * std::mem::size_of::<TrialRow>() as f64 + series;
     if bytes > MAX_BYTES {
         return Err(BudgetRefusal::Memory(bytes));
@@ -197,9 +198,62 @@ pub fn check_budget(s: &Scenario, trials: u64) -> Result<(), BudgetRefusal> {
     {
         return Err(BudgetRefusal::Events(n, at));
     }
-    let size = (s.topology.services.len() + s.topology.deps.len()) as f64;
-    // About 10 ns per service or edge per event, measured on the default scenario.
-    let cpu = trials as f64 * plans * expected_events(s) * size * 10e-9;
+    let cpu = cpu_seconds(s, trials);
+    if cpu > MAX_CPU_SECONDS {
+        return Err(BudgetRefusal::Cpu(cpu));
+    }
+    Ok(())
+}
+
+/// Estimated CPU time of `trials` trials of every plan, in seconds, from the scheduled events
+/// alone (a lower bound: plans, retries and caches add events of their own; see
+/// [`pilot_cpu_seconds`]).
+pub fn cpu_seconds(s: &Scenario, trials: u64) -> f64 {
+    trials as f64 * s.plans.len() as f64 * expected_events(s) * event_cost(s)
+}
+
+/// Seconds one event costs: about 20 ns per service or edge (13 to 32 ns measured on the
+/// library scenarios, `examples/trials`).
+fn event_cost(s: &Scenario) -> f64 {
+    (s.topology.services.len() + s.topology.deps.len()) as f64 * 20e-9
+}
+
+/// Trials of every plan the CPU estimate of [`pilot_cpu_seconds`] runs.
+pub const CPU_PILOT_TRIALS: u64 = 10;
+
+/// Estimated CPU time of trials `first..first + trials` of every plan, in seconds, from the
+/// events the first (at most [`CPU_PILOT_TRIALS`]) of them actually handle: a count, not a
+/// timing, so the estimate is the same on every machine and every run.
+pub fn pilot_cpu_seconds(s: &Scenario, seed: u64, first: u64, trials: u64) -> f64 {
+    let pilot = trials.min(CPU_PILOT_TRIALS);
+    if pilot == 0 {
+        return 0.0;
+    }
+    let events: u64 = (first..first + pilot)
+        .into_par_iter()
+        .map(|trial| {
+            let mut windows = Vec::new();
+            fault::draw(s, seed, trial, &mut windows);
+            s.plans
+                .iter()
+                .map(|p| flow::count_events(s, p, &windows, seed, trial))
+                .sum::<u64>()
+        })
+        .sum();
+    events as f64 / pilot as f64 * trials as f64 * event_cost(s)
+}
+
+/// [`check_budget`], then the CPU time of the trials this process runs (`first..first +
+/// count` of `trials`) from a pilot of them ([`pilot_cpu_seconds`]).
+pub fn check_run_budget(
+    s: &Scenario,
+    seed: u64,
+    trials: u64,
+    first: u64,
+    count: u64,
+) -> Result<(), BudgetRefusal> {
+    check_budget(s, trials)?;
+    let cpu = pilot_cpu_seconds(s, seed, first, count);
     if cpu > MAX_CPU_SECONDS {
         return Err(BudgetRefusal::Cpu(cpu));
     }
@@ -359,6 +413,26 @@ pub fn run_with_series(
     run_inner(s, cfg, first, Some(layout), progress)
 }
 
+/// The worker threads a run may use within [`MAX_BYTES`]: `cfg.threads` (or one per core),
+/// fewer when each worker's chart accumulators and recorders (`layout`'s size, twice: one
+/// being folded, one being merged) would not fit beside the rows. Results do not depend on it.
+fn memory_threads(s: &Scenario, cfg: &RunConfig, layout: Option<&SeriesAcc>) -> Option<usize> {
+    let Some(layout) = layout else {
+        return cfg.threads;
+    };
+    let plans = s.plans.len() as f64;
+    let rows = cfg.trials as f64 * plans * std::mem::size_of::<TrialRow>() as f64;
+    let slots = (s.horizon.0 / layout.spec.width.0.max(1)) as f64 + 1.0;
+    let recorders = plans * (layout.spec.buckets as f64 * 16.0 + slots * 8.0);
+    let per_worker = 2.0 * layout.heap_bytes() as f64 + recorders;
+    let fit = ((MAX_BYTES - rows) / per_worker.max(1.0)).floor().max(1.0) as usize;
+    let wanted = match cfg.threads {
+        Some(n) if n > 0 => n,
+        _ => rayon::current_num_threads(),
+    };
+    if wanted > fit { Some(fit) } else { cfg.threads }
+}
+
 /// Rows in trial order, and the series when `layout` is given (else an empty accumulator).
 fn run_inner(
     s: &Scenario,
@@ -436,7 +510,8 @@ fn run_inner(
             });
         (rows, acc)
     };
-    let (rows, acc) = with_threads(cfg.threads, work);
+    let threads = memory_threads(s, cfg, recording.then_some(layout));
+    let (rows, acc) = with_threads(threads, work);
     (
         RunRows {
             first_trial: first,

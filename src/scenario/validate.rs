@@ -30,8 +30,10 @@ const MAX_PROBES: u32 = 10_000;
 
 /// Most time buckets one trial may have (horizon / resolution).
 pub const MAX_BUCKETS: u64 = 2_000_000;
-/// Most memory a run may be estimated to need.
-pub const MAX_BYTES: f64 = 8.0 * 1024.0 * 1024.0 * 1024.0;
+/// Most memory a run's trial rows and chart series may be estimated to need: 1 GiB, so that
+/// a whole command stays within 2 GB (measured peak: about 1.4 times the rows, see
+/// BENCHMARKS.md). `merge` holds every row too, so sharding does not raise it.
+pub const MAX_BYTES: f64 = 1024.0 * 1024.0 * 1024.0;
 /// Most CPU time a run may be estimated to need, in seconds (one day).
 pub const MAX_CPU_SECONDS: f64 = 86_400.0;
 

@@ -308,9 +308,9 @@ fn absurd_trial_count_is_refused() {
 fn absurd_cpu_cost_is_refused_with_an_estimate() {
     let err = validate_bad("too_much_cpu");
     assert_eq!(problem_count(&err), 1, "{err}");
-    assert_points_at(&err, "too_much_cpu", 7, 13, "10_000_000");
+    assert_points_at(&err, "too_much_cpu", 7, 13, "2_000_000");
     assert!(
-        err.contains("would need about 84 CPU-hours (limit 24)"),
+        err.contains("would need about 34 CPU-hours (limit 24)"),
         "{err}"
     );
     insta::assert_snapshot!("too_much_cpu", err);

@@ -230,12 +230,55 @@ fn absurd_counts_are_refused_up_front() {
             "more than 1024",
         ),
         (&["run", "/dev/zero", "--quiet"][..], "longer than 128 MiB"),
+        (
+            &["run", "--trials", "5000000", "--quiet"][..],
+            "of memory for its trial rows (limit 1 GiB)",
+        ),
+        (
+            &[
+                "check",
+                "scenarios/retry-storm.ron",
+                "--trials",
+                "100000000",
+            ][..],
+            "1 could not run",
+        ),
+        (
+            &[
+                "sweep",
+                "--set",
+                &grid("failures[0].schedule.duration", 101),
+                "--set",
+                &grid("failures[1].schedule.duration", 101),
+                "--quiet",
+            ][..],
+            "the grid has 101 x 101 points, more than 10000",
+        ),
+        (
+            // Each point within the budget, all of them together far over it.
+            &[
+                "sweep",
+                "--set",
+                &grid("failures[0].schedule.duration", 100),
+                "--trials",
+                "2500000",
+                "--quiet",
+            ][..],
+            "CPU-hours together",
+        ),
     ] {
         let (code, err) = run(args);
         assert_eq!(code, Some(2), "{args:?}: {err}");
         assert!(err.contains(says), "{args:?}: {err}");
+        assert!(err.contains("help:"), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
+}
+
+/// `--set PATH=` with `n` durations.
+fn grid(path: &str, n: usize) -> String {
+    let values: Vec<String> = (0..n).map(|i| format!("\"{}m\"", 10 + i)).collect();
+    format!("{path}={}", values.join(","))
 }
 
 /// A scenario of `n` services in one hard chain (closed into a cycle when asked).
@@ -343,10 +386,7 @@ fn a_draw_past_its_cap_is_stopped_and_named_too_dense() {
     // (Validation refuses this schedule in a file; set here, it stands for any draw that
     // turns out far denser than its mean.)
     let ms = Dist::Fixed(SimDuration::from_secs_f64(0.001));
-    s.failures[0].schedule = Schedule::Process {
-        mtbf: ms,
-        mttr: ms,
-    };
+    s.failures[0].schedule = Schedule::Process { mtbf: ms, mttr: ms };
     assert!(
         aftershock::runner::check_budget(&s, 1).is_err(),
         "the budget check refuses this scenario up front"
@@ -362,4 +402,80 @@ fn a_draw_past_its_cap_is_stopped_and_named_too_dense() {
         "{msg}"
     );
     assert!(msg.contains("help:"), "{msg}");
+}
+
+/// Every way a command can fail ends with exit 1 or 2 and at least one `help:` line, never a
+/// panic: usage errors, missing and bad files, bad values, unwritable outputs, bad shards.
+#[test]
+fn every_failing_command_says_how_to_fix_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let file = dir.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let not_shard = dir.join("not-a-shard");
+    std::fs::create_dir(&not_shard).unwrap();
+    let f = file.to_str().unwrap();
+    let under_file = format!("{f}/trace.jsonl");
+    let ns = not_shard.to_str().unwrap();
+    let out = dir.join("out");
+    let o = out.to_str().unwrap();
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["bogus"],
+        vec!["run", "--trials", "x"],
+        vec!["run", "--no-such-flag"],
+        vec!["run", "missing.ron"],
+        vec!["run", "--trials", "0", "--out", o],
+        vec!["run", "--trials", "5", "--out", f],
+        vec!["run", "--trials", "5", "--shard", "3/2", "--out", o],
+        vec!["run", "--trials", "5", "--threads", "5000", "--out", o],
+        vec!["run", "tests/fixtures/bad/too_much_cpu.ron", "--out", o],
+        vec!["run", "/dev/zero", "--out", o],
+        vec!["run", "src", "--out", o],
+        vec!["validate", "missing.ron"],
+        vec!["replay", "--plan", "no-such-plan"],
+        vec!["replay", "--trial", "0", "--trace", &under_file],
+        vec!["merge", ns, "--out", o],
+        vec!["merge", "missing-dir", "--out", o],
+        vec!["generate", "--services", "5"],
+        vec!["sweep", "--set", "no-equals-sign", "--out", o],
+        vec!["sweep", "--set", "no_such_field=1,2", "--out", o],
+        vec!["sweep", "--set", "trials=5", "--trials", "0", "--out", o],
+        vec!["check", "missing-dir"],
+        vec!["check", "scenarios/retry-storm.ron", "--trials", "0"],
+        vec!["graph", "missing.ron"],
+    ];
+    for args in cases {
+        let (code, err) = run(&args);
+        assert!(
+            matches!(code, Some(1 | 2)),
+            "{args:?}: exit {code:?}\n{err}"
+        );
+        assert!(
+            err.contains("\n  help: ") || err.starts_with("  help: "),
+            "{args:?}: no help line\n{err}"
+        );
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    // Every bad fixture: each problem has its help line.
+    let mut fixtures: Vec<PathBuf> = std::fs::read_dir(root().join("tests/fixtures/bad"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "ron"))
+        .collect();
+    fixtures.sort();
+    assert!(fixtures.len() > 10);
+    for p in fixtures {
+        let (code, err) = run(&["validate", p.to_str().unwrap()]);
+        assert_eq!(code, Some(2), "{}: {err}", p.display());
+        let problems = err
+            .lines()
+            .filter(|l| l.starts_with("tests/fixtures/") || l.starts_with(root().to_str().unwrap()))
+            .count();
+        let helps = err.lines().filter(|l| l.starts_with("  help: ")).count();
+        assert!(
+            problems >= 1 && helps >= problems,
+            "{}: {problems} problems, {helps} help lines\n{err}",
+            p.display()
+        );
+    }
 }
