@@ -57,8 +57,10 @@ const MAX_GENERATED_SERVICES: u64 = 100_000;
 /// no message (the reader has what it wanted); any other failure ends it with 2 and the reason.
 pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) {
     use std::io::Write;
+    let text = args.to_string();
+    let text = crate::report::table::terminal_safe(&text);
     let mut o = std::io::stdout().lock();
-    if let Err(e) = o.write_fmt(args).and_then(|()| o.flush()) {
+    if let Err(e) = o.write_all(text.as_bytes()).and_then(|()| o.flush()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }
@@ -275,6 +277,11 @@ impl From<LoadError> for Failure {
     }
 }
 
+/// Text for standard error: see [`crate::report::table::terminal_safe`].
+fn safe(text: &str) -> std::borrow::Cow<'_, str> {
+    crate::report::table::terminal_safe(text)
+}
+
 /// A usage error as clap words it, with a `help:` line like every other error: clap's
 /// "For more information, try '--help'." becomes the help line, naming the subcommand.
 fn usage_error(clap_text: &str) -> String {
@@ -310,14 +317,14 @@ pub fn main_exit() -> i32 {
                 let _ = e.print();
                 return 0;
             }
-            eprintln!("{}", usage_error(&e.render().to_string()));
+            eprintln!("{}", safe(&usage_error(&e.render().to_string())));
             return 2;
         }
     };
     match dispatch(cli) {
         Ok(()) => 0,
         Err(f) => {
-            eprintln!("{}", f.message);
+            eprintln!("{}", safe(&f.message));
             f.code
         }
     }
@@ -436,12 +443,21 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         )));
     }
     let source = match &args.scenario {
-        Some(p) => std::fs::read_to_string(p).unwrap_or_default(),
+        Some(p) => std::fs::read_to_string(p).map_or_else(
+            |_| String::new(),
+            |t| t.strip_prefix('\u{feff}').map_or(t.clone(), str::to_string),
+        ),
         None => scenario::DEFAULT_SCENARIO.to_string(),
     };
+    // The report embeds the text that ran (and a shard carries it for merge): never another.
+    if format!("{:016x}", crate::rng::fnv1a(source.as_bytes())) != s.content_hash {
+        return Err(Failure::bad_input(format!(
+            "{label}: the scenario file changed while the trials ran; no output was written\n  help: run again once the file is saved"
+        )));
+    }
     let plan_trials = count * s.plans.len() as u64;
     let timing = || {
-        eprintln!(
+        let line = format!(
             "{} plan-trials in {:.2}s ({:.0} plan-trials/s, seed {seed}); replay one with: aftershock replay {}--trial I --plan NAME --seed {seed}",
             plan_trials,
             elapsed.as_secs_f64(),
@@ -450,6 +466,7 @@ fn run(args: RunArgs) -> Result<(), Failure> {
                 .as_ref()
                 .map_or_else(String::new, |p| format!("{} ", p.display())),
         );
+        eprintln!("{}", safe(&line));
     };
     if let Some(sh) = shard {
         let manifest = crate::shard::Manifest {
@@ -668,7 +685,7 @@ fn validate(files: &[PathBuf]) -> Result<(), Failure> {
             }
             Err(e) => {
                 failed += 1;
-                eprintln!("{e}");
+                eprintln!("{}", safe(&e.to_string()));
             }
         }
     }
@@ -751,7 +768,14 @@ fn replay(args: ReplayArgs) -> Result<(), Failure> {
                 stem.display()
             ))
         })?;
-        eprintln!("wrote {}.svg and {}.png", stem.display(), stem.display());
+        eprintln!(
+            "{}",
+            safe(&format!(
+                "wrote {}.svg and {}.png",
+                stem.display(),
+                stem.display()
+            ))
+        );
     }
     match &args.trace {
         Some(path) => {

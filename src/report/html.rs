@@ -53,11 +53,22 @@ pub const PLANES: [(&str, &[Metric]); 4] = [
     ("dependency", &[Metric::RoutingFailures]),
 ];
 
+/// Text for HTML: markup characters escaped, control characters (other than line breaks and
+/// tabs) shown as the replacement character, as HTML does not allow them.
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\n' | '\t' | '\r' => out.push(c),
+            c if c.is_control() => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// A formatted value for HTML: a lower bound's `>=` becomes `≥`, the rest is escaped.

@@ -280,6 +280,29 @@ fn render_rankings(out: &mut String, r: &Report) {
     }
 }
 
+/// `text` safe to print on a terminal: control characters (other than line breaks and tabs)
+/// and the bidirectional overrides that reorder what is shown are written as `\u{..}` escapes,
+/// so that a name or path holding an escape sequence cannot clear, recolour or rewrite the
+/// screen.
+pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

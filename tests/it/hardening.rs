@@ -479,3 +479,61 @@ fn every_failing_command_says_how_to_fix_it() {
         );
     }
 }
+
+/// Escape sequences in a scenario (a name, the description) or in a path never reach the
+/// terminal or the reports raw: refused names are quoted as `\u{1b}`, the description is
+/// escaped in report.html and report.md.
+#[test]
+fn escape_sequences_never_reach_the_terminal_or_the_reports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let text = library("retry-storm.ron");
+    let evil_name = text.replacen(
+        "name: \"user-store-brownout\"",
+        "name: \"brown\\u{1b}[2Jout\"",
+        1,
+    );
+    assert_ne!(
+        evil_name, text,
+        "the library scenario changed: update this test"
+    );
+    let path = crate::support::write(dir, "evil-name.ron", &evil_name);
+    let (code, err) = run(&["validate", path.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "raw escape on the terminal: {err:?}"
+    );
+    assert!(err.contains("brown\\u{1b}[2Jout"), "{err}");
+
+    let (code, err) = run(&["run", "missing-\u{1b}[2J.ron"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "raw escape on the terminal: {err:?}"
+    );
+
+    let evil_desc = text.replacen(
+        "description: \"",
+        "description: \"<script>x</script> \\u{1b}[31m # not a heading ",
+        1,
+    );
+    assert_ne!(evil_desc, text);
+    let path = crate::support::write(dir, "evil-desc.ron", &evil_desc);
+    let out = dir.join("out");
+    let (code, err) = run(&[
+        "run",
+        path.to_str().unwrap(),
+        "--trials",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(matches!(code, Some(0 | 1)), "{err}");
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+    for f in ["report.html", "report.md", "report.json"] {
+        let body = std::fs::read_to_string(out.join(f)).unwrap();
+        assert!(!body.contains('\u{1b}'), "{f} holds a raw escape");
+        assert!(!body.contains("<script>x"), "{f} holds the markup raw");
+    }
+}
