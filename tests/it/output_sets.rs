@@ -136,6 +136,51 @@ fn a_kill_at_any_moment_leaves_the_old_or_the_new_set() {
     );
 }
 
+/// Two runs writing into one directory at once (as two containers whose processes are both
+/// PID 1 would): both succeed, and the directory holds one complete set, never a mix, with
+/// nothing left beside it.
+#[test]
+fn two_runs_into_one_directory_leave_one_complete_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut sets = Vec::new();
+    for seed in ["1", "2"] {
+        let out = dir.join(format!("ref-{seed}"));
+        let (code, err) = run(&run_args(seed, "20", &out)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>());
+        assert_eq!(code, Some(0), "{err}");
+        sets.push(contents(&out).unwrap());
+    }
+    let target = dir.join("target");
+    for round in 0..5 {
+        let children: Vec<_> = ["1", "2"]
+            .iter()
+            .map(|seed| {
+                Command::new(binary())
+                    .args(run_args(seed, "20", &target))
+                    .current_dir(root())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for c in children {
+            let out = c.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "round {round}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let now = contents(&target).unwrap();
+        assert!(sets.contains(&now), "round {round}: a mix of two runs");
+        assert_eq!(names(dir), ["ref-1", "ref-2", "target"], "round {round}");
+    }
+}
+
 /// Ctrl-C (and `SIGTERM`) during a run: exit 128 + signal, the old set untouched, no
 /// temporaries left beside it.
 #[cfg(unix)]
