@@ -12,6 +12,7 @@ pub mod schema;
 pub mod suggest;
 pub mod validate;
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
 
@@ -138,7 +139,7 @@ pub fn load_str(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let fail = |problems: Vec<Problem>| ScenarioError {
         file: file.to_string(),
-        problems,
+        problems: capped(problems),
     };
     let tree = ron_tree::parse(text).map_err(|e| {
         fail(vec![Problem {
@@ -150,23 +151,25 @@ pub fn load_str(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
     let raw: raw::RawScenario = de::from_node(&tree).map_err(|errs| {
         // A misspelt field also makes the real one "missing": when an unknown field's hint
         // already names it, the second message is noise.
-        let suggested: Vec<String> = errs
+        let suggested: BTreeSet<&str> = errs
             .iter()
             .filter_map(|e| {
                 e.hint
                     .as_deref()?
                     .strip_prefix("did you mean `")?
                     .strip_suffix("`?")
-                    .map(str::to_string)
             })
             .collect();
+        let missing = |e: &de::DeError| {
+            e.message
+                .strip_prefix("missing field `")
+                .and_then(|rest| rest.split('`').next())
+                .is_some_and(|f| suggested.contains(f))
+        };
         fail(
-            errs.into_iter()
-                .filter(|e| {
-                    !suggested
-                        .iter()
-                        .any(|f| e.message.starts_with(&format!("missing field `{f}`")))
-                })
+            errs.iter()
+                .filter(|e| !missing(e))
+                .cloned()
                 .map(|e| Problem {
                     pos: e.pos,
                     message: e.message,
@@ -176,6 +179,27 @@ pub fn load_str(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
         )
     })?;
     validate::validate(&raw, &tree, text).map_err(fail)
+}
+
+/// Most problems reported for one file; the rest are counted in one last line.
+pub const MAX_PROBLEMS: usize = 50;
+
+/// The first [`MAX_PROBLEMS`] problems, and a line counting the others.
+fn capped(mut problems: Vec<Problem>) -> Vec<Problem> {
+    if problems.len() > MAX_PROBLEMS {
+        let more = problems.len() - MAX_PROBLEMS;
+        let pos = problems[MAX_PROBLEMS].pos;
+        problems.truncate(MAX_PROBLEMS);
+        problems.push(Problem {
+            pos,
+            message: format!(
+                "and {more} more problem{} from here on, not shown",
+                if more == 1 { "" } else { "s" }
+            ),
+            hint: Some("fix the problems above, then validate again to see the rest".into()),
+        });
+    }
+    problems
 }
 
 /// The built-in default scenario.

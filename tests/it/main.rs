@@ -17,6 +17,7 @@ mod generate;
 mod hardening;
 mod html;
 mod incidents;
+mod loader_limits;
 mod loader_props;
 mod planes;
 mod plans;
