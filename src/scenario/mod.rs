@@ -32,8 +32,8 @@ pub struct Problem {
     pub pos: Pos,
     /// What is wrong.
     pub message: String,
-    /// How to fix it.
-    pub hint: Option<String>,
+    /// How to fix it (every problem has one).
+    pub hint: String,
 }
 
 /// Every problem found in one file.
@@ -53,12 +53,9 @@ impl fmt::Display for ScenarioError {
             }
             write!(
                 f,
-                "{}:{}:{}: {}",
-                self.file, p.pos.line, p.pos.col, p.message
+                "{}:{}:{}: {}\n  help: {}",
+                self.file, p.pos.line, p.pos.col, p.message, p.hint
             )?;
-            if let Some(h) = &p.hint {
-                write!(f, "\n  help: {h}")?;
-            }
         }
         Ok(())
     }
@@ -70,14 +67,14 @@ impl std::error::Error for ScenarioError {}
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The file could not be read.
-    #[error(
-        "{path}: cannot read the scenario file: {source}\n  help: check the path; `aftershock run` without a file runs the built-in default scenario"
-    )]
+    #[error("{path}: cannot read the scenario file: {source}\n  help: {hint}")]
     Io {
         /// The path.
         path: String,
         /// The cause.
         source: std::io::Error,
+        /// How to fix it.
+        hint: String,
     },
     /// The file was read but is not a valid scenario.
     #[error("{0}")]
@@ -92,9 +89,19 @@ pub const MAX_SCENARIO_BYTES: u64 = 128 << 20;
 pub fn load_file(path: &Path) -> Result<Scenario, LoadError> {
     use std::io::Read;
     let name = path.display().to_string();
-    let io = |source| LoadError::Io {
-        path: name.clone(),
-        source,
+    let io = |source: std::io::Error| {
+        let hint = if path.is_dir() {
+            "give the path of a scenario file, not a directory (`aftershock validate scenarios/*.ron` checks several)"
+        } else if source.kind() == std::io::ErrorKind::PermissionDenied {
+            "make the file readable by this user, or copy it somewhere readable"
+        } else {
+            "check the path; `aftershock run` without a file runs the built-in default scenario"
+        };
+        LoadError::Io {
+            path: name.clone(),
+            source,
+            hint: hint.to_string(),
+        }
     };
     let mut bytes = Vec::new();
     std::fs::File::open(path)
@@ -109,7 +116,7 @@ pub fn load_file(path: &Path) -> Result<Scenario, LoadError> {
                     "the file is longer than {} MiB, more than any scenario",
                     MAX_SCENARIO_BYTES >> 20
                 ),
-                hint: Some("give the path of a scenario file (`.ron` text)".into()),
+                hint: "give the path of a scenario file (`.ron` text)".into(),
             }],
         }));
     }
@@ -125,7 +132,7 @@ pub fn load_file(path: &Path) -> Result<Scenario, LoadError> {
                 problems: vec![Problem {
                     pos: Pos { line, col },
                     message: "the file is not valid UTF-8".into(),
-                    hint: Some("save the scenario as UTF-8 text".into()),
+                    hint: "save the scenario as UTF-8 text".into(),
                 }],
             }));
         }
@@ -153,12 +160,7 @@ pub fn load_str(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
         // already names it, the second message is noise.
         let suggested: BTreeSet<&str> = errs
             .iter()
-            .filter_map(|e| {
-                e.hint
-                    .as_deref()?
-                    .strip_prefix("did you mean `")?
-                    .strip_suffix("`?")
-            })
+            .filter_map(|e| e.hint.strip_prefix("did you mean `")?.strip_suffix("`?"))
             .collect();
         let missing = |e: &de::DeError| {
             e.message
@@ -196,7 +198,7 @@ fn capped(mut problems: Vec<Problem>) -> Vec<Problem> {
                 "and {more} more problem{} from here on, not shown",
                 if more == 1 { "" } else { "s" }
             ),
-            hint: Some("fix the problems above, then validate again to see the rest".into()),
+            hint: "fix the problems above, then validate again to see the rest".into(),
         });
     }
     problems

@@ -53,7 +53,7 @@ impl Ctx<'_> {
         self.problems.push(Problem {
             pos: self.tree.locate(&parse_path(path)),
             message: message.into(),
-            hint: (!hint.is_empty()).then_some(hint),
+            hint,
         });
     }
 
@@ -223,7 +223,7 @@ pub fn validate(raw: &RawScenario, tree: &Node, text: &str) -> Result<Scenario, 
         problems.push(Problem {
             pos: tree.pos,
             message: "the scenario is invalid".into(),
-            hint: None,
+            hint: "this is a bug in aftershock (a scenario refused without a reason): please report it with the file".into(),
         });
     }
     Err(problems)
@@ -471,9 +471,9 @@ fn build(cx: &mut Ctx<'_>, raw: &RawScenario, text: &str) -> Option<Scenario> {
                     cx.problems.push(Problem {
                         pos,
                         message: format!("in expectation `{text}`: {}", e.message),
-                        hint: Some(e.hint.unwrap_or_else(|| {
+                        hint: e.hint.unwrap_or_else(|| {
                             "write e.g. \"all-at-once.availability.mean >= 99.5%\"".into()
-                        })),
+                        }),
                     });
                 }
             }
