@@ -10,6 +10,7 @@ mod comparison;
 mod conservation;
 mod convergence;
 mod determinism;
+mod error_help;
 mod errors;
 mod expectations;
 mod flow_exact;
