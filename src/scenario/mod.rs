@@ -6,6 +6,7 @@
 //! saying how to fix it. A [`Scenario`] that loads is safe for the engine to run.
 
 pub mod de;
+pub mod fuzz;
 pub mod raw;
 pub mod ron_tree;
 pub mod schema;

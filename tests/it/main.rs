@@ -14,6 +14,7 @@ mod error_help;
 mod errors;
 mod expectations;
 mod flow_exact;
+mod fuzz;
 mod generate;
 mod hardening;
 mod html;
