@@ -1,9 +1,10 @@
 //! Scenario files: RON text -> positioned tree -> raw serde types -> validated [`Scenario`].
 //!
-//! Invariants: loading never panics, whatever the bytes; every problem found is reported (all
-//! unknown fields and all semantic problems, plus the first syntax or shape error, after which
-//! nothing further can be trusted), each as `FILE:LINE:COL: message` with a `help:` line
-//! saying how to fix it. A [`Scenario`] that loads is safe for the engine to run.
+//! Invariants: loading never panics, whatever the bytes, and its work grows linearly with the
+//! file; every problem found is reported (all unknown fields and all semantic problems, plus
+//! the first syntax or shape error, after which nothing further can be trusted; beyond
+//! [`MAX_PROBLEMS`] they are counted in one last line), each as `FILE:LINE:COL: message` with a
+//! `help:` line saying how to fix it. A [`Scenario`] that loads is safe for the engine to run.
 
 pub mod de;
 pub mod fuzz;
