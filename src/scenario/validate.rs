@@ -363,11 +363,20 @@ fn build(cx: &mut Ctx<'_>, raw: &RawScenario, text: &str) -> Option<Scenario> {
     }
 
     // Roles that act through an edge need that edge; a service has one role of each kind.
-    let edges_by_name: BTreeSet<(&str, &str)> = raw
-        .dependencies
-        .iter()
-        .map(|d| (d.from.as_str(), d.to.as_str()))
-        .collect();
+    // (Indexed only when some role needs an edge: a large file usually has none.)
+    let needs_edges = raw.services.iter().any(|s| {
+        s.roles
+            .iter()
+            .any(|r| matches!(r, RawRole::Cache { .. } | RawRole::Auth { .. }))
+    });
+    let edges_by_name: BTreeSet<(&str, &str)> = if needs_edges {
+        raw.dependencies
+            .iter()
+            .map(|d| (d.from.as_str(), d.to.as_str()))
+            .collect()
+    } else {
+        BTreeSet::new()
+    };
     for (i, s) in raw.services.iter().enumerate() {
         let mut kinds: BTreeSet<&'static str> = BTreeSet::new();
         for (r, role) in s.roles.iter().enumerate() {
