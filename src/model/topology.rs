@@ -5,6 +5,8 @@
 //! soft edges listed in [`Topology::lagged`], which close soft cycles and are evaluated with
 //! the previous solution's values. Edge lists are in file order, so every walk is deterministic.
 
+use std::collections::BTreeSet;
+
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use super::{DepKind, Dependency, Role, Service, ServiceId};
@@ -48,22 +50,13 @@ impl Topology {
         // of a database primary feed its replica while it is down. Ordering those feeders first
         // lets one load pass see their flows (when that closes a cycle, the iteration over the
         // fixed point still reaches it).
-        let mut augmented = deps.clone();
+        let mut augmented: Vec<(ServiceId, ServiceId)> =
+            deps.iter().map(|d| (d.from, d.to)).collect();
         for (i, svc) in services.iter().enumerate() {
             for r in &svc.roles {
                 let mut feed = |from: usize, to: usize| {
                     if from != to {
-                        augmented.push(Dependency {
-                            from,
-                            to,
-                            kind: DepKind::Soft,
-                            calls: 0.0,
-                            timeout: None,
-                            retry: None,
-                            breaker: None,
-                            bulkhead: None,
-                            read_share: None,
-                        });
+                        augmented.push((from, to));
                     }
                 };
                 match r {
@@ -76,8 +69,8 @@ impl Topology {
             }
         }
         let mut aug_in = vec![Vec::new(); n];
-        for (k, d) in augmented.iter().enumerate() {
-            aug_in[d.to].push(k);
+        for (k, &(_, to)) in augmented.iter().enumerate() {
+            aug_in[to].push(k);
         }
         let (order, mut lagged) = caller_first_order(n, &augmented, &aug_in);
         lagged.truncate(deps.len());
@@ -107,11 +100,14 @@ impl Topology {
     }
 }
 
-/// Kahn's algorithm over all edges; when only cycles remain, the lowest-numbered remaining
-/// service is released and its remaining incoming (necessarily soft) edges are marked lagged.
+/// Kahn's algorithm over all edges, taking the lowest-numbered ready service first; when only
+/// cycles remain, the lowest-numbered remaining service is released and its remaining incoming
+/// (necessarily soft) edges are marked lagged. The ready services are kept ordered and the
+/// lowest remaining one is found by a cursor that only moves forward, so the whole walk is
+/// `O((n + edges) log n)`.
 fn caller_first_order(
     n: usize,
-    deps: &[Dependency],
+    deps: &[(ServiceId, ServiceId)],
     in_edges: &[Vec<usize>],
 ) -> (Vec<ServiceId>, Vec<bool>) {
     let mut indegree: Vec<usize> = in_edges.iter().map(Vec::len).collect();
@@ -119,19 +115,25 @@ fn caller_first_order(
     let mut lagged = vec![false; deps.len()];
     let mut order = Vec::with_capacity(n);
     let mut out: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for (i, d) in deps.iter().enumerate() {
-        out[d.from].push(i);
+    for (i, &(from, _)) in deps.iter().enumerate() {
+        out[from].push(i);
     }
+    let mut ready: BTreeSet<ServiceId> = (0..n).filter(|&s| indegree[s] == 0).collect();
+    // Every service below `lowest` is done.
+    let mut lowest = 0;
     while order.len() < n {
-        let next = (0..n).find(|&s| !done[s] && indegree[s] == 0);
-        let s = match next {
+        let s = match ready.pop_first() {
             Some(s) => s,
             None => {
-                let Some(s) = (0..n).find(|&s| !done[s]) else {
+                while lowest < n && done[lowest] {
+                    lowest += 1;
+                }
+                if lowest == n {
                     break;
-                };
+                }
+                let s = lowest;
                 for &e in &in_edges[s] {
-                    if !done[deps[e].from] {
+                    if !done[deps[e].0] {
                         lagged[e] = true;
                     }
                 }
@@ -141,9 +143,12 @@ fn caller_first_order(
         done[s] = true;
         order.push(s);
         for &e in &out[s] {
-            let to = deps[e].to;
-            if !done[to] && !lagged[e] {
-                indegree[to] = indegree[to].saturating_sub(1);
+            let to = deps[e].1;
+            if !done[to] && !lagged[e] && indegree[to] > 0 {
+                indegree[to] -= 1;
+                if indegree[to] == 0 {
+                    ready.insert(to);
+                }
             }
         }
         // Lagged edges into `s` no longer count.

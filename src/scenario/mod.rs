@@ -1,17 +1,20 @@
 //! Scenario files: RON text -> positioned tree -> raw serde types -> validated [`Scenario`].
 //!
-//! Invariants: loading never panics, whatever the bytes; every problem found is reported (all
-//! unknown fields and all semantic problems, plus the first syntax or shape error, after which
-//! nothing further can be trusted), each as `FILE:LINE:COL: message` with a `help:` line
-//! saying how to fix it. A [`Scenario`] that loads is safe for the engine to run.
+//! Invariants: loading never panics, whatever the bytes, and its work grows linearly with the
+//! file; every problem found is reported (all unknown fields and all semantic problems, plus
+//! the first syntax or shape error, after which nothing further can be trusted; beyond
+//! [`MAX_PROBLEMS`] they are counted in one last line), each as `FILE:LINE:COL: message` with a
+//! `help:` line saying how to fix it. A [`Scenario`] that loads is safe for the engine to run.
 
 pub mod de;
+pub mod fuzz;
 pub mod raw;
 pub mod ron_tree;
 pub mod schema;
 pub mod suggest;
 pub mod validate;
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
 
@@ -31,8 +34,8 @@ pub struct Problem {
     pub pos: Pos,
     /// What is wrong.
     pub message: String,
-    /// How to fix it.
-    pub hint: Option<String>,
+    /// How to fix it (every problem has one).
+    pub hint: String,
 }
 
 /// Every problem found in one file.
@@ -52,12 +55,9 @@ impl fmt::Display for ScenarioError {
             }
             write!(
                 f,
-                "{}:{}:{}: {}",
-                self.file, p.pos.line, p.pos.col, p.message
+                "{}:{}:{}: {}\n  help: {}",
+                self.file, p.pos.line, p.pos.col, p.message, p.hint
             )?;
-            if let Some(h) = &p.hint {
-                write!(f, "\n  help: {h}")?;
-            }
         }
         Ok(())
     }
@@ -69,14 +69,14 @@ impl std::error::Error for ScenarioError {}
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The file could not be read.
-    #[error(
-        "{path}: cannot read the scenario file: {source}\n  help: check the path; `aftershock run` without a file runs the built-in default scenario"
-    )]
+    #[error("{path}: cannot read the scenario file: {source}\n  help: {hint}")]
     Io {
         /// The path.
         path: String,
         /// The cause.
         source: std::io::Error,
+        /// How to fix it.
+        hint: String,
     },
     /// The file was read but is not a valid scenario.
     #[error("{0}")]
@@ -91,9 +91,19 @@ pub const MAX_SCENARIO_BYTES: u64 = 128 << 20;
 pub fn load_file(path: &Path) -> Result<Scenario, LoadError> {
     use std::io::Read;
     let name = path.display().to_string();
-    let io = |source| LoadError::Io {
-        path: name.clone(),
-        source,
+    let io = |source: std::io::Error| {
+        let hint = if path.is_dir() {
+            "give the path of a scenario file, not a directory (`aftershock validate scenarios/*.ron` checks several)"
+        } else if source.kind() == std::io::ErrorKind::PermissionDenied {
+            "make the file readable by this user, or copy it somewhere readable"
+        } else {
+            "check the path; `aftershock run` without a file runs the built-in default scenario"
+        };
+        LoadError::Io {
+            path: name.clone(),
+            source,
+            hint: hint.to_string(),
+        }
     };
     let mut bytes = Vec::new();
     std::fs::File::open(path)
@@ -108,7 +118,7 @@ pub fn load_file(path: &Path) -> Result<Scenario, LoadError> {
                     "the file is longer than {} MiB, more than any scenario",
                     MAX_SCENARIO_BYTES >> 20
                 ),
-                hint: Some("give the path of a scenario file (`.ron` text)".into()),
+                hint: "give the path of a scenario file (`.ron` text)".into(),
             }],
         }));
     }
@@ -124,7 +134,7 @@ pub fn load_file(path: &Path) -> Result<Scenario, LoadError> {
                 problems: vec![Problem {
                     pos: Pos { line, col },
                     message: "the file is not valid UTF-8".into(),
-                    hint: Some("save the scenario as UTF-8 text".into()),
+                    hint: "save the scenario as UTF-8 text".into(),
                 }],
             }));
         }
@@ -138,7 +148,7 @@ pub fn load_str(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let fail = |problems: Vec<Problem>| ScenarioError {
         file: file.to_string(),
-        problems,
+        problems: capped(problems),
     };
     let tree = ron_tree::parse(text).map_err(|e| {
         fail(vec![Problem {
@@ -150,23 +160,20 @@ pub fn load_str(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
     let raw: raw::RawScenario = de::from_node(&tree).map_err(|errs| {
         // A misspelt field also makes the real one "missing": when an unknown field's hint
         // already names it, the second message is noise.
-        let suggested: Vec<String> = errs
+        let suggested: BTreeSet<&str> = errs
             .iter()
-            .filter_map(|e| {
-                e.hint
-                    .as_deref()?
-                    .strip_prefix("did you mean `")?
-                    .strip_suffix("`?")
-                    .map(str::to_string)
-            })
+            .filter_map(|e| e.hint.strip_prefix("did you mean `")?.strip_suffix("`?"))
             .collect();
+        let missing = |e: &de::DeError| {
+            e.message
+                .strip_prefix("missing field `")
+                .and_then(|rest| rest.split('`').next())
+                .is_some_and(|f| suggested.contains(f))
+        };
         fail(
-            errs.into_iter()
-                .filter(|e| {
-                    !suggested
-                        .iter()
-                        .any(|f| e.message.starts_with(&format!("missing field `{f}`")))
-                })
+            errs.iter()
+                .filter(|e| !missing(e))
+                .cloned()
                 .map(|e| Problem {
                     pos: e.pos,
                     message: e.message,
@@ -176,6 +183,27 @@ pub fn load_str(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
         )
     })?;
     validate::validate(&raw, &tree, text).map_err(fail)
+}
+
+/// Most problems reported for one file; the rest are counted in one last line.
+pub const MAX_PROBLEMS: usize = 50;
+
+/// The first [`MAX_PROBLEMS`] problems, and a line counting the others.
+fn capped(mut problems: Vec<Problem>) -> Vec<Problem> {
+    if problems.len() > MAX_PROBLEMS {
+        let more = problems.len() - MAX_PROBLEMS;
+        let pos = problems[MAX_PROBLEMS].pos;
+        problems.truncate(MAX_PROBLEMS);
+        problems.push(Problem {
+            pos,
+            message: format!(
+                "and {more} more problem{} from here on, not shown",
+                if more == 1 { "" } else { "s" }
+            ),
+            hint: "fix the problems above, then validate again to see the rest".into(),
+        });
+    }
+    problems
 }
 
 /// The built-in default scenario.

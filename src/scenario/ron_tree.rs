@@ -94,7 +94,7 @@ pub struct Field {
     pub value: Node,
 }
 
-/// A syntax error with its position and an optional hint for the user.
+/// A syntax error with its position and a hint for the user.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyntaxError {
     /// Where.
@@ -102,16 +102,12 @@ pub struct SyntaxError {
     /// What is wrong.
     pub message: String,
     /// How to fix it.
-    pub hint: Option<String>,
+    pub hint: String,
 }
 
 impl fmt::Display for SyntaxError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.pos, self.message)?;
-        if let Some(h) = &self.hint {
-            write!(f, "\n  help: {h}")?;
-        }
-        Ok(())
+        write!(f, "{}: {}\n  help: {}", self.pos, self.message, self.hint)
     }
 }
 
@@ -136,7 +132,7 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     if p.peek().is_none() {
         return Err(p.err_here(
             "the file contains no value",
-            Some("write a value, for example `(name: \"...\")`"),
+            "write a value, for example `(name: \"...\")`",
         ));
     }
     let value = p.value(0)?;
@@ -145,7 +141,7 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
         let found = p.describe_here();
         return Err(p.err_here(
             &format!("unexpected {found} after the end of the value"),
-            Some("a file holds exactly one value; remove the extra text or put the values in a list `[...]`"),
+            "a file holds exactly one value; remove the extra text or put the values in a list `[...]`",
         ));
     }
     Ok(value)
@@ -377,15 +373,15 @@ impl Parser {
         self.col = m.col;
     }
 
-    fn err_at(pos: Pos, message: &str, hint: Option<&str>) -> SyntaxError {
+    fn err_at(pos: Pos, message: &str, hint: &str) -> SyntaxError {
         SyntaxError {
             pos,
             message: message.to_string(),
-            hint: hint.map(str::to_string),
+            hint: hint.to_string(),
         }
     }
 
-    fn err_here(&self, message: &str, hint: Option<&str>) -> SyntaxError {
+    fn err_here(&self, message: &str, hint: &str) -> SyntaxError {
         Self::err_at(self.pos(), message, hint)
     }
 
@@ -395,7 +391,7 @@ impl Parser {
                 "unexpected end of file: `{}` opened at {} is never closed",
                 op.open, op.pos
             ),
-            Some(&format!("add the missing `{}`", op.close)),
+            &format!("add the missing `{}`", op.close),
         )
     }
 
@@ -454,7 +450,7 @@ impl Parser {
                     return Err(Self::err_at(
                         start,
                         "unterminated block comment (opened here)",
-                        Some("close it with `*/`"),
+                        "close it with `*/`",
                     ));
                 }
                 (Some('*'), Some('/')) => {
@@ -486,7 +482,7 @@ impl Parser {
                 return Err(Self::err_at(
                     start,
                     "expected an attribute like `#![enable(implicit_some)]`",
-                    None,
+                    "write the attribute as `#![enable(implicit_some)]`, or remove the line",
                 ));
             }
             self.bump();
@@ -497,7 +493,7 @@ impl Parser {
                         return Err(Self::err_at(
                             start,
                             "unterminated attribute (opened here)",
-                            Some("close it with `]`"),
+                            "close it with `]`",
                         ));
                     }
                     Some(']') => break,
@@ -547,12 +543,15 @@ impl Parser {
         if depth >= MAX_DEPTH {
             return Err(self.err_here(
                 &format!("values are nested too deeply (more than {MAX_DEPTH} levels)"),
-                Some("flatten the structure"),
+                "flatten the structure",
             ));
         }
         let pos = self.pos();
         let Some(c) = self.peek() else {
-            return Err(self.err_here("unexpected end of file: expected a value", None));
+            return Err(self.err_here(
+                "unexpected end of file: expected a value",
+                "the file ends too early: finish the last entry, then close every `(` and `[`",
+            ));
         };
         let kind = match c {
             '(' => {
@@ -574,7 +573,7 @@ impl Parser {
             c if is_ident_start(c) => self.ident_value(pos, depth)?,
             _ => {
                 let found = self.describe_here();
-                return Err(self.err_here(&format!("expected a value, found {found}"), None));
+                return Err(self.err_here(&format!("expected a value, found {found}"), "write a value here: a number, a \"string\", `true`, a list `[...]` or a struct `(...)`"));
             }
         };
         Ok(Node { pos, kind })
@@ -596,7 +595,7 @@ impl Parser {
                         return Err(Self::err_at(
                             pos,
                             "`Some` needs a value in parentheses",
-                            Some("write `Some(value)`, or `None`"),
+                            "write `Some(value)`, or `None`",
                         ));
                     }
                     let open = Opener {
@@ -607,10 +606,8 @@ impl Parser {
                     self.bump();
                     self.skip_ws()?;
                     if self.peek() == Some(')') {
-                        return Err(self.err_here(
-                            "`Some()` needs a value",
-                            Some("write `Some(value)`, or `None`"),
-                        ));
+                        return Err(self
+                            .err_here("`Some()` needs a value", "write `Some(value)`, or `None`"));
                     }
                     let inner = self.value(depth + 1)?;
                     self.skip_ws()?;
@@ -624,7 +621,7 @@ impl Parser {
                             let found = self.describe_here();
                             Err(self.err_here(
                                 &format!("expected `)` to close `Some(`, found {found}"),
-                                Some("`Some(...)` holds exactly one value"),
+                                "`Some(...)` holds exactly one value",
                             ))
                         }
                     };
@@ -705,7 +702,7 @@ impl Parser {
                     let found = self.describe_here();
                     return Err(self.err_here(
                         &format!("expected a field name or `)`, found {found}"),
-                        Some("every entry of a struct is written `name: value`"),
+                        "every entry of a struct is written `name: value`",
                     ));
                 }
             }
@@ -721,7 +718,7 @@ impl Parser {
                     let found = self.describe_here();
                     return Err(self.err_here(
                         &format!("expected `:` after field name `{name}`, found {found}"),
-                        Some("every entry of a struct is written `name: value`"),
+                        "every entry of a struct is written `name: value`",
                     ));
                 }
             }
@@ -749,7 +746,7 @@ impl Parser {
                     let found = self.describe_here();
                     return Err(self.err_here(
                         &format!("expected `,` or `)` after field `{name}`, found {found}"),
-                        Some("separate fields with commas"),
+                        "separate fields with commas",
                     ));
                 }
             }
@@ -791,7 +788,7 @@ impl Parser {
                     return Err(SyntaxError {
                         pos: self.pos(),
                         message: format!("expected `,` or `{}`, found {found}", op.close),
-                        hint: Some(hint),
+                        hint,
                     });
                 }
             }
@@ -835,7 +832,7 @@ impl Parser {
                     let found = self.describe_here();
                     return Err(self.err_here(
                         &format!("expected `:` after a map key, found {found}"),
-                        Some("map entries are written `key: value`"),
+                        "map entries are written `key: value`",
                     ));
                 }
             }
@@ -859,7 +856,7 @@ impl Parser {
                     let found = self.describe_here();
                     return Err(self.err_here(
                         &format!("expected `,` or `}}`, found {found}"),
-                        Some("separate map entries with commas"),
+                        "separate map entries with commas",
                     ));
                 }
             }
@@ -872,7 +869,7 @@ impl Parser {
             Self::err_at(
                 open,
                 &format!("unterminated {what} (opened here)"),
-                Some("close it with the matching quote"),
+                "close it with the matching quote",
             )
         };
         let Some(c) = self.bump() else {
@@ -906,7 +903,7 @@ impl Parser {
                             return Err(Self::err_at(
                                 esc_pos,
                                 "invalid `\\x` escape",
-                                Some("write two hex digits, e.g. `\\x41`"),
+                                "write two hex digits, e.g. `\\x41`",
                             ));
                         }
                     }
@@ -917,7 +914,7 @@ impl Parser {
                         return Err(Self::err_at(
                             esc_pos,
                             "`\\x` escapes must be at most `\\x7F`",
-                            Some("use `\\u{...}` for other characters"),
+                            "use `\\u{...}` for other characters",
                         ));
                     }
                 }
@@ -927,7 +924,7 @@ impl Parser {
                     Self::err_at(
                         esc_pos,
                         msg,
-                        Some("write a unicode escape as `\\u{1F600}` or `\\u00e9`"),
+                        "write a unicode escape as `\\u{1F600}` or `\\u00e9`",
                     )
                 };
                 let mut v = 0u32;
@@ -962,9 +959,7 @@ impl Parser {
                 return Err(Self::err_at(
                     esc_pos,
                     &format!("unknown escape `\\{other}`"),
-                    Some(
-                        "valid escapes are \\n \\t \\r \\0 \\\\ \\\" \\' \\x41 \\u{...}; to write a backslash use `\\\\`",
-                    ),
+                    "valid escapes are \\n \\t \\r \\0 \\\\ \\\" \\' \\x41 \\u{...}; to write a backslash use `\\\\`",
                 ));
             }
         };
@@ -982,7 +977,7 @@ impl Parser {
                     return Err(Self::err_at(
                         open,
                         "unterminated string (opened here)",
-                        Some("close it with `\"`"),
+                        "close it with `\"`",
                     ));
                 }
                 Some('"') => return Ok(s),
@@ -1013,7 +1008,7 @@ impl Parser {
                     return Err(Self::err_at(
                         open,
                         "unterminated raw string (opened here)",
-                        Some(&format!("close it with `{closing}`")),
+                        &format!("close it with `{closing}`"),
                     ));
                 }
                 Some('"') => {
@@ -1040,20 +1035,24 @@ impl Parser {
                 return Err(Self::err_at(
                     open,
                     "unterminated character literal (opened here)",
-                    Some("close it with `'`"),
+                    "close it with `'`",
                 ));
             }
             Some('\\') => match self.escape(here, open, "character literal")? {
                 Some(c) => c,
                 None => {
-                    return Err(Self::err_at(here, "invalid character literal", None));
+                    return Err(Self::err_at(
+                        here,
+                        "invalid character literal",
+                        "write one character between single quotes, e.g. 'a' or '\\n'",
+                    ));
                 }
             },
             Some('\'') => {
                 return Err(Self::err_at(
                     open,
                     "empty character literal",
-                    Some("write one character between the quotes, e.g. 'a'"),
+                    "write one character between the quotes, e.g. 'a'",
                 ));
             }
             Some(c) => c,
@@ -1065,7 +1064,7 @@ impl Parser {
             Err(Self::err_at(
                 open,
                 "unterminated character literal (opened here)",
-                Some("a character literal holds one character; use double quotes for strings"),
+                "a character literal holds one character; use double quotes for strings",
             ))
         }
     }
@@ -1096,7 +1095,7 @@ impl Parser {
                 _ => Err(Self::err_at(
                     start,
                     &format!("expected a number after the sign, found `{word}`"),
-                    None,
+                    "write digits after the sign, e.g. `-1.5`, or `-inf`",
                 )),
             };
         }
@@ -1125,7 +1124,7 @@ impl Parser {
                 _ => Err(Self::err_at(
                     start,
                     &format!("invalid number `{sign}0{}{digits}`", radix_letter(radix)),
-                    None,
+                    "write hexadecimal as `0xFF`, octal as `0o17` and binary as `0b101`",
                 )),
             };
         }
@@ -1164,9 +1163,7 @@ impl Parser {
             return Err(Self::err_at(
                 start,
                 &format!("invalid number `{sign}{bad}`"),
-                Some(
-                    "numbers are written like 12, -3, 1.5, 1e3, 0x1F or 1_000; quote text as \"...\"",
-                ),
+                "numbers are written like 12, -3, 1.5, 1e3, 0x1F or 1_000; quote text as \"...\"",
             ));
         }
         let clean: String = raw.chars().filter(|c| *c != '_').collect();
@@ -1175,7 +1172,7 @@ impl Parser {
             return Err(Self::err_at(
                 start,
                 &format!("expected a number, found {found}"),
-                None,
+                "write a number such as `12` or `1.5`",
             ));
         }
         let text = format!("{sign}{clean}");
@@ -1185,7 +1182,7 @@ impl Parser {
                 Err(_) => Err(Self::err_at(
                     start,
                     &format!("invalid number `{sign}{raw}`"),
-                    None,
+                    "write a number such as `12`, `1.5` or `1e3` (digits may be grouped with `_`)",
                 )),
             }
         } else {
@@ -1194,7 +1191,7 @@ impl Parser {
                 Err(_) => Err(Self::err_at(
                     start,
                     &format!("integer `{sign}{raw}` is too large"),
-                    None,
+                    "write a smaller integer, or a float such as `1e40`",
                 )),
             }
         }
@@ -1417,7 +1414,7 @@ mod tests {
             e.message,
             "expected `,` or `)` after field `capacity`, found `capacity2`"
         );
-        assert_eq!(e.hint.as_deref(), Some("separate fields with commas"));
+        assert_eq!(e.hint, "separate fields with commas");
         let e = err("[1 2]");
         assert_eq!(e.pos, p(1, 4));
         assert_eq!(e.message, "expected `,` or `]`, found `2`");

@@ -5,7 +5,7 @@
 //! so that one run of `aftershock validate` lists everything; a value that failed its check is
 //! replaced by `None` and checks depending on it are skipped rather than reported twice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::Problem;
 use super::raw::*;
@@ -37,9 +37,16 @@ pub const MAX_BYTES: f64 = 1024.0 * 1024.0 * 1024.0;
 /// Most CPU time a run may be estimated to need, in seconds (one day).
 pub const MAX_CPU_SECONDS: f64 = 86_400.0;
 
+/// Most "did you mean" searches one file gets: a file with many unknown names is told about its
+/// first ones with a suggestion, and about the rest with a plain hint (all but the first
+/// [`super::MAX_PROBLEMS`] are cut from the report anyway).
+const MAX_SEARCHES: usize = 64;
+
 struct Ctx<'a> {
     tree: &'a Node,
     problems: Vec<Problem>,
+    /// "Did you mean" searches left.
+    searches: usize,
 }
 
 impl Ctx<'_> {
@@ -48,7 +55,7 @@ impl Ctx<'_> {
         self.problems.push(Problem {
             pos: self.tree.locate(&parse_path(path)),
             message: message.into(),
-            hint: (!hint.is_empty()).then_some(hint),
+            hint,
         });
     }
 
@@ -122,11 +129,25 @@ impl Ctx<'_> {
         match names.get(name) {
             Some(&i) => Some(i),
             None => {
-                let hint = suggest::hint(name, names.keys().copied(), "service");
+                let hint = self.unknown_hint(name, names.keys().copied(), "service");
                 self.err(path, format!("unknown service `{name}`"), hint);
                 None
             }
         }
+    }
+
+    /// The hint for an unknown name: a suggestion while searches are left, else the rule.
+    fn unknown_hint<'n, I>(&mut self, name: &str, candidates: I, what: &str) -> String
+    where
+        I: IntoIterator<Item = &'n str> + Clone,
+    {
+        if self.searches == 0 {
+            return format!(
+                "use the name of a {what} defined in this file (names are case-sensitive)"
+            );
+        }
+        self.searches -= 1;
+        suggest::hint(name, candidates, what)
     }
 
     fn dist(&mut self, path: &str, d: &RawDist) -> Option<Dist> {
@@ -189,6 +210,7 @@ pub fn validate(raw: &RawScenario, tree: &Node, text: &str) -> Result<Scenario, 
     let mut cx = Ctx {
         tree,
         problems: Vec::new(),
+        searches: MAX_SEARCHES,
     };
     let scenario = build(&mut cx, raw, text);
     let mut problems = cx.problems;
@@ -203,7 +225,7 @@ pub fn validate(raw: &RawScenario, tree: &Node, text: &str) -> Result<Scenario, 
         problems.push(Problem {
             pos: tree.pos,
             message: "the scenario is invalid".into(),
-            hint: None,
+            hint: "this is a bug in aftershock (a scenario refused without a reason): please report it with the file".into(),
         });
     }
     Err(problems)
@@ -343,8 +365,22 @@ fn build(cx: &mut Ctx<'_>, raw: &RawScenario, text: &str) -> Option<Scenario> {
     }
 
     // Roles that act through an edge need that edge; a service has one role of each kind.
+    // (Indexed only when some role needs an edge: a large file usually has none.)
+    let needs_edges = raw.services.iter().any(|s| {
+        s.roles
+            .iter()
+            .any(|r| matches!(r, RawRole::Cache { .. } | RawRole::Auth { .. }))
+    });
+    let edges_by_name: BTreeSet<(&str, &str)> = if needs_edges {
+        raw.dependencies
+            .iter()
+            .map(|d| (d.from.as_str(), d.to.as_str()))
+            .collect()
+    } else {
+        BTreeSet::new()
+    };
     for (i, s) in raw.services.iter().enumerate() {
-        let mut kinds: Vec<&'static str> = Vec::new();
+        let mut kinds: BTreeSet<&'static str> = BTreeSet::new();
         for (r, role) in s.roles.iter().enumerate() {
             let path = format!("services[{i}].roles[{r}]");
             let (kind, needs) = match role {
@@ -356,20 +392,16 @@ fn build(cx: &mut Ctx<'_>, raw: &RawScenario, text: &str) -> Option<Scenario> {
                 RawRole::Database { .. } => ("Database", None),
                 RawRole::Discovery { .. } => ("Discovery", None),
             };
-            if kinds.contains(&kind) {
+            if !kinds.insert(kind) {
                 cx.err(
                     &path,
                     format!("`{}` has two `{kind}` roles", s.name),
                     "a service has at most one role of each kind; split it into two services",
                 );
             }
-            kinds.push(kind);
             if let Some((field, target)) = needs
                 && let Some(&t) = names.get(target.as_str())
-                && !raw
-                    .dependencies
-                    .iter()
-                    .any(|d| d.from == s.name && d.to == *target)
+                && !edges_by_name.contains(&(s.name.as_str(), target.as_str()))
                 && t != i
             {
                 cx.err(
@@ -450,9 +482,9 @@ fn build(cx: &mut Ctx<'_>, raw: &RawScenario, text: &str) -> Option<Scenario> {
                     cx.problems.push(Problem {
                         pos,
                         message: format!("in expectation `{text}`: {}", e.message),
-                        hint: Some(e.hint.unwrap_or_else(|| {
+                        hint: e.hint.unwrap_or_else(|| {
                             "write e.g. \"all-at-once.availability.mean >= 99.5%\"".into()
-                        })),
+                        }),
                     });
                 }
             }
@@ -502,9 +534,10 @@ fn build(cx: &mut Ctx<'_>, raw: &RawScenario, text: &str) -> Option<Scenario> {
             );
         }
     }
+    let edges: BTreeSet<(usize, usize)> = deps.iter().map(|d| (d.from, d.to)).collect();
     for (i, f) in failures.iter().enumerate() {
         if let FailureKind::Partition { from, to } = f.kind
-            && !deps.iter().any(|d| d.from == from && d.to == to)
+            && !edges.contains(&(from, to))
         {
             let (a, b) = (&raw.services[from].name, &raw.services[to].name);
             cx.err(
@@ -653,14 +686,16 @@ fn service(
         }
     }
     for (field, list) in [("zones", &s.zones), ("shared", &s.shared)] {
+        let mut listed = BTreeSet::new();
         for (z, zone) in list.iter().enumerate() {
+            let first = listed.insert(zone.as_str());
             if zone.trim().is_empty() {
                 cx.err(
                     &format!("{p}.{field}[{z}]"),
                     "empty zone name",
                     "name it, e.g. \"eu-west-1a\"",
                 );
-            } else if list[..z].contains(zone) {
+            } else if !first {
                 cx.err(
                     &format!("{p}.{field}[{z}]"),
                     format!("`{zone}` is listed twice"),
@@ -1135,7 +1170,7 @@ fn failure(
                     shared: shared.clone(),
                 }),
                 None => {
-                    let hint = suggest::hint(zone, zones.keys().copied(), "zone");
+                    let hint = cx.unknown_hint(zone, zones.keys().copied(), "zone");
                     cx.err(
                         &format!("{kp}.zone"),
                         format!("no service lists `{zone}` in its `zones` or `shared`"),
@@ -1319,21 +1354,22 @@ fn plan(
             if stages.is_empty() {
                 cx.err(&sp, "a staged plan needs stages", "list IdentityPrewarm, StateReconciliation, DependencyConvergence, TrafficReentry");
             }
-            let mut kinds = Vec::new();
+            let mut last: Option<RawStageKind> = None;
+            let mut kinds_seen = BTreeSet::new();
             let out: Vec<Option<Stage>> = stages
                 .iter()
                 .enumerate()
                 .map(|(s, st)| {
                     let path = format!("{sp}[{s}]");
-                    if kinds.contains(&st.stage) {
+                    if !kinds_seen.insert(st.stage as u8) {
                         cx.err(&format!("{path}.stage"), format!("stage `{:?}` appears twice", st.stage), "each of the four stages runs once; use `max_repeats` for retries");
                     }
-                    if let Some(last) = kinds.last()
-                        && (*last as u8) > (st.stage as u8)
+                    if let Some(last) = last
+                        && (last as u8) > (st.stage as u8)
                     {
                         cx.err(&format!("{path}.stage"), format!("stage `{:?}` comes after `{:?}`", st.stage, last), "keep the order: IdentityPrewarm, StateReconciliation, DependencyConvergence, TrafficReentry");
                     }
-                    kinds.push(st.stage);
+                    last = Some(st.stage);
                     let d = cx.dist(&format!("{path}.duration"), &st.duration);
                     let v = cx.probability(&format!("{path}.verify_probability"), "`verify_probability`", st.verify_probability);
                     let e = match &st.escalation_delay {
@@ -1429,10 +1465,12 @@ fn plan(
     };
     let mut actions = Vec::new();
     let mut actions_ok = true;
+    let mut bound: BTreeMap<&str, usize> = BTreeMap::new();
     for (a, act) in p.actions.iter().enumerate() {
         let ap = format!("{pp}.actions[{a}]");
         let Some(&failure) = failures.get(&act.failure) else {
-            let hint = suggest::hint(&act.failure, failures.keys().map(String::as_str), "failure");
+            let hint =
+                cx.unknown_hint(&act.failure, failures.keys().map(String::as_str), "failure");
             cx.err(
                 &format!("{ap}.failure"),
                 format!("unknown failure `{}`", act.failure),
@@ -1442,7 +1480,7 @@ fn plan(
             continue;
         };
         let kp = format!("{ap}.action");
-        if let Some(first) = p.actions[..a].iter().position(|x| x.failure == act.failure) {
+        if let Some(&first) = bound.get(act.failure.as_str()) {
             cx.err(
                 &format!("{ap}.failure"),
                 format!(
@@ -1452,6 +1490,8 @@ fn plan(
                 "bind one recovery action per failure and plan",
             );
             actions_ok = false;
+        } else {
+            bound.insert(act.failure.as_str(), a);
         }
         let target = &raw_failures[failure].kind;
         let one_component = matches!(target, RawFailureKind::Crash { .. });

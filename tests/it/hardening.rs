@@ -154,7 +154,7 @@ fn refused(text: &str) -> Vec<String> {
     let e = aftershock::scenario::load_str(text, "t.ron").expect_err("refused");
     e.problems
         .iter()
-        .map(|p| format!("{} / {}", p.message, p.hint.as_deref().unwrap_or("")))
+        .map(|p| format!("{} / {}", p.message, p.hint))
         .collect()
 }
 

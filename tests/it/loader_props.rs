@@ -33,9 +33,7 @@ fn check(text: &str) {
             p.pos.col,
             p.message
         );
-        if let Some(h) = &p.hint {
-            assert!(!h.trim().is_empty(), "empty hint at {:?}", p.pos);
-        }
+        assert!(!p.hint.trim().is_empty(), "empty hint at {:?}", p.pos);
     }
     // Rendering never panics and keeps the FILE:LINE:COL format.
     let shown = e.to_string();
