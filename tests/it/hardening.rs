@@ -3,22 +3,10 @@
 //! written to (through), never replaced by a regular file.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_aftershock"))
-}
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Runs the binary from the crate root: (exit code, stderr).
-fn run(args: &[&str]) -> (Option<i32>, String) {
-    let out = crate::support::cli(root(), args[0], &args[1..]);
-    (out.code, out.stderr)
-}
+use crate::support::{binary, root, run_at_root as run};
 
 /// A horizon shorter than the charts' usual half hour after recovery used to panic in the
 /// chart layout (`run`, `run --shard`, `merge`).

@@ -10,19 +10,7 @@ use std::time::{Duration, Instant};
 
 use rand::{RngExt, SeedableRng};
 
-fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_aftershock"))
-}
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Runs the binary from the crate root: (exit code, stderr).
-fn run(args: &[&str]) -> (Option<i32>, String) {
-    let out = crate::support::cli(root(), args[0], &args[1..]);
-    (out.code, out.stderr)
-}
+use crate::support::{binary, root, run_at_root as run};
 
 /// Every file of `dir` with its bytes (`None` when `dir` does not exist).
 fn contents(dir: &Path) -> Option<BTreeMap<String, Vec<u8>>> {

@@ -94,3 +94,19 @@ pub fn proptest_cases(default: u32) -> u32 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// The `aftershock` binary under test.
+pub fn binary() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_BIN_EXE_aftershock"))
+}
+
+/// The crate root (where `scenarios/` is).
+pub fn root() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `aftershock ARGS...` from the crate root: (exit code, stderr).
+pub fn run_at_root(args: &[&str]) -> (Option<i32>, String) {
+    let out = cli(root(), args[0], &args[1..]);
+    (out.code, out.stderr)
+}
