@@ -118,6 +118,10 @@ fn a_kill_at_any_moment_leaves_the_old_or_the_new_set() {
             );
         }
     }
+    eprintln!(
+        "{kills} kills, {} during a run, {finished} after it ended",
+        kills - finished
+    );
     assert!(
         finished < kills,
         "no kill landed during a run: the test checks nothing"
