@@ -10,7 +10,7 @@
 
 use super::burst::{Impulse, ReleaseShape, release_shape};
 use super::plan::Release;
-use super::{BreakerState, DECAY_END, EPS, FlowTrial, SNAP, TraceEvent, full};
+use super::{BreakerState, DECAY_END, EPS, FlowTrial, SNAP, TraceEvent, WakeSource, full};
 use crate::engine::{EventQueue, SimDuration, SimTime};
 use crate::model::{Breaker, Role};
 
@@ -1000,32 +1000,41 @@ impl<'a> FlowTrial<'a> {
     pub(super) fn schedule_wake(&mut self, now: SimTime, q: &mut EventQueue<super::Ev>) {
         let mut next_secs = f64::INFINITY;
         let mut next_at = SimTime::NEVER;
+        // What the wake-up is for (kept for `explain_events`; one store when the minimum moves).
+        let mut source = WakeSource::Plan;
+        let mut secs_source = WakeSource::Plan;
         // Breaker timers are tracked apart: a half-open probe that finds the callee still
         // failing changes nothing, and then the flows need no new solution.
         let mut next_breaker = SimTime::NEVER;
-        let mut at = |t: Option<SimTime>| {
+        let mut breaker_source = WakeSource::Plan;
+        let mut at = |t: Option<SimTime>, why: WakeSource| {
             if let Some(t) = t
                 && t > now
+                && t < next_at
             {
-                next_at = next_at.min(t);
+                next_at = t;
+                source = why;
             }
         };
         // (Only reacting services autoscale, only discovery clients register, only services
         // with roles step tokens.)
         for &s in &self.react_list {
-            at(self.scale_at[s].map(|x| x.0));
+            at(self.scale_at[s].map(|x| x.0), WakeSource::Autoscale(s));
         }
         for &s in &self.discovery_list {
-            at(self.register_at[s]);
+            at(self.register_at[s], WakeSource::Discovery(s));
         }
         for &s in &self.role_list {
-            at(self.roles[s].step_at);
-            at(self.roles[s].refresh_step_at);
+            at(self.roles[s].step_at, WakeSource::Roles(s));
+            at(self.roles[s].refresh_step_at, WakeSource::Roles(s));
         }
-        at(self.next_plan_timer());
-        at(self.next_impulse());
+        at(self.next_plan_timer(), WakeSource::Plan);
+        at(
+            self.next_impulse(),
+            WakeSource::Retry(self.impulses.first().map_or(0, |i| i.edge)),
+        );
         for &e in &self.breaker_edges {
-            at(self.release_start[e].map(|x| x.0));
+            at(self.release_start[e].map(|x| x.0), WakeSource::Breaker(e));
         }
         for &e in &self.breaker_edges {
             let probe = match self.breaker[e] {
@@ -1039,19 +1048,24 @@ impl<'a> FlowTrial<'a> {
                 _ => None,
             };
             for t in [self.trip_at[e], probe].into_iter().flatten() {
-                if t > now {
-                    next_breaker = next_breaker.min(t);
+                if t > now && t < next_breaker {
+                    next_breaker = t;
+                    breaker_source = WakeSource::Breaker(e);
                 }
             }
         }
         let t = now.as_secs_f64();
-        let mut soon = |d: Option<f64>| {
-            if let Some(d) = d {
-                next_secs = next_secs.min(d);
+        let mut soon_from = |d: Option<f64>, why: WakeSource| {
+            if let Some(d) = d
+                && d < next_secs
+            {
+                next_secs = d;
+                secs_source = why;
             }
         };
         // (Minima: the order of the candidates does not matter.)
         for s in self.busy_backlogs() {
+            let mut soon = |d| soon_from(d, WakeSource::Backlog(s));
             let b = self.backlog[s];
             let rate = self.backlog_rate[s];
             if rate != 0.0 {
@@ -1070,6 +1084,7 @@ impl<'a> FlowTrial<'a> {
             }
         }
         for &s in &self.role_list {
+            let mut soon = |d| soon_from(d, WakeSource::Roles(s));
             let r = &self.roles[s];
             if let Some((_, _, max)) = self.queue_of(s) {
                 let (rate, ..) = self.acc.queue_rate[s];
@@ -1101,6 +1116,7 @@ impl<'a> FlowTrial<'a> {
             }
         }
         for &e in &self.breaker_edges {
+            let mut soon = |d| soon_from(d, WakeSource::Breaker(e));
             if let Some(rate) = self.deferred_rate(e) {
                 let max = self.breaker_of(e).map_or(0.0, |b| b.max_deferred);
                 soon(crossing(self.deferred[e], rate, 0.0));
@@ -1114,12 +1130,21 @@ impl<'a> FlowTrial<'a> {
             } else {
                 now.plus(SimDuration(ns as u64))
             };
-            next_at = next_at.min(t2);
+            if t2 < next_at {
+                next_at = t2;
+                source = secs_source;
+            }
         }
         self.wake_breaker_only = next_breaker < next_at;
+        if next_breaker < next_at {
+            source = breaker_source;
+        }
         let next_at = next_at.min(next_breaker);
         if next_at < SimTime::NEVER && next_at <= self.s.horizon {
             self.wake_gen += 1;
+            if let Some(c) = self.counts.as_deref_mut() {
+                c.pending.insert(self.wake_gen, source);
+            }
             q.push(next_at, super::Ev::Wake(self.wake_gen));
         }
     }

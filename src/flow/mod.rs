@@ -372,6 +372,8 @@ pub(crate) struct FlowTrial<'a> {
     // Wake-ups.
     wake_gen: u64,
     wake_breaker_only: bool,
+    /// Events handled by source (for [`explain_events`] only; `None` in every other run).
+    counts: Option<Box<EventCounts>>,
     // Results.
     /// The one service that takes all external traffic, if there is one (for `scale_flows`).
     single_entry: Option<usize>,
@@ -437,6 +439,89 @@ pub fn run_trial_recorded(
     let mut row = t.finish();
     row.aborted = outcome.is_err();
     row
+}
+
+/// What an internal wake-up is for (to name what makes a trial's events, [`explain_events`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum WakeSource {
+    /// The plan's stages, steps, ramp, switches, repairs and replays.
+    Plan,
+    /// A service's autoscaler.
+    Autoscale(usize),
+    /// A service's registration in service discovery.
+    Discovery(usize),
+    /// A service's roles (tokens, cache, queue, database lag).
+    Roles(usize),
+    /// A wave of retries on an edge.
+    Retry(usize),
+    /// An edge's circuit breaker (trips, probes, deferred calls).
+    Breaker(usize),
+    /// A service's backlog crossing a threshold (empty, full, a caller's timeout).
+    Backlog(usize),
+}
+
+/// Where a handled event came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum EventSource {
+    Failure(usize),
+    Traffic(usize),
+    Wake(WakeSource),
+}
+
+/// Events handled by source, and what each pending wake-up was scheduled for.
+#[derive(Debug, Default)]
+struct EventCounts {
+    handled: std::collections::BTreeMap<EventSource, u64>,
+    pending: std::collections::BTreeMap<u64, WakeSource>,
+}
+
+/// Runs trial `trial` of `plan` counting the events it handles by what made them, and returns
+/// each source as the scenario setting behind it with its count, most first (to explain a
+/// trial stopped at its event budget).
+pub fn explain_events(s: &Scenario, plan: &Plan, seed: u64, trial: u64) -> Vec<(String, u64)> {
+    let mut windows = Vec::new();
+    fault::draw(s, seed, trial, &mut windows);
+    let mut t = FlowTrial::new(s, plan, &windows, seed, trial, None);
+    t.counts = Some(Box::default());
+    let _ = t.run_until(s.horizon);
+    let handled = t.counts.take().map(|c| c.handled).unwrap_or_default();
+    let svc = |i: usize| format!("services[{i}] (`{}`)", s.topology.services[i].name);
+    let edge = |e: usize| {
+        let d = &s.topology.deps[e];
+        format!(
+            "dependencies[{e}] (`{}` -> `{}`)",
+            s.topology.services[d.from].name, s.topology.services[d.to].name
+        )
+    };
+    let mut named: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    for (source, n) in handled {
+        let name = match source {
+            EventSource::Failure(i) => {
+                format!("failures[{i}].schedule (`{}`)", s.failures[i].name)
+            }
+            EventSource::Traffic(i) => format!("traffic[{i}] (its hourly profile and noise)"),
+            EventSource::Wake(WakeSource::Plan) => {
+                format!("the stages, steps and actions of plan `{}`", plan.name)
+            }
+            EventSource::Wake(WakeSource::Autoscale(i)) => format!("{}: its autoscaling", svc(i)),
+            EventSource::Wake(WakeSource::Discovery(i)) => {
+                format!("{}: its discovery registration", svc(i))
+            }
+            EventSource::Wake(WakeSource::Roles(i)) => format!("{}.roles", svc(i)),
+            EventSource::Wake(WakeSource::Retry(e)) => format!("{}.retry", edge(e)),
+            EventSource::Wake(WakeSource::Breaker(e)) => format!("{}.breaker", edge(e)),
+            EventSource::Wake(WakeSource::Backlog(i)) => {
+                format!(
+                    "{}: its backlog against its capacity and its callers' timeouts",
+                    svc(i)
+                )
+            }
+        };
+        *named.entry(name).or_default() += n;
+    }
+    let mut v: Vec<(String, u64)> = named.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v
 }
 
 /// Events one trial may handle before it is stopped as runaway (a typical trial handles a few
@@ -739,6 +824,7 @@ impl<'a> FlowTrial<'a> {
             user_ok_rate: 0.0,
             wake_gen: 0,
             wake_breaker_only: false,
+            counts: None,
             single_entry: s
                 .traffic
                 .first()
@@ -1184,6 +1270,16 @@ impl Process for FlowTrial<'_> {
     }
 
     fn handle(&mut self, now: SimTime, ev: Ev, q: &mut EventQueue<Ev>) {
+        if let Some(c) = self.counts.as_deref_mut() {
+            let source = match ev {
+                Ev::FaultStart(w) | Ev::FaultEnd(w) => {
+                    EventSource::Failure(self.windows[w as usize].failure)
+                }
+                Ev::Traffic(i) => EventSource::Traffic(i as usize),
+                Ev::Wake(g) => EventSource::Wake(c.pending.remove(&g).unwrap_or(WakeSource::Plan)),
+            };
+            *c.handled.entry(source).or_default() += 1;
+        }
         match ev {
             Ev::Traffic(i) => self.update_traffic(i as usize, now, q),
             Ev::FaultStart(w) => {

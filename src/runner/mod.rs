@@ -279,13 +279,25 @@ pub fn aborted_message(s: &Scenario, label: &str, seed: u64, trial: u64, plan: u
         .max_by_key(|(_, n)| **n)
         .filter(|(_, n)| **n as f64 * 2.0 > cap as f64 / 10.0)
         .map(|(i, n)| (format!("failures[{i}].schedule"), *n as f64 * 2.0));
-    match drawn.or_else(|| densest_source(s)) {
+    let replay = format!("aftershock replay {label} --trial {trial} --plan {name} --seed {seed}");
+    if let Some((at, n)) =
+        drawn.or_else(|| densest_source(s).filter(|(_, n)| *n > cap as f64 / 10.0))
+    {
         // A scenario whose own settings make that many events is too dense, not wrong.
-        Some((at, n)) if n > cap as f64 / 10.0 => format!(
-            "{label}: trial {trial} of plan `{name}` exceeded {cap} events and was stopped; no report was written: the scenario is too dense for one trial (`{at}` alone makes about {n:.0})\n  help: make `{at}` longer or shorten `horizon`; `aftershock replay {label} --trial {trial} --plan {name} --seed {seed}` shows the trial"
+        return format!(
+            "{label}: trial {trial} of plan `{name}` exceeded {cap} events and was stopped; no report was written: the scenario is too dense for one trial (`{at}` alone makes about {n:.0})\n  help: make `{at}` longer or shorten `horizon`; `{replay}` shows the trial"
+        );
+    }
+    // Else count the trial's events by what made them.
+    let sources = flow::explain_events(s, &s.plans[plan], seed, trial);
+    let total: u64 = sources.iter().map(|x| x.1).sum();
+    match sources.first() {
+        // (A trial that stays under the cap when run again is no scenario's doing.)
+        Some((at, n)) if total >= cap => format!(
+            "{label}: trial {trial} of plan `{name}` exceeded {cap} events and was stopped; no report was written: the scenario is too dense for one trial ({at} made {n} of its {total} events)\n  help: make {at} act less often (longer delays, windows or steps), or shorten `horizon`; `{replay}` shows the trial; if that setting cannot explain it, report it as a bug with that command"
         ),
         _ => format!(
-            "{label}: trial {trial} of plan `{name}` exceeded {cap} events and was stopped; no report was written\n  help: no setting of the scenario explains that many: this is a bug in the model; reproduce it with `aftershock replay {label} --trial {trial} --plan {name} --seed {seed}` and report it"
+            "{label}: trial {trial} of plan `{name}` exceeded {cap} events and was stopped; no report was written\n  help: no setting of the scenario explains that many: this is a bug in the model; reproduce it with `{replay}` and report it"
         ),
     }
 }

@@ -525,3 +525,50 @@ fn escape_sequences_never_reach_the_terminal_or_the_reports() {
         assert!(!body.contains("<script>x"), "{f} holds the markup raw");
     }
 }
+
+/// What explains a trial stopped at its event cap when no scheduled source does: every event
+/// of a trial is counted against the scenario setting that made it (the counts add up to the
+/// events the trial handles), and the settings are named as a user finds them in the file.
+#[test]
+fn every_event_of_a_trial_is_counted_against_its_setting() {
+    for name in [
+        "db-cluster-outage.ron",
+        "flaky-dependencies.ron",
+        "retry-storm.ron",
+    ] {
+        let s = crate::support::scenario(&library(name));
+        for trial in 0..3u64 {
+            let mut windows = Vec::new();
+            aftershock::fault::draw(&s, s.seed, trial, &mut windows);
+            for plan in &s.plans {
+                let handled = aftershock::flow::count_events(&s, plan, &windows, s.seed, trial);
+                let sources = aftershock::flow::explain_events(&s, plan, s.seed, trial);
+                let total: u64 = sources.iter().map(|x| x.1).sum();
+                assert_eq!(total, handled, "{name} trial {trial} plan {}", plan.name);
+                assert!(
+                    sources.windows(2).all(|w| w[0].1 >= w[1].1),
+                    "most first: {sources:?}"
+                );
+            }
+        }
+    }
+    // The default scenario's trial 0: its failures, its traffic, the plan's program and the
+    // cache's refresh steps all make events, each named.
+    let s = crate::support::scenario(&library("db-cluster-outage.ron"));
+    let staged = s.plans.iter().find(|p| p.name == "staged").unwrap();
+    let names: Vec<String> = aftershock::flow::explain_events(&s, staged, s.seed, 0)
+        .into_iter()
+        .map(|x| x.0)
+        .collect();
+    for expected in [
+        "failures[0].schedule",
+        "traffic[0]",
+        "plan `staged`",
+        ".roles",
+    ] {
+        assert!(
+            names.iter().any(|n| n.contains(expected)),
+            "{expected} not among {names:?}"
+        );
+    }
+}
