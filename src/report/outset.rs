@@ -144,21 +144,37 @@ impl OutputSet {
         let list: String = names.iter().map(|n| format!("{n}\n")).collect();
         std::fs::write(self.tmp.join(SET_LIST), list)?;
         std::fs::File::open(self.tmp.join(SET_LIST))?.sync_all()?;
-        let exists = std::fs::symlink_metadata(&self.target).is_ok();
-        if exists {
-            carry_over(&self.target, &self.tmp, &names)?;
-        }
+        let mut exists = std::fs::symlink_metadata(&self.target).is_ok();
         set_mode(&self.target, &self.tmp)?;
-        std::fs::File::open(&self.tmp)?.sync_all()?;
-        {
+        // (Twice at most: another writer may create the target between the look and the
+        // rename, and then this set replaces that one as it would any other.)
+        for _ in 0..2 {
+            if exists {
+                carry_over(&self.target, &self.tmp, &names)?;
+            }
+            std::fs::File::open(&self.tmp)?.sync_all()?;
             // Ctrl-C waits for the swap and then removes the old set under the temporary name.
             let _held = TEMPORARIES.lock();
-            if exists {
-                swap(&self.target, &self.tmp)?;
+            let done = if exists {
+                swap(&self.target, &self.tmp)
             } else {
-                std::fs::rename(&self.tmp, &self.target)?;
+                std::fs::rename(&self.tmp, &self.target)
+            };
+            match done {
+                Ok(()) => {
+                    self.committed = true;
+                    break;
+                }
+                Err(_) if !exists && std::fs::symlink_metadata(&self.target).is_ok() => {
+                    exists = true;
+                }
+                Err(e) => return Err(e),
             }
-            self.committed = true;
+        }
+        if !self.committed {
+            return Err(std::io::Error::other(
+                "another writer kept replacing the output directory",
+            ));
         }
         if exists {
             // The old set, now under the temporary name.
