@@ -524,6 +524,36 @@ fn escape_sequences_never_reach_the_terminal_or_the_reports() {
         assert!(!body.contains('\u{1b}'), "{f} holds a raw escape");
         assert!(!body.contains("<script>x"), "{f} holds the markup raw");
     }
+
+    // Markup in a failure name reaches the timeline chart's SVG escaped.
+    let marked = text.replacen(
+        "name: \"user-store-brownout\"",
+        "name: \"brown<b>out</b> & \\\"q\\\"\"",
+        1,
+    );
+    assert_ne!(marked, text);
+    let path = crate::support::write(dir, "marked.ron", &marked);
+    let chart = dir.join("timeline.svg");
+    let (code, err) = run(&[
+        "replay",
+        path.to_str().unwrap(),
+        "--trial",
+        "0",
+        "--chart",
+        chart.to_str().unwrap(),
+        "--trace",
+        dir.join("trace.jsonl").to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let svg = std::fs::read_to_string(&chart).unwrap();
+    assert!(
+        svg.contains("brown&lt;b&gt;out&lt;/b&gt; &amp; &quot;q&quot;"),
+        "the name is not in the chart escaped"
+    );
+    assert!(
+        !svg.contains("<b>out"),
+        "markup from a name reached the SVG"
+    );
 }
 
 /// What explains a trial stopped at its event cap when no scheduled source does: every event
