@@ -182,7 +182,10 @@ pub fn load_str(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
                 .collect(),
         )
     })?;
-    validate::validate(&raw, &tree, text).map_err(fail)
+    // The tree is large (several times the text); validation parses the text again only to
+    // locate a problem.
+    drop(tree);
+    validate::validate(&raw, text).map_err(fail)
 }
 
 /// Most problems reported for one file; the rest are counted in one last line.

@@ -298,6 +298,13 @@ fn is_ident_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
 }
 
+/// `v` without spare capacity: a struct of two fields grown by `push` would keep room for four,
+/// and a large file holds millions of them.
+fn shrunk<T>(mut v: Vec<T>) -> Vec<T> {
+    v.shrink_to_fit();
+    v
+}
+
 #[derive(Clone, Copy)]
 struct Mark {
     i: usize,
@@ -305,8 +312,10 @@ struct Mark {
     col: u32,
 }
 
-struct Parser {
-    chars: Vec<char>,
+/// The cursor over the text: `i` is a byte offset, always on a char boundary (the text is read
+/// in place, not copied into a `Vec<char>`, which would take four bytes per byte of text).
+struct Parser<'a> {
+    text: &'a str,
     i: usize,
     line: u32,
     col: u32,
@@ -322,27 +331,44 @@ struct Opener {
     pos: Pos,
 }
 
-impl Parser {
-    fn new(text: &str) -> Self {
+impl<'a> Parser<'a> {
+    fn new(text: &'a str) -> Self {
         Parser {
-            chars: text.chars().collect(),
+            text,
             i: 0,
             line: 1,
             col: 1,
         }
     }
 
-    fn peek(&self) -> Option<char> {
-        self.chars.get(self.i).copied()
+    /// The text from the cursor on.
+    fn rest(&self) -> &'a str {
+        self.text.get(self.i..).unwrap_or_default()
     }
 
+    fn peek(&self) -> Option<char> {
+        self.rest().chars().next()
+    }
+
+    /// The char `n` chars after the cursor (`n` is small: it walks the chars before it).
     fn peek_at(&self, n: usize) -> Option<char> {
-        self.chars.get(self.i.saturating_add(n)).copied()
+        self.rest().chars().nth(n)
+    }
+
+    /// How many `#` follow the cursor, from `n` bytes after it.
+    fn hashes_from(&self, n: usize) -> usize {
+        let bytes = self.rest().as_bytes();
+        bytes
+            .get(n..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|&&b| b == b'#')
+            .count()
     }
 
     fn bump(&mut self) -> Option<char> {
         let c = self.peek()?;
-        self.i += 1;
+        self.i += c.len_utf8();
         if c == '\n' {
             self.line = self.line.saturating_add(1);
             self.col = 1;
@@ -402,11 +428,9 @@ impl Parser {
         };
         if is_ident_start(c) || c.is_ascii_digit() {
             let word: String = self
-                .chars
-                .get(self.i..)
-                .unwrap_or_default()
-                .iter()
-                .take_while(|c| is_ident_char(**c) || **c == '.')
+                .rest()
+                .chars()
+                .take_while(|c| is_ident_char(*c) || *c == '.')
                 .take(40)
                 .collect();
             return format!("`{word}`");
@@ -515,11 +539,9 @@ impl Parser {
         if self.peek() != Some('r') {
             return false;
         }
-        let mut n = 1;
-        while self.peek_at(n) == Some('#') {
-            n += 1;
-        }
-        self.peek_at(n) == Some('"')
+        // `r`, then `#`s (one byte each), then `"`.
+        let n = 1 + self.hashes_from(1);
+        self.rest().as_bytes().get(n) == Some(&b'"')
     }
 
     /// Reads an identifier (optionally `r#`-prefixed). Caller checks the first char.
@@ -694,7 +716,7 @@ impl Parser {
             match self.peek() {
                 Some(')') => {
                     self.bump();
-                    return Ok(fields);
+                    return Ok(shrunk(fields));
                 }
                 None => return Err(self.eof_unclosed(op)),
                 Some(c) if is_ident_start(c) => {}
@@ -739,7 +761,7 @@ impl Parser {
                 }
                 Some(')') => {
                     self.bump();
-                    return Ok(fields);
+                    return Ok(shrunk(fields));
                 }
                 None => return Err(self.eof_unclosed(op)),
                 Some(_) => {
@@ -761,7 +783,7 @@ impl Parser {
             match self.peek() {
                 Some(c) if c == op.close => {
                     self.bump();
-                    return Ok(items);
+                    return Ok(shrunk(items));
                 }
                 None => return Err(self.eof_unclosed(op)),
                 Some(_) => {}
@@ -774,7 +796,7 @@ impl Parser {
                 }
                 Some(c) if c == op.close => {
                     self.bump();
-                    return Ok(items);
+                    return Ok(shrunk(items));
                 }
                 None => return Err(self.eof_unclosed(op)),
                 Some(_) => {
@@ -1012,7 +1034,7 @@ impl Parser {
                     ));
                 }
                 Some('"') => {
-                    let closes = (0..hashes).all(|k| self.peek_at(k) == Some('#'));
+                    let closes = self.hashes_from(0) >= hashes;
                     if closes {
                         for _ in 0..hashes {
                             self.bump();

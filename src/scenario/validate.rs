@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::Problem;
 use super::raw::*;
 use super::ron_tree::Pos;
-use super::ron_tree::{Node, parse_path};
+use super::ron_tree::{self, Node, parse_path};
 use super::suggest;
 use crate::engine::time::parse_duration;
 use crate::engine::{SimDuration, SimTime};
@@ -43,17 +43,42 @@ pub const MAX_CPU_SECONDS: f64 = 86_400.0;
 const MAX_SEARCHES: usize = 64;
 
 struct Ctx<'a> {
-    tree: &'a Node,
+    /// The text validated (without its byte-order mark).
+    text: &'a str,
+    /// Its positioned tree, parsed again on the first problem: the loader drops the tree once
+    /// the raw types are read, so that a large file's tree does not stay in memory while the
+    /// model is built. Parsing is deterministic, so the positions are those of the first parse.
+    tree: Option<Node>,
     problems: Vec<Problem>,
     /// "Did you mean" searches left.
     searches: usize,
 }
 
 impl Ctx<'_> {
+    /// The tree of the text (parsed on first use).
+    fn tree(&mut self) -> &Node {
+        let text = self.text;
+        self.tree
+            .get_or_insert_with(|| match ron_tree::parse(text) {
+                Ok(tree) => tree,
+                // The text parsed once already; should it not, positions fall back to the start.
+                Err(e) => Node {
+                    pos: e.pos,
+                    kind: ron_tree::NodeKind::Unit,
+                },
+            })
+    }
+
+    /// The position of the value at `path` (see [`Node::locate`]).
+    fn locate(&mut self, path: &str) -> Pos {
+        self.tree().locate(&parse_path(path))
+    }
+
     fn err(&mut self, path: &str, message: impl Into<String>, hint: impl Into<String>) {
         let hint: String = hint.into();
+        let pos = self.locate(path);
         self.problems.push(Problem {
-            pos: self.tree.locate(&parse_path(path)),
+            pos,
             message: message.into(),
             hint,
         });
@@ -205,15 +230,16 @@ fn has_control(name: &str) -> bool {
     name.chars().any(char::is_control)
 }
 
-/// Validates `raw` (parsed from `text` into `tree`) into a [`Scenario`].
-pub fn validate(raw: &RawScenario, tree: &Node, text: &str) -> Result<Scenario, Vec<Problem>> {
+/// Validates `raw` (read from `text`) into a [`Scenario`].
+pub fn validate(raw: &RawScenario, text: &str) -> Result<Scenario, Vec<Problem>> {
     let mut cx = Ctx {
-        tree,
+        text,
+        tree: None,
         problems: Vec::new(),
         searches: MAX_SEARCHES,
     };
     let scenario = build(&mut cx, raw, text);
-    let mut problems = cx.problems;
+    let mut problems = std::mem::take(&mut cx.problems);
     if problems.is_empty()
         && let Some(s) = scenario
     {
@@ -223,7 +249,7 @@ pub fn validate(raw: &RawScenario, tree: &Node, text: &str) -> Result<Scenario, 
     problems.dedup();
     if problems.is_empty() {
         problems.push(Problem {
-            pos: tree.pos,
+            pos: cx.tree().pos,
             message: "the scenario is invalid".into(),
             hint: "this is a bug in aftershock (a scenario refused without a reason): please report it with the file".into(),
         });
@@ -279,9 +305,7 @@ fn build(cx: &mut Ctx<'_>, raw: &RawScenario, text: &str) -> Option<Scenario> {
             );
         }
         if let Some(&first) = names.get(s.name.as_str()) {
-            let at = cx
-                .tree
-                .locate(&parse_path(&format!("services[{first}].name")));
+            let at = cx.locate(&format!("services[{first}].name"));
             cx.err(
                 &format!("services[{i}].name"),
                 format!("duplicate service name `{}`", s.name),
@@ -339,17 +363,18 @@ fn build(cx: &mut Ctx<'_>, raw: &RawScenario, text: &str) -> Option<Scenario> {
             Some(dep)
         })
         .collect();
-    let deps_ok: Vec<Dependency> = deps.iter().flatten().cloned().collect();
-    if deps_ok.len() == deps.len()
-        && let Some(cycle) = hard_cycle(raw.services.len(), &deps_ok)
+    // (Over the converted dependencies in place: a copy of them would be as large as the list.)
+    if deps.iter().all(Option::is_some)
+        && let Some(cycle) = hard_cycle(raw.services.len(), deps.iter().flatten())
     {
         let mut names_in_cycle: Vec<&str> = cycle
             .iter()
             .map(|&s| raw.services[s].name.as_str())
             .collect();
         names_in_cycle.push(names_in_cycle[0]);
-        let first_edge = deps_ok
+        let first_edge = deps
             .iter()
+            .flatten()
             .position(|d| {
                 d.kind == DepKind::Hard && d.from == cycle[0] && d.to == cycle[(1) % cycle.len()]
             })
@@ -472,7 +497,7 @@ fn build(cx: &mut Ctx<'_>, raw: &RawScenario, text: &str) -> Option<Scenario> {
         match expect::parse(text, &plan_names, &metric_keys) {
             Ok(e) => expectations.push(e),
             Err(errors) => {
-                let at = cx.tree.locate(&parse_path(&format!("expectations[{i}]")));
+                let at = cx.locate(&format!("expectations[{i}]"));
                 for e in errors {
                     // The string starts with its opening quote; expectations are one line.
                     let pos = Pos {
