@@ -59,7 +59,7 @@ pub enum NodeKind {
     /// `true` / `false`
     Bool(bool),
     /// `12`, `-3`, `0x1F`, `1_000`
-    Int(i128),
+    Int(Int),
     /// `1.5`, `1e3`, `-0.5`, `inf`, `-inf`, `NaN` (`1e400` becomes infinity)
     Float(f64),
     /// `"..."` with escapes, or raw strings `r"..."`, `r#"..."#`
@@ -88,6 +88,42 @@ pub enum NodeKind {
         /// The fields, in file order (duplicates kept).
         fields: Vec<Field>,
     },
+}
+
+/// An integer as written, up to the range of `i128`, kept in two 8-byte halves: an `i128`
+/// field would align every [`Node`] to 16 bytes and make it 80 bytes instead of 64.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Int {
+    hi: i64,
+    lo: u64,
+}
+
+impl Int {
+    /// The value.
+    pub fn get(self) -> i128 {
+        (i128::from(self.hi) << 64) | i128::from(self.lo)
+    }
+}
+
+impl From<i128> for Int {
+    fn from(v: i128) -> Int {
+        Int {
+            hi: (v >> 64) as i64,
+            lo: v as u64,
+        }
+    }
+}
+
+impl fmt::Debug for Int {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.get(), f)
+    }
+}
+
+impl fmt::Display for Int {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.get(), f)
+    }
 }
 
 /// A `name: value` entry of a struct.
@@ -284,7 +320,7 @@ impl Node {
                 let want = i128::try_from(*i).ok()?;
                 entries
                     .iter()
-                    .find(|(k, _)| matches!(k.kind, NodeKind::Int(v) if v == want))
+                    .find(|(k, _)| matches!(k.kind, NodeKind::Int(v) if v.get() == want))
                     .map(|(_, v)| v)
             }
             _ => None,
@@ -1170,7 +1206,7 @@ impl<'a> Parser<'a> {
             }
             let text = format!("{sign}{digits}");
             return match i128::from_str_radix(&text, radix) {
-                Ok(v) if !digits.is_empty() => Ok(NodeKind::Int(v)),
+                Ok(v) if !digits.is_empty() => Ok(NodeKind::Int(v.into())),
                 _ => Err(Self::err_at(
                     start,
                     &format!("invalid number `{sign}0{}{digits}`", radix_letter(radix)),
@@ -1237,7 +1273,7 @@ impl<'a> Parser<'a> {
             }
         } else {
             match text.parse::<i128>() {
-                Ok(v) => Ok(NodeKind::Int(v)),
+                Ok(v) => Ok(NodeKind::Int(v.into())),
                 Err(_) => Err(Self::err_at(
                     start,
                     &format!("integer `{sign}{raw}` is too large"),
@@ -1293,7 +1329,7 @@ mod tests {
         assert_eq!(name, Some(p(3, 39)));
         let value = root.get(&parse_path("value"));
         assert_eq!(value.map(|n| n.pos), Some(p(3, 52)));
-        assert_eq!(value.map(|n| &n.kind), Some(&NodeKind::Int(12)));
+        assert_eq!(value.map(|n| &n.kind), Some(&NodeKind::Int(Int::from(12))));
         assert_eq!(root.locate(&parse_path("list[1]")), p(4, 13));
         // missing element: deepest existing node is the list
         assert_eq!(root.locate(&parse_path("list[7].x")), p(4, 9));
@@ -1305,14 +1341,14 @@ mod tests {
         assert_eq!(kind("()"), NodeKind::Unit);
         assert_eq!(kind("true"), NodeKind::Bool(true));
         assert_eq!(kind("false"), NodeKind::Bool(false));
-        assert_eq!(kind("12"), NodeKind::Int(12));
-        assert_eq!(kind("-3"), NodeKind::Int(-3));
-        assert_eq!(kind("+3"), NodeKind::Int(3));
-        assert_eq!(kind("0x1F"), NodeKind::Int(31));
-        assert_eq!(kind("0o17"), NodeKind::Int(15));
-        assert_eq!(kind("0b101"), NodeKind::Int(5));
-        assert_eq!(kind("-0x10"), NodeKind::Int(-16));
-        assert_eq!(kind("1_000"), NodeKind::Int(1000));
+        assert_eq!(kind("12"), NodeKind::Int(Int::from(12)));
+        assert_eq!(kind("-3"), NodeKind::Int(Int::from(-3)));
+        assert_eq!(kind("+3"), NodeKind::Int(Int::from(3)));
+        assert_eq!(kind("0x1F"), NodeKind::Int(Int::from(31)));
+        assert_eq!(kind("0o17"), NodeKind::Int(Int::from(15)));
+        assert_eq!(kind("0b101"), NodeKind::Int(Int::from(5)));
+        assert_eq!(kind("-0x10"), NodeKind::Int(Int::from(-16)));
+        assert_eq!(kind("1_000"), NodeKind::Int(Int::from(1000)));
         assert_eq!(kind("1.5"), NodeKind::Float(1.5));
         assert_eq!(kind("1e3"), NodeKind::Float(1000.0));
         assert_eq!(kind("2.5E-1"), NodeKind::Float(0.25));
@@ -1358,11 +1394,11 @@ mod tests {
             NodeKind::List(vec![
                 Node {
                     pos: p(1, 2),
-                    kind: NodeKind::Int(1)
+                    kind: NodeKind::Int(Int::from(1))
                 },
                 Node {
                     pos: p(1, 5),
-                    kind: NodeKind::Int(2)
+                    kind: NodeKind::Int(Int::from(2))
                 },
             ])
         );
@@ -1516,6 +1552,37 @@ mod tests {
     }
 
     #[test]
+    fn nodes_stay_small() {
+        // A large file holds millions of values: 16 bytes more a value is 100 MB more for a
+        // chain of a million services.
+        assert!(
+            std::mem::size_of::<Node>() <= 64,
+            "{}",
+            std::mem::size_of::<Node>()
+        );
+        assert!(
+            std::mem::size_of::<Field>() <= 96,
+            "{}",
+            std::mem::size_of::<Field>()
+        );
+    }
+
+    #[test]
+    fn integers_keep_the_range_of_i128() {
+        for v in [
+            0,
+            1,
+            -1,
+            i128::from(i64::MAX) + 1,
+            i128::from(u64::MAX),
+            i128::MIN,
+            i128::MAX,
+        ] {
+            assert_eq!(Int::from(v).get(), v);
+        }
+    }
+
+    #[test]
     fn too_many_values_is_an_error_at_the_first_value_over() {
         // `(a: [1, 2], b: 3)` holds five values: the struct, the list, 1, 2 and 3.
         let text = "(a: [1, 2], b: 3)";
@@ -1562,10 +1629,10 @@ mod tests {
         assert_eq!(get("kind.target"), Some(NodeKind::Str("db".into())));
         assert_eq!(get("kind.0.target"), Some(NodeKind::Str("db".into())));
         assert_eq!(get("wrapped.target"), Some(NodeKind::Str("cache".into())));
-        assert_eq!(get("maybe.retry"), Some(NodeKind::Int(3)));
+        assert_eq!(get("maybe.retry"), Some(NodeKind::Int(Int::from(3))));
         assert_eq!(get("services[1].deps[1]"), Some(NodeKind::Str("y".into())));
-        assert_eq!(get("table.k"), Some(NodeKind::Int(1)));
-        assert_eq!(get("table[7]"), Some(NodeKind::Int(2)));
+        assert_eq!(get("table.k"), Some(NodeKind::Int(Int::from(1))));
+        assert_eq!(get("table[7]"), Some(NodeKind::Int(Int::from(2))));
         assert_eq!(get("services[2]"), None);
         assert_eq!(get("kind.nope"), None);
         assert_eq!(root.locate(&parse_path("services[1].deps[9]")), p(6, 55));
@@ -1622,7 +1689,7 @@ Scenario(
         assert_eq!(
             root.get(&parse_path("services[0].capacity"))
                 .map(|n| &n.kind),
-            Some(&NodeKind::Int(1000))
+            Some(&NodeKind::Int(Int::from(1000)))
         );
     }
 
