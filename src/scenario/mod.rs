@@ -85,7 +85,7 @@ pub enum LoadError {
 
 /// The largest scenario file read: 90 MiB (a chain of a million services takes 87 MB).
 /// Loading takes up to about 19 bytes of memory per byte of text (measured on chains of 10 and
-/// 87 MB, and 17 on a scenario written by `aftershock generate`, see BENCHMARKS.md), so the
+/// 87 MB, and 15 on a scenario written by `aftershock generate`, see BENCHMARKS.md), so the
 /// largest file accepted stays within 1.8 GB; anything longer, such as `/dev/zero`, is refused
 /// before it fills memory.
 pub const MAX_SCENARIO_BYTES: u64 = 90 << 20;

@@ -20,11 +20,11 @@ use std::fmt;
 /// Maximum number of nested values (containers) accepted by [`parse`].
 pub const MAX_DEPTH: usize = 128;
 
-/// Most values one document may hold. A value takes 80 bytes in the tree, and a string or
-/// name as much again on the heap, however short it is written: without a limit a file of
-/// `0,0,0,...` would take 40 bytes of memory per byte of text. With it the tree of any file
-/// stays within about 1.2 GB (see BENCHMARKS.md); a chain of a million services holds 6
-/// million values.
+/// Most values one document may hold. A value takes 64 bytes in the tree (a struct field 96),
+/// and a string or name 32 more on the heap, however short it is written: without a limit a
+/// file of `0,0,0,...` would take 33 bytes of memory per byte of text. With it the tree of any
+/// file stays within about 1 GB plus its strings (see BENCHMARKS.md); a chain of a million
+/// services holds 6 million values.
 pub const MAX_VALUES: usize = 10_000_000;
 
 /// A position in the source text: 1-based line and 1-based column counted in chars.
