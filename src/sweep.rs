@@ -662,7 +662,7 @@ pub fn value_text(target: &Node, written: &str, path: &str) -> Result<String, Sw
 pub fn axis_value(text: &str) -> Option<f64> {
     fn of(n: &Node) -> Option<f64> {
         match &n.kind {
-            NodeKind::Int(i) => Some(*i as f64),
+            NodeKind::Int(i) => Some(i.get() as f64),
             NodeKind::Float(f) if f.is_finite() => Some(*f),
             NodeKind::Str(s) => parse_duration(s).ok().map(|d| d.as_secs_f64() / 60.0),
             NodeKind::Option(Some(inner)) => of(inner),

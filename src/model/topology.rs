@@ -161,9 +161,12 @@ fn caller_first_order(
 /// (`[a, b, c]` means a -> b -> c -> a), or `None`: in the strongly connected component whose
 /// sorted members come first, the walk from its smallest member. Iterative throughout (a chain
 /// of a million services does not overflow the stack) and linear in the graph.
-pub fn hard_cycle(n: usize, deps: &[Dependency]) -> Option<Vec<ServiceId>> {
+pub fn hard_cycle<'a>(
+    n: usize,
+    deps: impl IntoIterator<Item = &'a Dependency>,
+) -> Option<Vec<ServiceId>> {
     let mut adj: Vec<Vec<ServiceId>> = vec![Vec::new(); n];
-    for d in deps.iter().filter(|d| d.kind == DepKind::Hard) {
+    for d in deps.into_iter().filter(|d| d.kind == DepKind::Hard) {
         if d.from == d.to {
             return Some(vec![d.from]);
         }

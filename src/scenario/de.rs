@@ -483,7 +483,7 @@ macro_rules! de_int {
     ($method:ident, $ty:ty, $visit:ident) => {
         fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
             match &self.node.kind {
-                NodeKind::Int(v) => match <$ty>::try_from(*v) {
+                NodeKind::Int(v) => match <$ty>::try_from(v.get()) {
                     Ok(x) => visitor.$visit(x),
                     Err(_) => Err(Error::at_pos(
                         self.node.pos,
@@ -518,12 +518,12 @@ impl<'de, 'c> de::Deserializer<'de> for NodeDe<'de, 'c> {
             NodeKind::Unit => visitor.visit_unit(),
             NodeKind::Bool(b) => visitor.visit_bool(*b),
             NodeKind::Int(v) => {
-                if let Ok(x) = i64::try_from(*v) {
+                if let Ok(x) = i64::try_from(v.get()) {
                     visitor.visit_i64(x)
-                } else if let Ok(x) = u64::try_from(*v) {
+                } else if let Ok(x) = u64::try_from(v.get()) {
                     visitor.visit_u64(x)
                 } else {
-                    visitor.visit_i128(*v)
+                    visitor.visit_i128(v.get())
                 }
             }
             NodeKind::Float(f) => visitor.visit_f64(*f),
@@ -578,7 +578,7 @@ impl<'de, 'c> de::Deserializer<'de> for NodeDe<'de, 'c> {
             NodeKind::Float(f) => visitor.visit_f64(*f),
             // Precision loss above 2^53 is accepted: these are user-written literals.
             #[allow(clippy::cast_precision_loss)]
-            NodeKind::Int(v) => visitor.visit_f64(*v as f64),
+            NodeKind::Int(v) => visitor.visit_f64(v.get() as f64),
             NodeKind::Str(_) => {
                 Err(self
                     .mismatch_with("a number", "numbers are written without quotes".to_string()))

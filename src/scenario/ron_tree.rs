@@ -20,6 +20,13 @@ use std::fmt;
 /// Maximum number of nested values (containers) accepted by [`parse`].
 pub const MAX_DEPTH: usize = 128;
 
+/// Most values one document may hold. A value takes 64 bytes in the tree (a struct field 96),
+/// and a string or name 32 more on the heap, however short it is written: without a limit a
+/// file of `0,0,0,...` would take 33 bytes of memory per byte of text. With it the tree of any
+/// file stays within about 1 GB plus its strings (see BENCHMARKS.md); a chain of a million
+/// services holds 6 million values.
+pub const MAX_VALUES: usize = 10_000_000;
+
 /// A position in the source text: 1-based line and 1-based column counted in chars.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Pos {
@@ -52,7 +59,7 @@ pub enum NodeKind {
     /// `true` / `false`
     Bool(bool),
     /// `12`, `-3`, `0x1F`, `1_000`
-    Int(i128),
+    Int(Int),
     /// `1.5`, `1e3`, `-0.5`, `inf`, `-inf`, `NaN` (`1e400` becomes infinity)
     Float(f64),
     /// `"..."` with escapes, or raw strings `r"..."`, `r#"..."#`
@@ -81,6 +88,42 @@ pub enum NodeKind {
         /// The fields, in file order (duplicates kept).
         fields: Vec<Field>,
     },
+}
+
+/// An integer as written, up to the range of `i128`, kept in two 8-byte halves: an `i128`
+/// field would align every [`Node`] to 16 bytes and make it 80 bytes instead of 64.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Int {
+    hi: i64,
+    lo: u64,
+}
+
+impl Int {
+    /// The value.
+    pub fn get(self) -> i128 {
+        (i128::from(self.hi) << 64) | i128::from(self.lo)
+    }
+}
+
+impl From<i128> for Int {
+    fn from(v: i128) -> Int {
+        Int {
+            hi: (v >> 64) as i64,
+            lo: v as u64,
+        }
+    }
+}
+
+impl fmt::Debug for Int {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.get(), f)
+    }
+}
+
+impl fmt::Display for Int {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.get(), f)
+    }
 }
 
 /// A `name: value` entry of a struct.
@@ -125,7 +168,12 @@ pub enum Seg {
 /// Parses a whole RON document (one top-level value, optionally preceded by
 /// `#![enable(...)]` attributes, surrounded by whitespace and comments).
 pub fn parse(text: &str) -> Result<Node, SyntaxError> {
-    let mut p = Parser::new(text);
+    parse_limited(text, MAX_VALUES)
+}
+
+/// [`parse`], refusing a document of more than `max_values` values.
+fn parse_limited(text: &str, max_values: usize) -> Result<Node, SyntaxError> {
+    let mut p = Parser::new(text, max_values);
     p.skip_ws()?;
     p.skip_attributes()?;
     p.skip_ws()?;
@@ -272,7 +320,7 @@ impl Node {
                 let want = i128::try_from(*i).ok()?;
                 entries
                     .iter()
-                    .find(|(k, _)| matches!(k.kind, NodeKind::Int(v) if v == want))
+                    .find(|(k, _)| matches!(k.kind, NodeKind::Int(v) if v.get() == want))
                     .map(|(_, v)| v)
             }
             _ => None,
@@ -298,6 +346,13 @@ fn is_ident_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
 }
 
+/// `v` without spare capacity: a struct of two fields grown by `push` would keep room for four,
+/// and a large file holds millions of them.
+fn shrunk<T>(mut v: Vec<T>) -> Vec<T> {
+    v.shrink_to_fit();
+    v
+}
+
 #[derive(Clone, Copy)]
 struct Mark {
     i: usize,
@@ -305,9 +360,15 @@ struct Mark {
     col: u32,
 }
 
-struct Parser {
-    chars: Vec<char>,
+/// The cursor over the text: `i` is a byte offset, always on a char boundary (the text is read
+/// in place, not copied into a `Vec<char>`, which would take four bytes per byte of text).
+struct Parser<'a> {
+    text: &'a str,
     i: usize,
+    /// Values read so far.
+    values: usize,
+    /// Most values accepted ([`MAX_VALUES`] but in tests).
+    max_values: usize,
     line: u32,
     col: u32,
 }
@@ -322,27 +383,46 @@ struct Opener {
     pos: Pos,
 }
 
-impl Parser {
-    fn new(text: &str) -> Self {
+impl<'a> Parser<'a> {
+    fn new(text: &'a str, max_values: usize) -> Self {
         Parser {
-            chars: text.chars().collect(),
+            text,
             i: 0,
+            values: 0,
+            max_values,
             line: 1,
             col: 1,
         }
     }
 
-    fn peek(&self) -> Option<char> {
-        self.chars.get(self.i).copied()
+    /// The text from the cursor on.
+    fn rest(&self) -> &'a str {
+        self.text.get(self.i..).unwrap_or_default()
     }
 
+    fn peek(&self) -> Option<char> {
+        self.rest().chars().next()
+    }
+
+    /// The char `n` chars after the cursor (`n` is small: it walks the chars before it).
     fn peek_at(&self, n: usize) -> Option<char> {
-        self.chars.get(self.i.saturating_add(n)).copied()
+        self.rest().chars().nth(n)
+    }
+
+    /// How many `#` follow the cursor, from `n` bytes after it.
+    fn hashes_from(&self, n: usize) -> usize {
+        let bytes = self.rest().as_bytes();
+        bytes
+            .get(n..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|&&b| b == b'#')
+            .count()
     }
 
     fn bump(&mut self) -> Option<char> {
         let c = self.peek()?;
-        self.i += 1;
+        self.i += c.len_utf8();
         if c == '\n' {
             self.line = self.line.saturating_add(1);
             self.col = 1;
@@ -402,11 +482,9 @@ impl Parser {
         };
         if is_ident_start(c) || c.is_ascii_digit() {
             let word: String = self
-                .chars
-                .get(self.i..)
-                .unwrap_or_default()
-                .iter()
-                .take_while(|c| is_ident_char(**c) || **c == '.')
+                .rest()
+                .chars()
+                .take_while(|c| is_ident_char(*c) || *c == '.')
                 .take(40)
                 .collect();
             return format!("`{word}`");
@@ -515,11 +593,9 @@ impl Parser {
         if self.peek() != Some('r') {
             return false;
         }
-        let mut n = 1;
-        while self.peek_at(n) == Some('#') {
-            n += 1;
-        }
-        self.peek_at(n) == Some('"')
+        // `r`, then `#`s (one byte each), then `"`.
+        let n = 1 + self.hashes_from(1);
+        self.rest().as_bytes().get(n) == Some(&b'"')
     }
 
     /// Reads an identifier (optionally `r#`-prefixed). Caller checks the first char.
@@ -544,6 +620,16 @@ impl Parser {
             return Err(self.err_here(
                 &format!("values are nested too deeply (more than {MAX_DEPTH} levels)"),
                 "flatten the structure",
+            ));
+        }
+        self.values += 1;
+        if self.values > self.max_values {
+            return Err(self.err_here(
+                &format!(
+                    "the file holds more than {} values, more than any scenario",
+                    self.max_values
+                ),
+                "a chain of a million services holds 6 million; split the file, or remove repeated entries",
             ));
         }
         let pos = self.pos();
@@ -694,7 +780,7 @@ impl Parser {
             match self.peek() {
                 Some(')') => {
                     self.bump();
-                    return Ok(fields);
+                    return Ok(shrunk(fields));
                 }
                 None => return Err(self.eof_unclosed(op)),
                 Some(c) if is_ident_start(c) => {}
@@ -739,7 +825,7 @@ impl Parser {
                 }
                 Some(')') => {
                     self.bump();
-                    return Ok(fields);
+                    return Ok(shrunk(fields));
                 }
                 None => return Err(self.eof_unclosed(op)),
                 Some(_) => {
@@ -761,7 +847,7 @@ impl Parser {
             match self.peek() {
                 Some(c) if c == op.close => {
                     self.bump();
-                    return Ok(items);
+                    return Ok(shrunk(items));
                 }
                 None => return Err(self.eof_unclosed(op)),
                 Some(_) => {}
@@ -774,7 +860,7 @@ impl Parser {
                 }
                 Some(c) if c == op.close => {
                     self.bump();
-                    return Ok(items);
+                    return Ok(shrunk(items));
                 }
                 None => return Err(self.eof_unclosed(op)),
                 Some(_) => {
@@ -1012,7 +1098,7 @@ impl Parser {
                     ));
                 }
                 Some('"') => {
-                    let closes = (0..hashes).all(|k| self.peek_at(k) == Some('#'));
+                    let closes = self.hashes_from(0) >= hashes;
                     if closes {
                         for _ in 0..hashes {
                             self.bump();
@@ -1120,7 +1206,7 @@ impl Parser {
             }
             let text = format!("{sign}{digits}");
             return match i128::from_str_radix(&text, radix) {
-                Ok(v) if !digits.is_empty() => Ok(NodeKind::Int(v)),
+                Ok(v) if !digits.is_empty() => Ok(NodeKind::Int(v.into())),
                 _ => Err(Self::err_at(
                     start,
                     &format!("invalid number `{sign}0{}{digits}`", radix_letter(radix)),
@@ -1187,7 +1273,7 @@ impl Parser {
             }
         } else {
             match text.parse::<i128>() {
-                Ok(v) => Ok(NodeKind::Int(v)),
+                Ok(v) => Ok(NodeKind::Int(v.into())),
                 Err(_) => Err(Self::err_at(
                     start,
                     &format!("integer `{sign}{raw}` is too large"),
@@ -1243,7 +1329,7 @@ mod tests {
         assert_eq!(name, Some(p(3, 39)));
         let value = root.get(&parse_path("value"));
         assert_eq!(value.map(|n| n.pos), Some(p(3, 52)));
-        assert_eq!(value.map(|n| &n.kind), Some(&NodeKind::Int(12)));
+        assert_eq!(value.map(|n| &n.kind), Some(&NodeKind::Int(Int::from(12))));
         assert_eq!(root.locate(&parse_path("list[1]")), p(4, 13));
         // missing element: deepest existing node is the list
         assert_eq!(root.locate(&parse_path("list[7].x")), p(4, 9));
@@ -1255,14 +1341,14 @@ mod tests {
         assert_eq!(kind("()"), NodeKind::Unit);
         assert_eq!(kind("true"), NodeKind::Bool(true));
         assert_eq!(kind("false"), NodeKind::Bool(false));
-        assert_eq!(kind("12"), NodeKind::Int(12));
-        assert_eq!(kind("-3"), NodeKind::Int(-3));
-        assert_eq!(kind("+3"), NodeKind::Int(3));
-        assert_eq!(kind("0x1F"), NodeKind::Int(31));
-        assert_eq!(kind("0o17"), NodeKind::Int(15));
-        assert_eq!(kind("0b101"), NodeKind::Int(5));
-        assert_eq!(kind("-0x10"), NodeKind::Int(-16));
-        assert_eq!(kind("1_000"), NodeKind::Int(1000));
+        assert_eq!(kind("12"), NodeKind::Int(Int::from(12)));
+        assert_eq!(kind("-3"), NodeKind::Int(Int::from(-3)));
+        assert_eq!(kind("+3"), NodeKind::Int(Int::from(3)));
+        assert_eq!(kind("0x1F"), NodeKind::Int(Int::from(31)));
+        assert_eq!(kind("0o17"), NodeKind::Int(Int::from(15)));
+        assert_eq!(kind("0b101"), NodeKind::Int(Int::from(5)));
+        assert_eq!(kind("-0x10"), NodeKind::Int(Int::from(-16)));
+        assert_eq!(kind("1_000"), NodeKind::Int(Int::from(1000)));
         assert_eq!(kind("1.5"), NodeKind::Float(1.5));
         assert_eq!(kind("1e3"), NodeKind::Float(1000.0));
         assert_eq!(kind("2.5E-1"), NodeKind::Float(0.25));
@@ -1308,11 +1394,11 @@ mod tests {
             NodeKind::List(vec![
                 Node {
                     pos: p(1, 2),
-                    kind: NodeKind::Int(1)
+                    kind: NodeKind::Int(Int::from(1))
                 },
                 Node {
                     pos: p(1, 5),
-                    kind: NodeKind::Int(2)
+                    kind: NodeKind::Int(Int::from(2))
                 },
             ])
         );
@@ -1466,6 +1552,50 @@ mod tests {
     }
 
     #[test]
+    fn nodes_stay_small() {
+        // A large file holds millions of values: 16 bytes more a value is 100 MB more for a
+        // chain of a million services.
+        assert!(
+            std::mem::size_of::<Node>() <= 64,
+            "{}",
+            std::mem::size_of::<Node>()
+        );
+        assert!(
+            std::mem::size_of::<Field>() <= 96,
+            "{}",
+            std::mem::size_of::<Field>()
+        );
+    }
+
+    #[test]
+    fn integers_keep_the_range_of_i128() {
+        for v in [
+            0,
+            1,
+            -1,
+            i128::from(i64::MAX) + 1,
+            i128::from(u64::MAX),
+            i128::MIN,
+            i128::MAX,
+        ] {
+            assert_eq!(Int::from(v).get(), v);
+        }
+    }
+
+    #[test]
+    fn too_many_values_is_an_error_at_the_first_value_over() {
+        // `(a: [1, 2], b: 3)` holds five values: the struct, the list, 1, 2 and 3.
+        let text = "(a: [1, 2], b: 3)";
+        assert!(parse_limited(text, 5).is_ok());
+        let e = parse_limited(text, 4).unwrap_err();
+        assert_eq!(e.pos, p(1, 16));
+        assert_eq!(
+            e.message,
+            "the file holds more than 4 values, more than any scenario"
+        );
+    }
+
+    #[test]
     fn deep_nesting_is_an_error_not_a_crash() {
         for open in ["(", "[", "Some(", "A(", "{1:"] {
             let text = open.repeat(10_000);
@@ -1499,10 +1629,10 @@ mod tests {
         assert_eq!(get("kind.target"), Some(NodeKind::Str("db".into())));
         assert_eq!(get("kind.0.target"), Some(NodeKind::Str("db".into())));
         assert_eq!(get("wrapped.target"), Some(NodeKind::Str("cache".into())));
-        assert_eq!(get("maybe.retry"), Some(NodeKind::Int(3)));
+        assert_eq!(get("maybe.retry"), Some(NodeKind::Int(Int::from(3))));
         assert_eq!(get("services[1].deps[1]"), Some(NodeKind::Str("y".into())));
-        assert_eq!(get("table.k"), Some(NodeKind::Int(1)));
-        assert_eq!(get("table[7]"), Some(NodeKind::Int(2)));
+        assert_eq!(get("table.k"), Some(NodeKind::Int(Int::from(1))));
+        assert_eq!(get("table[7]"), Some(NodeKind::Int(Int::from(2))));
         assert_eq!(get("services[2]"), None);
         assert_eq!(get("kind.nope"), None);
         assert_eq!(root.locate(&parse_path("services[1].deps[9]")), p(6, 55));
@@ -1559,7 +1689,7 @@ Scenario(
         assert_eq!(
             root.get(&parse_path("services[0].capacity"))
                 .map(|n| &n.kind),
-            Some(&NodeKind::Int(1000))
+            Some(&NodeKind::Int(Int::from(1000)))
         );
     }
 

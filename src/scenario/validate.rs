@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::Problem;
 use super::raw::*;
 use super::ron_tree::Pos;
-use super::ron_tree::{Node, parse_path};
+use super::ron_tree::{self, Node, parse_path};
 use super::suggest;
 use crate::engine::time::parse_duration;
 use crate::engine::{SimDuration, SimTime};
@@ -42,20 +42,41 @@ pub const MAX_CPU_SECONDS: f64 = 86_400.0;
 /// [`super::MAX_PROBLEMS`] are cut from the report anyway).
 const MAX_SEARCHES: usize = 64;
 
-struct Ctx<'a> {
-    tree: &'a Node,
-    problems: Vec<Problem>,
+struct Ctx {
+    /// The problems found, located at the end: see [`Pending`].
+    problems: Vec<Pending>,
     /// "Did you mean" searches left.
     searches: usize,
 }
 
-impl Ctx<'_> {
+/// A problem whose position is found once validation is over. The loader drops the positioned
+/// tree once the raw types are read, and validation parses the text again only when it has
+/// problems to locate, after the raw types and the partial model are dropped: a large file's
+/// tree never stays in memory with them. Parsing is deterministic, so the positions are those
+/// of the first parse.
+struct Pending {
+    /// Path of the value in the tree, e.g. `services[3].name`.
+    path: String,
+    /// Chars to add to the value's column (a position inside a string).
+    col_offset: u32,
+    message: String,
+    hint: PendingHint,
+}
+
+enum PendingHint {
+    /// The hint as it is.
+    Text(String),
+    /// "it is first defined at LINE:COL; ...", with the position of the value at this path.
+    FirstDefinedAt(String),
+}
+
+impl Ctx {
     fn err(&mut self, path: &str, message: impl Into<String>, hint: impl Into<String>) {
-        let hint: String = hint.into();
-        self.problems.push(Problem {
-            pos: self.tree.locate(&parse_path(path)),
+        self.problems.push(Pending {
+            path: path.to_string(),
+            col_offset: 0,
             message: message.into(),
-            hint,
+            hint: PendingHint::Text(hint.into()),
         });
     }
 
@@ -205,20 +226,52 @@ fn has_control(name: &str) -> bool {
     name.chars().any(char::is_control)
 }
 
-/// Validates `raw` (parsed from `text` into `tree`) into a [`Scenario`].
-pub fn validate(raw: &RawScenario, tree: &Node, text: &str) -> Result<Scenario, Vec<Problem>> {
+/// Validates `raw` (read from `text`) into a [`Scenario`].
+pub fn validate(raw: RawScenario, text: &str) -> Result<Scenario, Vec<Problem>> {
     let mut cx = Ctx {
-        tree,
         problems: Vec::new(),
         searches: MAX_SEARCHES,
     };
-    let scenario = build(&mut cx, raw, text);
-    let mut problems = cx.problems;
-    if problems.is_empty()
+    let scenario = build(&mut cx, &raw, text);
+    if cx.problems.is_empty()
         && let Some(s) = scenario
     {
         return Ok(s);
     }
+    drop(raw);
+    let tree = match ron_tree::parse(text) {
+        Ok(tree) => tree,
+        // The text parsed once already; should it not, positions fall back to the start.
+        Err(e) => Node {
+            pos: e.pos,
+            kind: ron_tree::NodeKind::Unit,
+        },
+    };
+    let locate = |path: &str| tree.locate(&parse_path(path));
+    let mut problems: Vec<Problem> = cx
+        .problems
+        .into_iter()
+        .map(|p| {
+            let at = locate(&p.path);
+            Problem {
+                pos: Pos {
+                    line: at.line,
+                    col: at.col + p.col_offset,
+                },
+                message: p.message,
+                hint: match p.hint {
+                    PendingHint::Text(hint) => hint,
+                    PendingHint::FirstDefinedAt(path) => {
+                        let first = locate(&path);
+                        format!(
+                            "it is first defined at {}:{}; rename one of them",
+                            first.line, first.col
+                        )
+                    }
+                },
+            }
+        })
+        .collect();
     problems.sort_by_key(|p| p.pos);
     problems.dedup();
     if problems.is_empty() {
@@ -231,7 +284,7 @@ pub fn validate(raw: &RawScenario, tree: &Node, text: &str) -> Result<Scenario, 
     Err(problems)
 }
 
-fn build(cx: &mut Ctx<'_>, raw: &RawScenario, text: &str) -> Option<Scenario> {
+fn build(cx: &mut Ctx, raw: &RawScenario, text: &str) -> Option<Scenario> {
     if !is_identifier(&raw.name) {
         cx.err(
             "name",
@@ -279,17 +332,12 @@ fn build(cx: &mut Ctx<'_>, raw: &RawScenario, text: &str) -> Option<Scenario> {
             );
         }
         if let Some(&first) = names.get(s.name.as_str()) {
-            let at = cx
-                .tree
-                .locate(&parse_path(&format!("services[{first}].name")));
-            cx.err(
-                &format!("services[{i}].name"),
-                format!("duplicate service name `{}`", s.name),
-                format!(
-                    "it is first defined at {}:{}; rename one of them",
-                    at.line, at.col
-                ),
-            );
+            cx.problems.push(Pending {
+                path: format!("services[{i}].name"),
+                col_offset: 0,
+                message: format!("duplicate service name `{}`", s.name),
+                hint: PendingHint::FirstDefinedAt(format!("services[{first}].name")),
+            });
         } else {
             names.insert(&s.name, i);
         }
@@ -339,17 +387,18 @@ fn build(cx: &mut Ctx<'_>, raw: &RawScenario, text: &str) -> Option<Scenario> {
             Some(dep)
         })
         .collect();
-    let deps_ok: Vec<Dependency> = deps.iter().flatten().cloned().collect();
-    if deps_ok.len() == deps.len()
-        && let Some(cycle) = hard_cycle(raw.services.len(), &deps_ok)
+    // (Over the converted dependencies in place: a copy of them would be as large as the list.)
+    if deps.iter().all(Option::is_some)
+        && let Some(cycle) = hard_cycle(raw.services.len(), deps.iter().flatten())
     {
         let mut names_in_cycle: Vec<&str> = cycle
             .iter()
             .map(|&s| raw.services[s].name.as_str())
             .collect();
         names_in_cycle.push(names_in_cycle[0]);
-        let first_edge = deps_ok
+        let first_edge = deps
             .iter()
+            .flatten()
             .position(|d| {
                 d.kind == DepKind::Hard && d.from == cycle[0] && d.to == cycle[(1) % cycle.len()]
             })
@@ -472,19 +521,15 @@ fn build(cx: &mut Ctx<'_>, raw: &RawScenario, text: &str) -> Option<Scenario> {
         match expect::parse(text, &plan_names, &metric_keys) {
             Ok(e) => expectations.push(e),
             Err(errors) => {
-                let at = cx.tree.locate(&parse_path(&format!("expectations[{i}]")));
                 for e in errors {
                     // The string starts with its opening quote; expectations are one line.
-                    let pos = Pos {
-                        line: at.line,
-                        col: at.col + 1 + e.offset as u32,
-                    };
-                    cx.problems.push(Problem {
-                        pos,
+                    cx.problems.push(Pending {
+                        path: format!("expectations[{i}]"),
+                        col_offset: 1 + e.offset as u32,
                         message: format!("in expectation `{text}`: {}", e.message),
-                        hint: e.hint.unwrap_or_else(|| {
+                        hint: PendingHint::Text(e.hint.unwrap_or_else(|| {
                             "write e.g. \"all-at-once.availability.mean >= 99.5%\"".into()
-                        }),
+                        })),
                     });
                 }
             }
@@ -585,7 +630,7 @@ fn build(cx: &mut Ctx<'_>, raw: &RawScenario, text: &str) -> Option<Scenario> {
     Some(scenario)
 }
 
-fn slo(cx: &mut Ctx<'_>, raw: Option<&RawSlo>) -> Option<Slo> {
+fn slo(cx: &mut Ctx, raw: Option<&RawSlo>) -> Option<Slo> {
     let success_rate = match raw.and_then(|s| s.success_rate) {
         Some(v) => cx.probability("slo.success_rate", "the SLO success rate", v),
         None => Some(0.99),
@@ -601,7 +646,7 @@ fn slo(cx: &mut Ctx<'_>, raw: Option<&RawSlo>) -> Option<Slo> {
 }
 
 fn service(
-    cx: &mut Ctx<'_>,
+    cx: &mut Ctx,
     i: usize,
     s: &RawService,
     names: &BTreeMap<&str, usize>,
@@ -721,13 +766,13 @@ fn service(
 }
 
 fn role(
-    cx: &mut Ctx<'_>,
+    cx: &mut Ctx,
     p: &str,
     role: &RawRole,
     names: &BTreeMap<&str, usize>,
     me: usize,
 ) -> Option<Role> {
-    let not_self = |cx: &mut Ctx<'_>, path: &str, id: Option<usize>| -> Option<usize> {
+    let not_self = |cx: &mut Ctx, path: &str, id: Option<usize>| -> Option<usize> {
         let id = id?;
         if id == me {
             cx.err(
@@ -884,7 +929,7 @@ fn role(
 }
 
 fn dependency(
-    cx: &mut Ctx<'_>,
+    cx: &mut Ctx,
     i: usize,
     d: &RawDependency,
     names: &BTreeMap<&str, usize>,
@@ -1038,7 +1083,7 @@ fn dependency(
 }
 
 fn traffic(
-    cx: &mut Ctx<'_>,
+    cx: &mut Ctx,
     i: usize,
     t: &RawTraffic,
     names: &BTreeMap<&str, usize>,
@@ -1119,7 +1164,7 @@ fn default_failure_name(kind: &RawFailureKind) -> String {
 
 #[allow(clippy::too_many_arguments)]
 fn failure(
-    cx: &mut Ctx<'_>,
+    cx: &mut Ctx,
     i: usize,
     f: &RawFailure,
     name: String,
@@ -1132,7 +1177,7 @@ fn failure(
     let kp = format!("{p}.kind");
     // Each part is checked in its own closure so that `?` ends only that part: a problem in
     // the kind must not hide problems in the schedule or the probability.
-    let kind_of = |cx: &mut Ctx<'_>| -> Option<FailureKind> {
+    let kind_of = |cx: &mut Ctx| -> Option<FailureKind> {
         match &f.kind {
             RawFailureKind::Crash { target } => cx
                 .service(&format!("{kp}.target"), target, names)
@@ -1201,7 +1246,7 @@ fn failure(
     };
     let kind = kind_of(cx);
     let sp = format!("{p}.schedule");
-    let schedule_of = |cx: &mut Ctx<'_>| -> Option<Schedule> {
+    let schedule_of = |cx: &mut Ctx| -> Option<Schedule> {
         match &f.schedule {
             RawSchedule::Once { at, duration } => {
                 let a = cx.dist(&format!("{sp}.at"), at);
@@ -1258,7 +1303,7 @@ type Zones<'a> = BTreeMap<&'a str, (Vec<usize>, Vec<usize>)>;
 type Plans = Option<(Vec<Plan>, usize)>;
 
 fn plans(
-    cx: &mut Ctx<'_>,
+    cx: &mut Ctx,
     raw: &RawScenario,
     names: &BTreeMap<&str, usize>,
     failures: &BTreeMap<String, usize>,
@@ -1321,7 +1366,7 @@ fn plans(
     Some((out, baselines.first().copied().unwrap_or(0)))
 }
 
-fn ramp(cx: &mut Ctx<'_>, path: &str, r: &RawRamp) -> Option<Ramp> {
+fn ramp(cx: &mut Ctx, path: &str, r: &RawRamp) -> Option<Ramp> {
     let d = cx.positive_duration(&format!("{path}.duration"), &r.duration)?;
     let shape = match r.shape.unwrap_or(RawRampShape::Linear) {
         RawRampShape::Linear => RampShape::Linear,
@@ -1341,7 +1386,7 @@ fn raw_action_name(a: &RawActionKind) -> &'static str {
 }
 
 fn plan(
-    cx: &mut Ctx<'_>,
+    cx: &mut Ctx,
     pp: &str,
     p: &RawPlan,
     names: &BTreeMap<&str, usize>,

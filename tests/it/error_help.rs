@@ -295,7 +295,7 @@ fn unusable_files_have_a_help_line() {
         ),
         (
             huge.clone(),
-            "longer than 128 MiB",
+            "longer than 90 MiB",
             "give the path of a scenario file",
         ),
     ];

@@ -217,7 +217,7 @@ fn absurd_counts_are_refused_up_front() {
             &["run", "--trials", "5", "--threads", "100000", "--quiet"][..],
             "more than 1024",
         ),
-        (&["run", "/dev/zero", "--quiet"][..], "longer than 128 MiB"),
+        (&["run", "/dev/zero", "--quiet"][..], "longer than 90 MiB"),
         (
             &["run", "--trials", "5000000", "--quiet"][..],
             "of memory for its trial rows (limit 1 GiB)",
