@@ -60,6 +60,12 @@ impl From<SyntaxError> for DeError {
 /// edit distance 2, or otherwise a hint listing the expected fields), and the first shape error
 /// (wrong type, missing field, unknown enum variant, ...), which stops deserialization.
 pub fn from_node<T: de::DeserializeOwned>(node: &Node) -> Result<T, Vec<DeError>> {
+    from_node_counted(node).map_err(|(errors, _)| errors)
+}
+
+/// [`from_node`], with the number of errors found beyond the first [`MAX_KEPT`] (counted, not
+/// kept: a file of millions of errors must not take millions of messages' memory).
+pub fn from_node_counted<T: de::DeserializeOwned>(node: &Node) -> Result<T, (Vec<DeError>, usize)> {
     let ctx = Ctx::default();
     let result = T::deserialize(NodeDe { node, ctx: &ctx }).map_err(|e| e.at(node));
     let mut errors = ctx.errors.into_inner();
@@ -69,8 +75,12 @@ pub fn from_node<T: de::DeserializeOwned>(node: &Node) -> Result<T, Vec<DeError>
         Err(e) => errors.push(e.into_de_error(node.pos)),
     }
     errors.sort_by_key(|e| e.pos);
-    Err(errors)
+    Err((errors, ctx.omitted.get()))
 }
+
+/// Errors kept in full for one file (the report shows the first
+/// [`super::MAX_PROBLEMS`]; the rest are only counted).
+pub const MAX_KEPT: usize = 10_000;
 
 /// Convenience: parse + [`from_node`], with a `SyntaxError` converted into a one-element
 /// `Vec<DeError>`.
@@ -86,11 +96,18 @@ pub fn from_str<T: de::DeserializeOwned>(text: &str) -> Result<T, Vec<DeError>> 
 #[derive(Default)]
 struct Ctx {
     errors: RefCell<Vec<DeError>>,
+    /// Errors beyond [`MAX_KEPT`], counted only.
+    omitted: std::cell::Cell<usize>,
 }
 
 impl Ctx {
     fn push(&self, e: DeError) {
-        self.errors.borrow_mut().push(e);
+        let mut errors = self.errors.borrow_mut();
+        if errors.len() < MAX_KEPT {
+            errors.push(e);
+        } else {
+            self.omitted.set(self.omitted.get() + 1);
+        }
     }
 }
 

@@ -149,10 +149,11 @@ pub fn load_file(path: &Path) -> Result<Scenario, LoadError> {
 /// (as some editors save) is not part of the text.
 pub fn load_str(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let fail = |problems: Vec<Problem>| ScenarioError {
+    let fail_counted = |(problems, omitted): (Vec<Problem>, usize)| ScenarioError {
         file: file.to_string(),
-        problems: capped(problems),
+        problems: capped(problems, omitted),
     };
+    let fail = |problems: Vec<Problem>| fail_counted((problems, 0));
     let tree = ron_tree::parse(text).map_err(|e| {
         fail(vec![Problem {
             pos: e.pos,
@@ -160,7 +161,7 @@ pub fn load_str(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
             hint: e.hint,
         }])
     })?;
-    let raw: raw::RawScenario = de::from_node(&tree).map_err(|errs| {
+    let raw: raw::RawScenario = de::from_node_counted(&tree).map_err(|(errs, omitted)| {
         // A misspelt field also makes the real one "missing": when an unknown field's hint
         // already names it, the second message is noise.
         let suggested: BTreeSet<&str> = errs
@@ -173,7 +174,7 @@ pub fn load_str(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
                 .and_then(|rest| rest.split('`').next())
                 .is_some_and(|f| suggested.contains(f))
         };
-        fail(
+        fail_counted((
             errs.iter()
                 .filter(|e| !missing(e))
                 .cloned()
@@ -183,21 +184,23 @@ pub fn load_str(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
                     hint: e.hint,
                 })
                 .collect(),
-        )
+            omitted,
+        ))
     })?;
     // The tree is large (several times the text): validation parses the text again only to
     // locate problems, once it has dropped the raw types.
     drop(tree);
-    validate::validate(raw, text).map_err(fail)
+    validate::validate(raw, text).map_err(fail_counted)
 }
 
 /// Most problems reported for one file; the rest are counted in one last line.
 pub const MAX_PROBLEMS: usize = 50;
 
-/// The first [`MAX_PROBLEMS`] problems, and a line counting the others.
-fn capped(mut problems: Vec<Problem>) -> Vec<Problem> {
+/// The first [`MAX_PROBLEMS`] problems, and a line counting the others (`omitted`: found
+/// beyond those kept in full, counted only).
+fn capped(mut problems: Vec<Problem>, omitted: usize) -> Vec<Problem> {
     if problems.len() > MAX_PROBLEMS {
-        let more = problems.len() - MAX_PROBLEMS;
+        let more = problems.len() - MAX_PROBLEMS + omitted;
         let pos = problems[MAX_PROBLEMS].pos;
         problems.truncate(MAX_PROBLEMS);
         problems.push(Problem {

@@ -43,8 +43,10 @@ pub const MAX_CPU_SECONDS: f64 = 86_400.0;
 const MAX_SEARCHES: usize = 64;
 
 struct Ctx {
-    /// The problems found, located at the end: see [`Pending`].
+    /// The problems found, located at the end: see [`Pending`]. At most
+    /// [`super::de::MAX_KEPT`]; the others are counted in `omitted`.
     problems: Vec<Pending>,
+    omitted: usize,
     /// "Did you mean" searches left.
     searches: usize,
 }
@@ -72,12 +74,21 @@ enum PendingHint {
 
 impl Ctx {
     fn err(&mut self, path: &str, message: impl Into<String>, hint: impl Into<String>) {
-        self.problems.push(Pending {
+        self.push(Pending {
             path: path.to_string(),
             col_offset: 0,
             message: message.into(),
             hint: PendingHint::Text(hint.into()),
         });
+    }
+
+    /// Keeps a problem, or only counts it once [`super::de::MAX_KEPT`] are kept.
+    fn push(&mut self, p: Pending) {
+        if self.problems.len() < super::de::MAX_KEPT {
+            self.problems.push(p);
+        } else {
+            self.omitted += 1;
+        }
     }
 
     fn duration(&mut self, path: &str, text: &str) -> Option<SimDuration> {
@@ -226,10 +237,12 @@ fn has_control(name: &str) -> bool {
     name.chars().any(char::is_control)
 }
 
-/// Validates `raw` (read from `text`) into a [`Scenario`].
-pub fn validate(raw: RawScenario, text: &str) -> Result<Scenario, Vec<Problem>> {
+/// Validates `raw` (read from `text`) into a [`Scenario`], or gives the problems found with the
+/// number of further problems only counted (beyond [`super::de::MAX_KEPT`]).
+pub fn validate(raw: RawScenario, text: &str) -> Result<Scenario, (Vec<Problem>, usize)> {
     let mut cx = Ctx {
         problems: Vec::new(),
+        omitted: 0,
         searches: MAX_SEARCHES,
     };
     let scenario = build(&mut cx, &raw, text);
@@ -248,6 +261,7 @@ pub fn validate(raw: RawScenario, text: &str) -> Result<Scenario, Vec<Problem>> 
         },
     };
     let locate = |path: &str| tree.locate(&parse_path(path));
+    let omitted = cx.omitted;
     let mut problems: Vec<Problem> = cx
         .problems
         .into_iter()
@@ -281,7 +295,7 @@ pub fn validate(raw: RawScenario, text: &str) -> Result<Scenario, Vec<Problem>> 
             hint: "this is a bug in aftershock (a scenario refused without a reason): please report it with the file".into(),
         });
     }
-    Err(problems)
+    Err((problems, omitted))
 }
 
 fn build(cx: &mut Ctx, raw: &RawScenario, text: &str) -> Option<Scenario> {
@@ -332,7 +346,7 @@ fn build(cx: &mut Ctx, raw: &RawScenario, text: &str) -> Option<Scenario> {
             );
         }
         if let Some(&first) = names.get(s.name.as_str()) {
-            cx.problems.push(Pending {
+            cx.push(Pending {
                 path: format!("services[{i}].name"),
                 col_offset: 0,
                 message: format!("duplicate service name `{}`", s.name),
@@ -523,7 +537,7 @@ fn build(cx: &mut Ctx, raw: &RawScenario, text: &str) -> Option<Scenario> {
             Err(errors) => {
                 for e in errors {
                     // The string starts with its opening quote; expectations are one line.
-                    cx.problems.push(Pending {
+                    cx.push(Pending {
                         path: format!("expectations[{i}]"),
                         col_offset: 1 + e.offset as u32,
                         message: format!("in expectation `{text}`: {}", e.message),
