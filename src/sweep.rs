@@ -96,6 +96,11 @@ impl From<Censor> for Measure {
 /// Parameters a chart can show (a line chart for one, a heatmap for two).
 pub const MAX_CHARTED_PARAMS: usize = 2;
 
+/// Largest scenario text a sweep takes: it holds the text as chars, the base scenario and the
+/// tree while it loads each edited point (about 52 bytes of memory per byte of text measured on
+/// a 10 MB chain), so a third of the loader's limit keeps it within 2 GB.
+pub const MAX_SWEPT_BYTES: u64 = crate::scenario::MAX_SCENARIO_BYTES / 3;
+
 /// Most points a sweep's grid may have (each is a whole run, all kept for the table).
 pub const MAX_POINTS: usize = 10_000;
 
@@ -731,6 +736,16 @@ impl Sweep {
     /// Parses the `--set` arguments against the scenario text: every path must exist in the file
     /// and every value must be RON. The base scenario must be valid.
     pub fn new(text: &str, file: &str, sets: &[String]) -> Result<Sweep, SweepError> {
+        if text.len() as u64 > MAX_SWEPT_BYTES {
+            return Err(SweepError::new(
+                format!(
+                    "{file}: {} MiB is more than a sweep takes ({} MiB): it holds the scenario several times over while it edits and loads each point",
+                    text.len() >> 20,
+                    MAX_SWEPT_BYTES >> 20
+                ),
+                Some("sweep a smaller scenario (a sweep's points run one after another anyway), or run the edited files one by one".into()),
+            ));
+        }
         let base =
             scenario::load_str(text, file).map_err(|e| SweepError::new(e.to_string(), None))?;
         let root = ron_tree::parse(text).map_err(|e| SweepError::new(e.to_string(), None))?;
@@ -1004,7 +1019,9 @@ pub fn run(
 ) -> Result<SweepResult, SweepError> {
     let points = sweep.points();
     let plans: Vec<String> = sweep.base.plans.iter().map(|p| p.name.clone()).collect();
-    let mut scenarios = Vec::with_capacity(points.len());
+    // Every point is loaded and checked before the first runs, then dropped (a grid of large
+    // scenarios is never in memory at once), and loaded again when it runs.
+    let mut cpu = 0.0;
     for point in &points {
         let s = sweep.load_at(point)?;
         let names: Vec<String> = s.plans.iter().map(|p| p.name.clone()).collect();
@@ -1028,21 +1045,17 @@ pub fn run(
                 Some(r.hint()),
             )
         })?;
-        scenarios.push(s);
+        // The points run one after another: their CPU adds up (each from its own pilot).
+        cpu += runner::with_threads(cfg.threads, || {
+            runner::pilot_cpu_seconds(&s, cfg.seed, 0, cfg.trials)
+        });
     }
-    // The points run one after another: their CPU adds up (each from its own pilot).
-    let cpu: f64 = runner::with_threads(cfg.threads, || {
-        scenarios
-            .iter()
-            .map(|s| runner::pilot_cpu_seconds(s, cfg.seed, 0, cfg.trials))
-            .sum()
-    });
     if cpu > crate::scenario::validate::MAX_CPU_SECONDS {
         return Err(SweepError::new(
             format!(
                 "{}: the sweep's {} points would need about {:.0} CPU-hours together (limit {:.0})",
                 sweep.file,
-                scenarios.len(),
+                points.len(),
                 cpu / 3600.0,
                 crate::scenario::validate::MAX_CPU_SECONDS / 3600.0
             ),
@@ -1050,7 +1063,8 @@ pub fn run(
         ));
     }
     let mut results = Vec::with_capacity(points.len());
-    for (k, (point, s)) in points.into_iter().zip(&scenarios).enumerate() {
+    for (k, point) in points.into_iter().enumerate() {
+        let s = &sweep.load_at(&point)?;
         let before = k as u64 * cfg.trials;
         let rows = runner::run(s, cfg, 0, &|done| progress(before + done));
         if let Some((trial, plan)) = rows.first_aborted() {
