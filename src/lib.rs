@@ -44,6 +44,7 @@
 
 #![warn(missing_docs)]
 
+pub mod budget;
 pub mod charts;
 pub mod check;
 pub mod cli;

@@ -455,7 +455,7 @@ pub fn merge(dirs: &[PathBuf]) -> Result<Merged, String> {
             source_path.display()
         ));
     }
-    if let Err(refusal) = crate::runner::check_budget(&scenario, first.trials) {
+    if let Err(refusal) = crate::budget::check_budget(&scenario, first.trials) {
         return Err(format!(
             "{}: {refusal}\n  help: {}",
             source_path.display(),

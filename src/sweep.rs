@@ -1039,7 +1039,7 @@ pub fn run(
                 ),
             ));
         }
-        runner::check_budget(&s, cfg.trials).map_err(|r| {
+        crate::budget::check_budget(&s, cfg.trials).map_err(|r| {
             SweepError::new(
                 format!("{}: with {}: {r}", sweep.file, sweep.label(point)),
                 Some(r.hint()),
@@ -1050,14 +1050,14 @@ pub fn run(
             runner::pilot_cpu_seconds(&s, cfg.seed, 0, cfg.trials)
         });
     }
-    if cpu > crate::scenario::validate::MAX_CPU_SECONDS {
+    if cpu > crate::budget::MAX_CPU_SECONDS {
         return Err(SweepError::new(
             format!(
                 "{}: the sweep's {} points would need about {:.0} CPU-hours together (limit {:.0})",
                 sweep.file,
                 points.len(),
                 cpu / 3600.0,
-                crate::scenario::validate::MAX_CPU_SECONDS / 3600.0
+                crate::budget::MAX_CPU_SECONDS / 3600.0
             ),
             Some("sweep fewer values, or lower --trials".into()),
         ));

@@ -5,19 +5,21 @@
 //! plan (file order); memory holds one [`TrialRow`] per (trial, plan), written in place into
 //! one buffer, and nothing else per trial. Every plan of a trial runs against the same fault windows (drawn once per trial).
 
-use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
+use crate::budget::MAX_BYTES;
+pub use crate::budget::{
+    BudgetRefusal, aborted_message, check_budget, check_run_budget, pilot_cpu_seconds,
+};
 use crate::engine::SimDuration;
 use crate::fault::{self, FaultWindow};
 use crate::flow::series::{Recorder, SeriesSpec};
 use crate::flow::{self, TraceRecord};
 use crate::metrics::TrialRow;
-use crate::model::{Scenario, Schedule};
+use crate::model::Scenario;
 use crate::report::series::SeriesAcc;
-use crate::scenario::validate::{MAX_BUCKETS, MAX_BYTES, MAX_CPU_SECONDS};
 
 /// Trials handed to a worker at a time.
 const CHUNK: u64 = 64;
@@ -69,236 +71,6 @@ impl RunRows {
     /// Number of trials.
     pub fn trials(&self) -> u64 {
         (self.rows.len() / self.plans.max(1)) as u64
-    }
-}
-
-/// Why a run was refused before starting.
-#[derive(Debug, Clone, PartialEq)]
-pub enum BudgetRefusal {
-    /// Too many buckets per trial.
-    Buckets(u64),
-    /// Too much memory.
-    Memory(f64),
-    /// More events per trial than a trial may handle: the expected count and the setting that
-    /// drives most of them (its path in the scenario file, as [`densest_source`] names it).
-    Events(f64, String),
-    /// Too much CPU time.
-    Cpu(f64),
-}
-
-impl fmt::Display for BudgetRefusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BudgetRefusal::Buckets(b) => write!(
-                f,
-                "horizon / resolution gives {b} time buckets per trial (limit {MAX_BUCKETS})"
-            ),
-            BudgetRefusal::Memory(bytes) => write!(
-                f,
-                "this run would need about {:.1} GiB of memory for its trial rows (limit {:.0} GiB)",
-                bytes / 1024f64.powi(3),
-                MAX_BYTES / 1024f64.powi(3)
-            ),
-            BudgetRefusal::Events(n, at) => write!(
-                f,
-                "one trial would handle about {n:.0} events, more than the {} a trial may (most from `{at}`)",
-                crate::flow::MAX_EVENTS_PER_TRIAL
-            ),
-            BudgetRefusal::Cpu(s) => write!(
-                f,
-                "this run would need about {:.0} CPU-hours (limit {:.0})",
-                s / 3600.0,
-                MAX_CPU_SECONDS / 3600.0
-            ),
-        }
-    }
-}
-
-impl BudgetRefusal {
-    /// How to get under the limit.
-    pub fn hint(&self) -> String {
-        match self {
-            BudgetRefusal::Buckets(_) => "use a coarser `resolution` (e.g. \"10s\") or a shorter `horizon`".into(),
-            BudgetRefusal::Memory(_) => "lower `trials` (or --trials): reports need one row per trial and plan".into(),
-            BudgetRefusal::Events(_, at) => format!("make `{at}` longer (fewer events per trial) or shorten `horizon`"),
-            BudgetRefusal::Cpu(_) => "lower `trials` (or --trials), shorten `horizon`, or redraw traffic noise less often (`noise.every`)".into(),
-        }
-    }
-}
-
-/// The setting that drives most of a trial's events, as its path in the scenario file
-/// (`traffic[0].noise.every`, `failures[1].schedule`), with the events it makes per trial.
-pub fn densest_source(s: &Scenario) -> Option<(String, f64)> {
-    let h = s.horizon.as_secs_f64();
-    let failures = s
-        .failures
-        .iter()
-        .enumerate()
-        .filter_map(|(i, f)| match f.schedule {
-            Schedule::Once { .. } => None,
-            Schedule::Process { mtbf, mttr } => Some((
-                format!("failures[{i}].schedule"),
-                2.0 * f.probability * h
-                    / (fault::mean_secs(&mtbf) + fault::mean_secs(&mttr)).max(1e-9),
-            )),
-        });
-    let noise = s.traffic.iter().enumerate().filter_map(|(i, t)| {
-        t.noise.map(|n| {
-            (
-                format!("traffic[{i}].noise.every"),
-                h / n.every.as_secs_f64(),
-            )
-        })
-    });
-    failures.chain(noise).max_by(|a, b| a.1.total_cmp(&b.1))
-}
-
-/// Expected events of one trial of one plan (for the budget estimate).
-pub fn expected_events(s: &Scenario) -> f64 {
-    let h = s.horizon.as_secs_f64();
-    let mut events = 4.0;
-    for f in &s.failures {
-        events += 2.0
-            * f.probability
-            * match f.schedule {
-                Schedule::Once { .. } => 1.0,
-                Schedule::Process { mtbf, mttr } => {
-                    h / (fault::mean_secs(&mtbf) + fault::mean_secs(&mttr)).max(1e-9)
-                }
-            };
-    }
-    for t in &s.traffic {
-        if !t.hourly.is_empty() {
-            events += h / 3600.0;
-        }
-        if let Some(n) = t.noise {
-            events += h / n.every.as_secs_f64();
-        }
-    }
-    events
-}
-
-/// Refuses runs that would need absurd memory or time, with the estimate.
-pub fn check_budget(s: &Scenario, trials: u64) -> Result<(), BudgetRefusal> {
-    let buckets = s.horizon.0 / s.resolution.0.max(1);
-    if buckets > MAX_BUCKETS {
-        return Err(BudgetRefusal::Buckets(buckets));
-    }
-    let plans = s.plans.len() as f64;
-    // One row per trial and plan, and the chart series of at least one worker: per bucket of
-    // `resolution` about 420 bytes for each of two bands, per plan (at most the horizon's
-    // buckets; a run uses fewer workers when more would not fit, see `memory_threads`).
-    let series = (buckets + 1) as f64 * 420.0 * 2.0 * plans;
-    let bytes = trials as f64 * plans * std::mem::size_of::<TrialRow>() as f64 + series;
-    if bytes > MAX_BYTES {
-        return Err(BudgetRefusal::Memory(bytes));
-    }
-    if let Some((at, n)) = densest_source(s)
-        && expected_events(s) > crate::flow::MAX_EVENTS_PER_TRIAL as f64 / 2.0
-    {
-        return Err(BudgetRefusal::Events(n, at));
-    }
-    let cpu = cpu_seconds(s, trials);
-    if cpu > MAX_CPU_SECONDS {
-        return Err(BudgetRefusal::Cpu(cpu));
-    }
-    Ok(())
-}
-
-/// Estimated CPU time of `trials` trials of every plan, in seconds, from the scheduled events
-/// alone (a lower bound: plans, retries and caches add events of their own; see
-/// [`pilot_cpu_seconds`]).
-pub fn cpu_seconds(s: &Scenario, trials: u64) -> f64 {
-    trials as f64 * s.plans.len() as f64 * expected_events(s) * event_cost(s)
-}
-
-/// Seconds one event costs: about 20 ns per service or edge (13 to 32 ns measured on the
-/// library scenarios, `examples/trials`).
-fn event_cost(s: &Scenario) -> f64 {
-    (s.topology.services.len() + s.topology.deps.len()) as f64 * 20e-9
-}
-
-/// Trials of every plan the CPU estimate of [`pilot_cpu_seconds`] runs.
-pub const CPU_PILOT_TRIALS: u64 = 10;
-
-/// Estimated CPU time of trials `first..first + trials` of every plan, in seconds, from the
-/// events the first (at most [`CPU_PILOT_TRIALS`]) of them actually handle: a count, not a
-/// timing, so the estimate is the same on every machine and every run.
-pub fn pilot_cpu_seconds(s: &Scenario, seed: u64, first: u64, trials: u64) -> f64 {
-    let pilot = trials.min(CPU_PILOT_TRIALS);
-    if pilot == 0 {
-        return 0.0;
-    }
-    let events: u64 = (first..first + pilot)
-        .into_par_iter()
-        .map(|trial| {
-            let mut windows = Vec::new();
-            fault::draw(s, seed, trial, &mut windows);
-            s.plans
-                .iter()
-                .map(|p| flow::count_events(s, p, &windows, seed, trial))
-                .sum::<u64>()
-        })
-        .sum();
-    events as f64 / pilot as f64 * trials as f64 * event_cost(s)
-}
-
-/// [`check_budget`], then the CPU time of the trials this process runs (`first..first +
-/// count` of `trials`) from a pilot of them ([`pilot_cpu_seconds`]).
-pub fn check_run_budget(
-    s: &Scenario,
-    seed: u64,
-    trials: u64,
-    first: u64,
-    count: u64,
-) -> Result<(), BudgetRefusal> {
-    check_budget(s, trials)?;
-    let cpu = pilot_cpu_seconds(s, seed, first, count);
-    if cpu > MAX_CPU_SECONDS {
-        return Err(BudgetRefusal::Cpu(cpu));
-    }
-    Ok(())
-}
-
-/// The error for a trial stopped at its event budget, with the command that reproduces it
-/// (`label` is the scenario file as the user named it).
-pub fn aborted_message(s: &Scenario, label: &str, seed: u64, trial: u64, plan: usize) -> String {
-    let name = &s.plans[plan].name;
-    let cap = crate::flow::MAX_EVENTS_PER_TRIAL;
-    // This trial's own draw first: a schedule whose mean looks harmless can still draw
-    // millions of windows (a heavy tail).
-    let mut windows = Vec::new();
-    fault::draw(s, seed, trial, &mut windows);
-    let mut per_failure = vec![0u64; s.failures.len()];
-    for w in &windows {
-        per_failure[w.failure] += 1;
-    }
-    let drawn = per_failure
-        .iter()
-        .enumerate()
-        .max_by_key(|(_, n)| **n)
-        .filter(|(_, n)| **n as f64 * 2.0 > cap as f64 / 10.0)
-        .map(|(i, n)| (format!("failures[{i}].schedule"), *n as f64 * 2.0));
-    let replay = format!("aftershock replay {label} --trial {trial} --plan {name} --seed {seed}");
-    if let Some((at, n)) =
-        drawn.or_else(|| densest_source(s).filter(|(_, n)| *n > cap as f64 / 10.0))
-    {
-        // A scenario whose own settings make that many events is too dense, not wrong.
-        return format!(
-            "{label}: trial {trial} of plan `{name}` exceeded {cap} events and was stopped; no report was written: the scenario is too dense for one trial (`{at}` alone makes about {n:.0})\n  help: make `{at}` longer or shorten `horizon`; `{replay}` shows the trial"
-        );
-    }
-    // Else count the trial's events by what made them.
-    let sources = flow::explain_events(s, &s.plans[plan], seed, trial);
-    let total: u64 = sources.iter().map(|x| x.1).sum();
-    match sources.first() {
-        // (A trial that stays under the cap when run again is no scenario's doing.)
-        Some((at, n)) if total >= cap => format!(
-            "{label}: trial {trial} of plan `{name}` exceeded {cap} events and was stopped; no report was written: the scenario is too dense for one trial ({at} made {n} of its {total} events)\n  help: make {at} act less often (longer delays, windows or steps), or shorten `horizon`; `{replay}` shows the trial; if that setting cannot explain it, report it as a bug with that command"
-        ),
-        _ => format!(
-            "{label}: trial {trial} of plan `{name}` exceeded {cap} events and was stopped; no report was written\n  help: no setting of the scenario explains that many: this is a bug in the model; reproduce it with `{replay}` and report it"
-        ),
     }
 }
 

@@ -28,15 +28,6 @@ pub const MAX_STAGE_REPEATS: u32 = 100;
 /// Most probes a half-open breaker may let through.
 const MAX_PROBES: u32 = 10_000;
 
-/// Most time buckets one trial may have (horizon / resolution).
-pub const MAX_BUCKETS: u64 = 2_000_000;
-/// Most memory a run's trial rows and chart series may be estimated to need: 1 GiB, so that
-/// a whole command stays within 2 GB (measured peak: about 1.4 times the rows, see
-/// BENCHMARKS.md). `merge` holds every row too, so sharding does not raise it.
-pub const MAX_BYTES: f64 = 1024.0 * 1024.0 * 1024.0;
-/// Most CPU time a run may be estimated to need, in seconds (one day).
-pub const MAX_CPU_SECONDS: f64 = 86_400.0;
-
 /// Most "did you mean" searches one file gets: a file with many unknown names is told about its
 /// first ones with a suggestion, and about the rest with a plain hint (all but the first
 /// [`super::MAX_PROBLEMS`] are cut from the report anyway).
@@ -630,7 +621,7 @@ fn build(cx: &mut Ctx, raw: &RawScenario, text: &str) -> Option<Scenario> {
         baseline,
         expectations,
     };
-    if let Err(refusal) = crate::runner::check_budget(&scenario, scenario.trials) {
+    if let Err(refusal) = crate::budget::check_budget(&scenario, scenario.trials) {
         let at = match refusal {
             crate::runner::BudgetRefusal::Buckets(_) if raw.resolution.is_some() => "resolution",
             crate::runner::BudgetRefusal::Buckets(_) => "horizon",
