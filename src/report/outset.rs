@@ -12,7 +12,8 @@
 //! but it is never a mix. The old set, now under the temporary name, is then removed.
 //!
 //! A kill at any moment therefore leaves the complete old set or the complete new set at the
-//! target (plus, after `kill -9`, a temporary directory beside it). Dropping an uncommitted set
+//! target (plus, after `kill -9`, a temporary directory beside it, which a later set of the same
+//! target removes once it is a week old). Dropping an uncommitted set
 //! (any error path) removes its directory, and the live temporaries are registered so that
 //! Ctrl-C and `SIGTERM` remove them too ([`remove_temporaries`]).
 //!
@@ -113,6 +114,7 @@ impl OutputSet {
         };
         let name = name.to_string_lossy().into_owned();
         let tmp = create_private_dir(parent, &name)?;
+        remove_stale(parent, &name, &tmp);
         Ok(OutputSet {
             target,
             tmp,
@@ -313,6 +315,40 @@ fn copy_link(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::copy(from, to).map(|_| ())
 }
 
+/// Temporaries of `name` older than this are left over by a killed process (no run takes a
+/// week: the budget refuses more than a day of CPU).
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
+
+/// Removes the temporary directories of `name` in `dir` that a process killed with `kill -9`
+/// left behind, once they are [`STALE_AFTER`] older than `fresh` (this run's own, just
+/// created: its time stands for now). Best effort: what cannot be read or removed stays.
+fn remove_stale(dir: &Path, name: &str, fresh: &Path) {
+    let Ok(now) = std::fs::metadata(fresh).and_then(|m| m.modified()) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let prefixes = [format!(".{name}.tmp-"), format!(".{name}.old.tmp-")];
+    for e in entries.flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if !prefixes.iter().any(|p| n.starts_with(p.as_str())) || e.path() == fresh {
+            continue;
+        }
+        let Ok(m) = std::fs::symlink_metadata(e.path()) else {
+            continue;
+        };
+        let old = m
+            .modified()
+            .ok()
+            .and_then(|t| now.duration_since(t).ok())
+            .is_some_and(|age| age > STALE_AFTER);
+        if m.is_dir() && old {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 /// Creates a new private directory in `dir` for `name`, with an unpredictable suffix (an
 /// existing file, directory or symlink of that name is never used), and registers it.
 fn create_private_dir(dir: &Path, name: &str) -> std::io::Result<PathBuf> {
@@ -442,6 +478,41 @@ mod tests {
         );
         // Nothing is left beside the target.
         assert_eq!(names(tmp.path()), ["out"]);
+    }
+
+    #[test]
+    fn temporaries_a_killed_run_left_are_removed_once_stale() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let (stale, recent, other) = (
+            tmp.path().join(".out.tmp-0123456789abcdef"),
+            tmp.path().join(".out.tmp-fedcba9876543210"),
+            tmp.path().join(".other.tmp-0123456789abcdef"),
+        );
+        for d in [&stale, &recent, &other] {
+            std::fs::create_dir(d).unwrap();
+            std::fs::write(d.join("report.json"), "half").unwrap();
+        }
+        for d in [&stale, &other] {
+            // Eight days before its own creation.
+            let t = std::fs::metadata(d).unwrap().modified().unwrap();
+            let eight_days = std::time::Duration::from_secs(8 * 86_400);
+            std::fs::File::open(d)
+                .unwrap()
+                .set_modified(t - eight_days)
+                .unwrap();
+        }
+        write_set(&out, "new", &["a.json"]);
+        // The stale one of this target goes; a recent one (a run in progress) and another
+        // target's stay.
+        assert_eq!(
+            names(tmp.path()),
+            [
+                ".other.tmp-0123456789abcdef",
+                ".out.tmp-fedcba9876543210",
+                "out"
+            ]
+        );
     }
 
     #[test]
