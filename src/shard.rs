@@ -247,7 +247,7 @@ pub fn write_partial(
     let path = dir.join("shard.json");
     crate::report::write_atomic(&path, |w| w.write_all(manifest_json.as_bytes()))
         .map_err(|e| io_err(&path, "write", e))?;
-    let target = set.target().to_path_buf();
+    let target = set.shown().to_path_buf();
     set.commit()
         .map_err(|e| io_err(&target, "replace the shard output", e))
 }

@@ -108,9 +108,7 @@ fn print_check(c: &ScenarioCheck, quiet: bool) {
 /// Runs `check`.
 pub fn run(args: CheckArgs) -> Result<(), Failure> {
     if args.trials == Some(0) {
-        return Err(Failure::bad_input(
-            "--trials must be at least 1\n  help: give --trials 1 or more (or leave it out for the scenario's `trials`)",
-        ));
+        return Err(Failure::bad_input(super::NO_TRIALS));
     }
     let mut tolerances = Tolerances::default();
     for t in &args.tolerance {

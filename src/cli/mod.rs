@@ -32,6 +32,7 @@ use std::time::Instant;
 use clap::{Args, Parser, Subcommand};
 
 use crate::charts;
+use crate::report::table::terminal_safe as safe;
 
 /// The most worker threads a command starts (each has its own stack).
 const MAX_THREADS: usize = 1024;
@@ -277,23 +278,17 @@ impl From<LoadError> for Failure {
     }
 }
 
-/// Text for standard error: see [`crate::report::table::terminal_safe`].
-fn safe(text: &str) -> std::borrow::Cow<'_, str> {
-    crate::report::table::terminal_safe(text)
-}
+/// `--trials 0`, refused by every command that runs trials.
+pub(super) const NO_TRIALS: &str = "--trials must be at least 1\n  help: give --trials 1 or more (or leave it out for the scenario's `trials`)";
 
 /// A usage error as clap words it, with a `help:` line like every other error: clap's
 /// "For more information, try '--help'." becomes the help line, naming the subcommand.
 fn usage_error(clap_text: &str) -> String {
+    let commands = <Cli as clap::CommandFactory>::command();
     let sub = std::env::args()
         .skip(1)
         .find(|a| !a.starts_with('-'))
-        .filter(|a| {
-            [
-                "run", "validate", "replay", "merge", "generate", "check", "sweep", "graph",
-            ]
-            .contains(&a.as_str())
-        });
+        .filter(|a| commands.find_subcommand(a).is_some());
     let command = sub.map_or_else(|| "aftershock".to_string(), |s| format!("aftershock {s}"));
     let body: Vec<&str> = clap_text
         .trim_end()
@@ -359,11 +354,20 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
 
 /// Loads a scenario file, or the built-in default.
 fn load(path: Option<&Path>) -> Result<Scenario, Failure> {
-    match path {
-        Some(p) => Ok(scenario::load_file(p)?),
-        None => scenario::load_str(scenario::DEFAULT_SCENARIO, scenario::DEFAULT_SCENARIO_PATH)
-            .map_err(|e| Failure::bad_input(e.to_string())),
-    }
+    load_with_source(path).map(|(s, _)| s)
+}
+
+/// Loads a scenario file, or the built-in default, with its text (read once).
+pub(super) fn load_with_source(path: Option<&Path>) -> Result<(Scenario, String), Failure> {
+    let (text, label) = match path {
+        Some(p) => (scenario::read_file(p)?, p.display().to_string()),
+        None => (
+            scenario::DEFAULT_SCENARIO.to_string(),
+            scenario::DEFAULT_SCENARIO_PATH.to_string(),
+        ),
+    };
+    let s = scenario::load_str(&text, &label).map_err(LoadError::Invalid)?;
+    Ok((s, text))
 }
 
 fn file_label(path: Option<&Path>) -> String {
@@ -374,14 +378,13 @@ fn file_label(path: Option<&Path>) -> String {
 }
 
 fn run(args: RunArgs) -> Result<(), Failure> {
-    let s = load(args.scenario.as_deref())?;
+    // The text that runs is the text the report embeds (and a shard carries for merge).
+    let (s, source) = load_with_source(args.scenario.as_deref())?;
     let label = file_label(args.scenario.as_deref());
     let seed = args.seed.unwrap_or(s.seed);
     let trials = args.trials.unwrap_or(s.trials);
     if trials == 0 {
-        return Err(Failure::bad_input(
-            "--trials must be at least 1\n  help: give --trials 1 or more (or leave it out for the scenario's `trials`)",
-        ));
+        return Err(Failure::bad_input(NO_TRIALS));
     }
     let shard = match &args.shard {
         Some(text) => Some(
@@ -440,19 +443,6 @@ fn run(args: RunArgs) -> Result<(), Failure> {
     if let Some((trial, plan)) = rows.first_aborted() {
         return Err(Failure::bad_input(runner::aborted_message(
             &s, &label, seed, trial, plan,
-        )));
-    }
-    let source = match &args.scenario {
-        Some(p) => std::fs::read_to_string(p).map_or_else(
-            |_| String::new(),
-            |t| t.strip_prefix('\u{feff}').map_or(t.clone(), str::to_string),
-        ),
-        None => scenario::DEFAULT_SCENARIO.to_string(),
-    };
-    // The report embeds the text that ran (and a shard carries it for merge): never another.
-    if format!("{:016x}", crate::rng::fnv1a(source.as_bytes())) != s.content_hash {
-        return Err(Failure::bad_input(format!(
-            "{label}: the scenario file changed while the trials ran; no output was written\n  help: run again once the file is saved"
         )));
     }
     let plan_trials = count * s.plans.len() as u64;
@@ -538,7 +528,7 @@ fn write_outputs(
     set: report::OutputSet,
     quiet: bool,
 ) -> Result<(), Failure> {
-    let out = set.target().to_path_buf();
+    let out = set.shown().to_path_buf();
     let dir = set.dir().to_path_buf();
     let mut report = Report::build(s, seed, rows);
     report.attach_series(s, series);

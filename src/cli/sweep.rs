@@ -8,7 +8,6 @@ use std::time::Instant;
 use super::{Failure, SweepArgs, file_label};
 use crate::report;
 use crate::runner::{self, RunConfig};
-use crate::scenario;
 use crate::sweep::{self, Sweep, SweepError};
 
 impl From<SweepError> for Failure {
@@ -20,26 +19,14 @@ impl From<SweepError> for Failure {
 /// Runs `aftershock sweep`.
 pub(super) fn run(args: SweepArgs) -> Result<(), Failure> {
     let label = file_label(args.scenario.as_deref());
-    let text = match &args.scenario {
-        Some(p) => {
-            // Reports a missing or non-UTF-8 file, or an invalid scenario, as `run` does.
-            scenario::load_file(p)?;
-            std::fs::read_to_string(p).map_err(|e| {
-                Failure::bad_input(format!(
-                    "{label}: cannot read the scenario file: {e}\n  help: check the path and that the file is readable UTF-8 text"
-                ))
-            })?
-        }
-        None => scenario::DEFAULT_SCENARIO.to_string(),
-    };
+    // Reports a missing or non-UTF-8 file, or an invalid scenario, as `run` does.
+    let (_, text) = super::load_with_source(args.scenario.as_deref())?;
     let metrics = sweep::parse_metrics(&args.metrics)?;
     let sw = Sweep::new(&text, &label, &args.sets)?;
     let seed = args.seed.unwrap_or(sw.base.seed);
     let trials = args.trials.unwrap_or(sw.base.trials);
     if trials == 0 {
-        return Err(Failure::bad_input(
-            "--trials must be at least 1\n  help: give --trials 1 or more (or leave it out for the scenario's `trials`)",
-        ));
+        return Err(Failure::bad_input(super::NO_TRIALS));
     }
     let out = args
         .out

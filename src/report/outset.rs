@@ -82,8 +82,10 @@ fn refuse(target: &Path, why: impl std::fmt::Display) -> std::io::Error {
 /// An output set being written (see the module documentation).
 #[derive(Debug)]
 pub struct OutputSet {
-    /// The directory the set replaces (symlinks followed).
+    /// The directory the set replaces (symlinks followed, absolute).
     target: PathBuf,
+    /// The target as the caller named it (for messages).
+    given: PathBuf,
     /// The private directory the set is written into.
     tmp: PathBuf,
     /// Whether the set was swapped into place.
@@ -92,8 +94,8 @@ pub struct OutputSet {
 
 impl OutputSet {
     /// Checks `target` and creates the private directory beside it.
-    pub fn begin(target: &Path) -> std::io::Result<OutputSet> {
-        let target = absolute(&super::atomic::resolve(target)?)?;
+    pub fn begin(given: &Path) -> std::io::Result<OutputSet> {
+        let target = absolute(&super::atomic::resolve(given)?)?;
         if let Ok(cwd) = std::env::current_dir().and_then(|d| d.canonicalize()) {
             let t = target.canonicalize().unwrap_or_else(|_| target.clone());
             if cwd.starts_with(&t) {
@@ -117,19 +119,21 @@ impl OutputSet {
         remove_stale(parent, &name, &tmp);
         Ok(OutputSet {
             target,
+            given: given.to_path_buf(),
             tmp,
             committed: false,
         })
     }
 
-    /// Where the set's files are written until [`OutputSet::commit`].
+    /// Where the set's files are written until [`OutputSet::commit`], each with
+    /// [`super::write_atomic`] (which flushes it to disk).
     pub fn dir(&self) -> &Path {
         &self.tmp
     }
 
-    /// The directory the set replaces.
-    pub fn target(&self) -> &Path {
-        &self.target
+    /// The directory the set replaces, as the caller named it.
+    pub fn shown(&self) -> &Path {
+        &self.given
     }
 
     /// Flushes the set, carries over files aftershock did not write, and swaps the set into
@@ -137,15 +141,11 @@ impl OutputSet {
     pub fn commit(mut self) -> std::io::Result<()> {
         let mut names = Vec::new();
         for e in std::fs::read_dir(&self.tmp)? {
-            let e = e?;
-            let name = e.file_name().to_string_lossy().into_owned();
-            std::fs::File::open(e.path())?.sync_all()?;
-            names.push(name);
+            names.push(e?.file_name().to_string_lossy().into_owned());
         }
         names.sort();
         let list: String = names.iter().map(|n| format!("{n}\n")).collect();
-        std::fs::write(self.tmp.join(SET_LIST), list)?;
-        std::fs::File::open(self.tmp.join(SET_LIST))?.sync_all()?;
+        super::write_atomic(&self.tmp.join(SET_LIST), |w| w.write_all(list.as_bytes()))?;
         let mut exists = std::fs::symlink_metadata(&self.target).is_ok();
         set_mode(&self.target, &self.tmp)?;
         // (Twice at most: another writer may create the target between the look and the

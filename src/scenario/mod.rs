@@ -92,6 +92,13 @@ pub const MAX_SCENARIO_BYTES: u64 = 90 << 20;
 
 /// Reads and validates a scenario file.
 pub fn load_file(path: &Path) -> Result<Scenario, LoadError> {
+    let text = read_file(path)?;
+    load_str(&text, &path.display().to_string()).map_err(LoadError::Invalid)
+}
+
+/// Reads a scenario file's text (at most [`MAX_SCENARIO_BYTES`], UTF-8, without a byte-order
+/// mark), for callers that keep the text that ran beside the scenario ([`load_str`] it).
+pub fn read_file(path: &Path) -> Result<String, LoadError> {
     use std::io::Read;
     let name = path.display().to_string();
     let io = |source: std::io::Error| {
@@ -142,7 +149,10 @@ pub fn load_file(path: &Path) -> Result<Scenario, LoadError> {
             }));
         }
     };
-    load_str(&text, &name).map_err(LoadError::Invalid)
+    Ok(match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    })
 }
 
 /// Validates scenario text; `file` names it in messages. A UTF-8 byte-order mark at the start
