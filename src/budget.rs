@@ -79,56 +79,45 @@ impl BudgetRefusal {
     }
 }
 
-/// The setting that drives most of a trial's events, as its path in the scenario file
-/// (`traffic[0].noise.every`, `failures[1].schedule`), with the events it makes per trial.
-pub fn densest_source(s: &Scenario) -> Option<(String, f64)> {
+/// Every scheduled source of a trial's events, as its path in the scenario file
+/// (`failures[1].schedule`, `traffic[0].hourly`, `traffic[0].noise.every`) with the events it
+/// makes per trial, in file order.
+fn sources(s: &Scenario) -> impl Iterator<Item = (String, f64)> + '_ {
     let h = s.horizon.as_secs_f64();
-    let failures = s
-        .failures
-        .iter()
-        .enumerate()
-        .filter_map(|(i, f)| match f.schedule {
-            Schedule::Once { .. } => None,
-            Schedule::Process { mtbf, mttr } => Some((
-                format!("failures[{i}].schedule"),
-                2.0 * f.probability * h
-                    / (fault::mean_secs(&mtbf) + fault::mean_secs(&mttr)).max(1e-9),
-            )),
-        });
-    let noise = s.traffic.iter().enumerate().filter_map(|(i, t)| {
-        t.noise.map(|n| {
+    let failures = s.failures.iter().enumerate().map(move |(i, f)| {
+        let windows = match f.schedule {
+            Schedule::Once { .. } => 1.0,
+            Schedule::Process { mtbf, mttr } => {
+                h / (fault::mean_secs(&mtbf) + fault::mean_secs(&mttr)).max(1e-9)
+            }
+        };
+        (
+            format!("failures[{i}].schedule"),
+            2.0 * f.probability * windows,
+        )
+    });
+    let traffic = s.traffic.iter().enumerate().flat_map(move |(i, t)| {
+        let hourly = (!t.hourly.is_empty()).then(|| (format!("traffic[{i}].hourly"), h / 3600.0));
+        let noise = t.noise.map(|n| {
             (
                 format!("traffic[{i}].noise.every"),
                 h / n.every.as_secs_f64(),
             )
-        })
+        });
+        hourly.into_iter().chain(noise)
     });
-    failures.chain(noise).max_by(|a, b| a.1.total_cmp(&b.1))
+    failures.chain(traffic)
+}
+
+/// The setting that drives most of a trial's events, as its path in the scenario file
+/// (`traffic[0].noise.every`, `failures[1].schedule`), with the events it makes per trial.
+pub fn densest_source(s: &Scenario) -> Option<(String, f64)> {
+    sources(s).max_by(|a, b| a.1.total_cmp(&b.1))
 }
 
 /// Expected events of one trial of one plan (for the budget estimate).
 pub fn expected_events(s: &Scenario) -> f64 {
-    let h = s.horizon.as_secs_f64();
-    let mut events = 4.0;
-    for f in &s.failures {
-        events += 2.0
-            * f.probability
-            * match f.schedule {
-                Schedule::Once { .. } => 1.0,
-                Schedule::Process { mtbf, mttr } => {
-                    h / (fault::mean_secs(&mtbf) + fault::mean_secs(&mttr)).max(1e-9)
-                }
-            };
-    }
-    for t in &s.traffic {
-        if !t.hourly.is_empty() {
-            events += h / 3600.0;
-        }
-        if let Some(n) = t.noise {
-            events += h / n.every.as_secs_f64();
-        }
-    }
-    events
+    sources(s).fold(4.0, |events, (_, n)| events + n)
 }
 
 /// Refuses runs that would need absurd memory or time, with the estimate.
