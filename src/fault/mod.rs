@@ -68,11 +68,6 @@ pub const MAX_WINDOWS: usize = (crate::flow::MAX_EVENTS_PER_TRIAL / 2 + 1) as us
 /// Fills `out` with the fault windows of `trial`, sorted by start time (ties by failure order).
 pub fn draw(s: &Scenario, seed: u64, trial: u64, out: &mut Vec<FaultWindow>) {
     out.clear();
-    // (A trial with more windows than [`MAX_WINDOWS`] exceeds its event budget anyway; the
-    // cap bounds memory for a schedule whose mean looked harmless to the budget check.)
-    if out.capacity() > 4 * MAX_WINDOWS / 3 {
-        out.shrink_to(1024);
-    }
     for (i, f) in s.failures.iter().enumerate() {
         let mut rng = stream(seed, trial, Purpose::Failure(&f.name));
         let occurs = f.probability >= 1.0 || rng.random::<f64>() < f.probability;
