@@ -157,6 +157,18 @@ impl FlowTrial<'_> {
         if cap <= 0.0 {
             return (0.0, d, 0.0);
         }
+        // An error-rate fault fails its share at once; the rest lands as usual. (`ok_proc`
+        // counts those failures too: the landed calls succeed as processed requests do.)
+        let pass = self.pass[s];
+        let (all, d) = (d, if pass < 1.0 { d * pass } else { d });
+        let errored = all - d;
+        let ok_proc = if pass >= 1.0 {
+            self.sf[s].ok_proc.clamp(0.0, 1.0)
+        } else if pass > 0.0 {
+            (self.sf[s].ok_proc / pass).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         let before = self.backlog[s];
         let room = (self.max_backlog(s) - before).max(0.0);
         let admitted = d.min(room);
@@ -169,11 +181,10 @@ impl FlowTrial<'_> {
         };
         self.backlog[s] = before + admitted;
         self.backlogs_idle = false;
-        let ok_proc = self.sf[s].ok_proc.clamp(0.0, 1.0);
         let ok = in_time * ok_proc;
         if self.ledger {
-            self.acc.arrived[s] += d;
-            self.acc.rejected[s] += rejected;
+            self.acc.arrived[s] += all;
+            self.acc.rejected[s] += rejected + errored;
         }
         if self.in_recovery_phase() {
             self.acc.excess_work += d;
@@ -184,7 +195,7 @@ impl FlowTrial<'_> {
             let window = self.s.storm_window.as_secs_f64();
             rec.burst(s, now, (d / window + self.sf[s].arrivals) / cap);
         }
-        (ok, rejected + (in_time - ok), admitted - in_time)
+        (ok, errored + rejected + (in_time - ok), admitted - in_time)
     }
 
     /// `amount` calls of impulse `imp` failed at `at`: retried as the next synchronized wave
@@ -196,6 +207,15 @@ impl FlowTrial<'_> {
         let retry = self.s.topology.deps[e].retry.as_ref();
         match retry {
             Some(r) if imp.tries > 1 && amount > EPS => {
+                // Clients that give up after a failure: their calls are lost work.
+                let amount = if r.probability < 1.0 {
+                    let retried = amount * r.probability;
+                    self.acc.lost_work += amount - retried;
+                    self.acc.ledger_released_lost += amount - retried;
+                    retried
+                } else {
+                    amount
+                };
                 let failed = imp.made + 1;
                 let wave = Impulse {
                     edge: e,
@@ -246,6 +266,7 @@ mod tests {
             backoff_base: SimDuration::from_secs_f64(0.1),
             backoff_cap: SimDuration::from_secs_f64(2.0),
             jitter,
+            probability: 1.0,
         }
     }
 

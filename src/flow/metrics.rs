@@ -126,7 +126,7 @@ pub struct Ledger {
     pub arrived: Vec<f64>,
     /// Requests each service processed.
     pub served: Vec<f64>,
-    /// Requests rejected (service down, or queue full).
+    /// Requests rejected (service down, queue full, or failed at once by an error-rate fault).
     pub rejected: Vec<f64>,
     /// Requests lost from a service's queue when it went down.
     pub dropped: Vec<f64>,
@@ -406,7 +406,8 @@ impl FlowTrial<'_> {
         let n = self.s.topology.services.len();
         if self.ledger {
             for s in 0..n {
-                let arrived = self.sf[s].arrivals;
+                // (Requests an error-rate fault fails at once arrive and are rejected.)
+                let arrived = self.sf[s].arrivals + self.sf[s].errored;
                 self.acc.arrived[s] += arrived * dt;
                 self.acc.served[s] += self.sf[s].served * dt;
                 let rejected = arrived - self.sf[s].served - self.backlog_rate[s];

@@ -38,7 +38,7 @@ use crate::model::{FailureKind, Plan, Role, Scenario};
 use crate::rng::{ChaCha8Rng, Purpose, stream};
 use metrics::Accumulators;
 use roles::RoleState;
-pub use solve::{attempts_per_call, call_success};
+pub use solve::{attempts_per_call, call_failure, call_success, retried_attempts_per_call};
 pub use trace::{TraceEvent, TraceRecord};
 
 /// Rates and amounts below this are treated as zero.
@@ -279,6 +279,11 @@ pub(crate) struct FlowTrial<'a> {
     /// term of it changes (pool size, backup, partial fault, zone placement).
     cap_up: Vec<f64>,
     latency_added: Vec<f64>,
+    /// Share of the requests reaching each service that an error-rate fault lets through (1
+    /// without one; the product over overlapping ones): the others fail at once.
+    pass: Vec<f64>,
+    /// Some error-rate fault is active (some `pass` is below 1).
+    errors_on: bool,
     partitioned: Vec<u32>,
     active_faults: u32,
     // Control state.
@@ -753,6 +758,8 @@ impl<'a> FlowTrial<'a> {
             capacity_factor: vec![1.0; n],
             cap_up: vec![0.0; n],
             latency_added: vec![0.0; n],
+            pass: vec![1.0; n],
+            errors_on: false,
             partitioned: vec![0; m],
             active_faults: 0,
             instances: s
@@ -985,6 +992,7 @@ impl<'a> FlowTrial<'a> {
                 }
             }
             FailureKind::Partial { .. } => self.recompute_partials(now),
+            FailureKind::ErrorRate { .. } => self.recompute_error_rates(now),
             FailureKind::Latency { target, added } => {
                 let a = added.as_secs_f64();
                 self.latency_added[*target] =
@@ -1067,6 +1075,25 @@ impl<'a> FlowTrial<'a> {
         }
         for s in 0..self.cap_up.len() {
             self.refresh_capacity(s);
+        }
+    }
+
+    /// Shares let through by the currently active error-rate faults (product over overlaps).
+    fn recompute_error_rates(&mut self, now: SimTime) {
+        self.pass.iter_mut().for_each(|c| *c = 1.0);
+        for w in self.windows {
+            if w.start <= now
+                && now < w.end
+                && let FailureKind::ErrorRate { target, share } = self.s.failures[w.failure].kind
+            {
+                self.pass[target] *= 1.0 - share;
+            }
+        }
+        self.errors_on = self.pass.iter().any(|&p| p < 1.0);
+        if !self.errors_on {
+            for f in &mut self.sf {
+                f.errored = 0.0;
+            }
         }
     }
 

@@ -37,6 +37,38 @@ pub fn attempts_per_call(p: f64, attempts: u32) -> f64 {
     (1.0 - p.powi(attempts as i32)) / (1.0 - p)
 }
 
+/// Expected attempts per call with `attempts` tries when each fails with probability `p` and
+/// a failed one is retried with probability `q` (clients that give up): `1 + pq + ... +
+/// (pq)^(attempts-1) = (1 - (pq)^attempts) / (1 - pq)`. With `q = 1`, exactly
+/// [`attempts_per_call`].
+pub fn retried_attempts_per_call(p: f64, q: f64, attempts: u32) -> f64 {
+    if q < 1.0 {
+        attempts_per_call(p * q, attempts)
+    } else {
+        attempts_per_call(p, attempts)
+    }
+}
+
+/// Probability that a call fails, retries included, when each attempt fails with probability
+/// `p`, a failed one is retried with probability `q` and at most `attempts` are made. A call
+/// succeeds when one of the attempts it makes does: attempt `k` is made with probability
+/// `(pq)^(k-1)` and succeeds with `1 - p`, so the success is `(1 - p)` times the attempts per
+/// call ([`retried_attempts_per_call`]); a client that gives up after a failed attempt has a
+/// failed call. With `q = 1` this is `p^attempts`, computed by the same operations as before.
+pub fn call_failure(p: f64, q: f64, attempts: u32) -> f64 {
+    if p <= 0.0 {
+        return 0.0;
+    }
+    if attempts == 1 {
+        return p;
+    }
+    if q < 1.0 {
+        1.0 - (1.0 - p) * attempts_per_call(p * q, attempts)
+    } else {
+        p.powi(attempts as i32)
+    }
+}
+
 /// Probability that a request's calls on an edge all succeed, when each call succeeds with
 /// probability `p` and a request makes `calls` calls on average: `floor(calls)` calls always,
 /// plus one more for a `calls - floor(calls)` share of requests. So `calls: 0.05` means 5% of
@@ -78,6 +110,8 @@ pub(super) struct EdgeInfo {
     pub calls: f64,
     /// Attempts per call (1 without a retry policy).
     pub tries: u32,
+    /// Chance that a failed attempt is retried (1 without a retry policy).
+    pub retry_q: f64,
     /// Client timeout in seconds (infinite without one).
     pub timeout: f64,
     /// Bulkhead share (1 without one).
@@ -114,6 +148,7 @@ impl EdgeInfo {
                     hard: d.kind == DepKind::Hard,
                     calls: d.calls,
                     tries: d.retry.as_ref().map_or(1, |r| r.max_attempts),
+                    retry_q: d.retry.as_ref().map_or(1.0, |r| r.probability),
                     timeout: d.timeout.map_or(f64::INFINITY, |t| t.as_secs_f64()),
                     bulkhead: d.bulkhead.unwrap_or(1.0),
                     cache,
@@ -152,6 +187,9 @@ pub(crate) struct SvcFlow {
     pub arrivals: f64,
     /// Requests/s processed.
     pub served: f64,
+    /// Requests/s failed at once by an error-rate fault (not in `arrivals`: they use no
+    /// capacity and do not queue).
+    pub errored: f64,
     /// Share of arrivals admitted when a full queue sheds.
     pub share: f64,
     /// Probability that a processed request succeeds (its hard calls and roles).
@@ -174,6 +212,7 @@ impl Default for SvcFlow {
             cap: 0.0,
             arrivals: 0.0,
             served: 0.0,
+            errored: 0.0,
             share: 1.0,
             ok_proc: 1.0,
             down_now: false,
@@ -615,6 +654,7 @@ impl FlowTrial<'_> {
             self.sf[s].role_input *= k;
             self.sf[s].arrivals *= k;
             self.sf[s].served *= k;
+            self.sf[s].errored *= k;
             if self.queue_cfg[s].is_some() {
                 self.roles[s].queue_drain *= k;
             }
@@ -750,6 +790,14 @@ impl FlowTrial<'_> {
                     total += ef[e].delivered;
                 }
             }
+            if self.errors_on {
+                // An error-rate fault fails its share of what reaches the service at once:
+                // the rest proceeds as usual.
+                let pass = self.pass[s];
+                let through = if pass < 1.0 { total * pass } else { total };
+                sf[s].errored = total - through;
+                total = through;
+            }
             let backlog = self.backlog[s];
             let (served, share) = if c <= 0.0 {
                 (0.0, 0.0)
@@ -789,14 +837,19 @@ impl FlowTrial<'_> {
                     served * info.calls * reach * f.factor
                 };
                 f.fresh = fresh;
+                let per_call = if info.retry_q < 1.0 {
+                    retried_attempts_per_call(p, info.retry_q, info.tries)
+                } else {
+                    attempts_per_call(p, info.tries)
+                };
                 let attempts = if f.open {
                     0.0
                 } else if info.extra {
                     // Extra calls (released deferred demand, paced cache refreshes) are
                     // retried like any other call.
-                    (fresh + f.extra) * attempts_per_call(p, info.tries)
+                    (fresh + f.extra) * per_call
                 } else {
-                    fresh * attempts_per_call(p, info.tries)
+                    fresh * per_call
                 };
                 f.attempts = attempts;
                 let delivered = if f.cut || (info.db && sf[info.to].down_now) {
@@ -859,6 +912,10 @@ impl FlowTrial<'_> {
             if self.has_flow_roles {
                 ok *= roles[s].ok_factor();
             }
+            if self.errors_on {
+                // Requests failed at once by an error-rate fault.
+                ok *= self.pass[s];
+            }
             let me = &mut sf[s];
             me.calls_failing = failing;
             if !replica_for[s].is_empty() {
@@ -898,6 +955,8 @@ impl FlowTrial<'_> {
                     1.0
                 } else if info.tries == 1 {
                     1.0 - p
+                } else if info.retry_q < 1.0 {
+                    1.0 - call_failure(p, info.retry_q, info.tries)
                 } else {
                     1.0 - p.powi(info.tries as i32)
                 };
@@ -1140,6 +1199,35 @@ pub(super) mod tests {
         assert!((attempts_per_call(0.5, 4) - 1.875).abs() < 1e-12);
         assert_eq!(attempts_per_call(0.0, 4), 1.0);
         assert_eq!(attempts_per_call(1.0, 4), 4.0);
+    }
+
+    #[test]
+    fn clients_that_give_up_retry_a_share_of_failures() {
+        // q = 1 is the plain closed form, bit for bit.
+        for (p, n) in [(0.0, 3), (0.3, 1), (0.5, 4), (1.0, 4)] {
+            assert_eq!(
+                retried_attempts_per_call(p, 1.0, n).to_bits(),
+                attempts_per_call(p, n).to_bits()
+            );
+            assert_eq!(call_failure(p, 1.0, n).to_bits(), {
+                let x: f64 = if p <= 0.0 {
+                    0.0
+                } else if n == 1 {
+                    p
+                } else {
+                    p.powi(n as i32)
+                };
+                x.to_bits()
+            });
+        }
+        // p = q = 0.5, 3 attempts: 1 + 0.25 + 0.0625 attempts per call.
+        assert!((retried_attempts_per_call(0.5, 0.5, 3) - 1.3125).abs() < 1e-15);
+        // Two attempts: the first fails (0.5), then the client gives up (0.25) or retries and
+        // fails again (0.125).
+        assert!((call_failure(0.5, 0.5, 2) - 0.375).abs() < 1e-15);
+        // Every attempt failing: the calls fail, whoever gives up.
+        assert_eq!(call_failure(1.0, 0.5, 3), 1.0);
+        assert!((retried_attempts_per_call(1.0, 0.5, 3) - 1.75).abs() < 1e-15);
     }
 
     #[test]

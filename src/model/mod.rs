@@ -79,6 +79,30 @@ pub struct Service {
     pub roles: Vec<Role>,
     /// Longest queueing delay before excess requests are rejected.
     pub max_wait: SimDuration,
+    /// Distribution of one request's service time (its mean is set by the model); only the
+    /// request-level engine simulates it, the flow engine refuses a value other than the
+    /// default.
+    pub service_time: ServiceTime,
+    /// Whether the service drops work whose caller has already timed out (false: it works on
+    /// it anyway, which is what sustains a metastable failure); only the request-level engine
+    /// simulates it, the flow engine refuses `true`.
+    pub drop_expired: bool,
+}
+
+/// Distribution of one request's service time; its mean is fixed by the model (base latency
+/// plus one request's share of capacity: `instances / capacity`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum ServiceTime {
+    /// Exponential (the default).
+    #[default]
+    Exponential,
+    /// Every request takes the mean.
+    Fixed,
+    /// Log-normal with the given coefficient of variation.
+    LogNormal {
+        /// Coefficient of variation (> 0).
+        cv: f64,
+    },
 }
 
 /// Autoscaler settings.
@@ -224,6 +248,8 @@ pub struct Retry {
     pub backoff_cap: SimDuration,
     /// Jitter.
     pub jitter: Jitter,
+    /// Chance that a failed attempt is retried, in (0, 1] (clients that give up).
+    pub probability: f64,
 }
 
 /// Circuit breaker.
@@ -312,6 +338,13 @@ pub enum FailureKind {
         /// Added latency.
         added: SimDuration,
     },
+    /// A share of the requests reaching the service fail at once, without doing their work.
+    ErrorRate {
+        /// Service.
+        target: ServiceId,
+        /// Share of requests failed, in (0, 1].
+        share: f64,
+    },
     /// Edge cut.
     Partition {
         /// Caller.
@@ -351,9 +384,9 @@ impl FailureKind {
     pub fn services(&self) -> Vec<ServiceId> {
         let mut ids = match self {
             FailureKind::Crash(t) | FailureKind::KeyRotation(t) => vec![*t],
-            FailureKind::Partial { target, .. } | FailureKind::Latency { target, .. } => {
-                vec![*target]
-            }
+            FailureKind::Partial { target, .. }
+            | FailureKind::Latency { target, .. }
+            | FailureKind::ErrorRate { target, .. } => vec![*target],
             FailureKind::Zone { placed, shared, .. } => {
                 placed.iter().chain(shared).copied().collect()
             }

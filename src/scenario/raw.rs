@@ -182,6 +182,30 @@ pub struct RawService {
     /// (default `"30s"`): beyond it, excess requests are rejected at once.
     #[serde(default)]
     pub max_wait: Option<RawDuration>,
+    /// Distribution of one request's service time, whose mean the model fixes (base latency
+    /// plus `instances / capacity`): `Exponential` (the default), `Fixed` or
+    /// `LogNormal(cv: 1.5)`. Only the request-level engine simulates it.
+    #[serde(default)]
+    pub service_time: Option<RawServiceTime>,
+    /// Whether the service drops work whose caller has already given up (default `false`: it
+    /// works on it anyway, which is what sustains a metastable failure). Only the
+    /// request-level engine simulates it.
+    #[serde(default)]
+    pub drop_expired: Option<bool>,
+}
+
+/// Distribution of one request's service time.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+pub enum RawServiceTime {
+    /// Exponential (memoryless), the default.
+    Exponential,
+    /// Every request takes the mean.
+    Fixed,
+    /// Log-normal with coefficient of variation `cv` (> 0).
+    LogNormal {
+        /// Standard deviation over the mean.
+        cv: f64,
+    },
 }
 
 /// Autoscaling bounds and reaction times.
@@ -317,6 +341,10 @@ pub struct RawRetry {
     /// not "use the default".
     #[serde(default = "full_jitter")]
     pub jitter: RawJitter,
+    /// Chance that a failed attempt is retried, in (0, 1] (default 1: every client retries;
+    /// below 1, some give up after a failure).
+    #[serde(default)]
+    pub probability: Option<f64>,
 }
 
 fn full_jitter() -> RawJitter {
@@ -471,6 +499,14 @@ pub enum RawFailureKind {
         target: String,
         /// Added latency, e.g. `"800ms"`.
         added: RawDuration,
+    },
+    /// A share of the requests reaching the service fail at once, without doing their work
+    /// (fault injection as Chaos Mesh or AWS FIS do it); callers retry them per their policy.
+    ErrorRate {
+        /// The failing service.
+        target: String,
+        /// Share of requests failed, in (0, 1].
+        share: f64,
     },
     /// The edge `from -> to` cannot carry requests.
     Partition {

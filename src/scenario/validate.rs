@@ -347,6 +347,12 @@ fn build(cx: &mut Ctx, raw: &RawScenario, text: &str) -> Option<Scenario> {
             names.insert(&s.name, i);
         }
     }
+    // TODO(engine): refuse these only when the effective engine is the flow engine (the
+    // file's `engine`, or the override passed into validation); the request-level engine
+    // simulates them.
+    for p in flow_refusals(raw) {
+        cx.push(p);
+    }
     // Zone tag -> (services placed in it, services sharing it as infrastructure).
     let mut zones: Zones = BTreeMap::new();
     for (i, s) in raw.services.iter().enumerate() {
@@ -635,6 +641,44 @@ fn build(cx: &mut Ctx, raw: &RawScenario, text: &str) -> Option<Scenario> {
     Some(scenario)
 }
 
+/// Settings the flow engine does not model, with a value other than their default: each is
+/// refused at its value's position (located with the other problems). The flow engine has no
+/// queueing below saturation, so neither a service-time distribution nor dropping expired
+/// work can act in it; the request-level engine simulates both.
+fn flow_refusals(raw: &RawScenario) -> Vec<Pending> {
+    let refusal = |path: String, field: &str, value: &str| Pending {
+        path,
+        col_offset: 0,
+        message: format!("the flow engine does not model `{field}` (found `{value}`)"),
+        hint: PendingHint::Text(format!(
+            "`{field}` is modelled only by the requests engine: add `engine: Requests` at the top of the file or pass `--engine requests`"
+        )),
+    };
+    let mut out = Vec::new();
+    for (i, s) in raw.services.iter().enumerate() {
+        let time = match s.service_time {
+            None | Some(RawServiceTime::Exponential) => None,
+            Some(RawServiceTime::Fixed) => Some("Fixed".to_string()),
+            Some(RawServiceTime::LogNormal { cv }) => Some(format!("LogNormal(cv: {cv})")),
+        };
+        if let Some(value) = time {
+            out.push(refusal(
+                format!("services[{i}].service_time"),
+                "service_time",
+                &value,
+            ));
+        }
+        if s.drop_expired == Some(true) {
+            out.push(refusal(
+                format!("services[{i}].drop_expired"),
+                "drop_expired",
+                "true",
+            ));
+        }
+    }
+    out
+}
+
 fn slo(cx: &mut Ctx, raw: Option<&RawSlo>) -> Option<Slo> {
     let success_rate = match raw.and_then(|s| s.success_rate) {
         Some(v) => cx.probability("slo.success_rate", "the SLO success rate", v),
@@ -754,11 +798,20 @@ fn service(
             }
         }
     }
+    let service_time = match s.service_time {
+        None | Some(RawServiceTime::Exponential) => Some(ServiceTime::Exponential),
+        Some(RawServiceTime::Fixed) => Some(ServiceTime::Fixed),
+        Some(RawServiceTime::LogNormal { cv }) => cx
+            .positive(&format!("{p}.service_time.cv"), "`cv`", cv)
+            .map(|cv| ServiceTime::LogNormal { cv }),
+    };
     if !roles_ok || instances == 0 {
         return None;
     }
     Some(Service {
         name: s.name.clone(),
+        service_time: service_time?,
+        drop_expired: s.drop_expired.unwrap_or(false),
         capacity: capacity?,
         base_latency: base_latency?,
         instances,
@@ -985,13 +1038,30 @@ fn dependency(
                 RawJitter::Equal => Jitter::Equal,
                 RawJitter::Decorrelated => Jitter::Decorrelated,
             };
-            match (base, cap) {
-                (Some(b), Some(c)) if b <= c && (1..=100).contains(&r.max_attempts) => {
+            let probability = match r.probability {
+                None => Some(1.0),
+                Some(q) if q > 0.0 && q <= 1.0 => Some(q),
+                Some(q) => {
+                    cx.err(
+                        &format!("{rp}.probability"),
+                        format!(
+                            "`probability` is the chance that a failed attempt is retried and must be in (0, 1] (found {q})"
+                        ),
+                        "e.g. 0.8 when a fifth of clients give up after a failure; for no retries use `max_attempts: 1`",
+                    );
+                    None
+                }
+            };
+            match (base, cap, probability) {
+                (Some(b), Some(c), Some(probability))
+                    if b <= c && (1..=100).contains(&r.max_attempts) =>
+                {
                     Some(Some(Retry {
                         max_attempts: r.max_attempts,
                         backoff_base: b,
                         backoff_cap: c,
                         jitter,
+                        probability,
                     }))
                 }
                 _ => None,
@@ -1161,6 +1231,7 @@ fn default_failure_name(kind: &RawFailureKind) -> String {
         RawFailureKind::Crash { target } => format!("crash-{target}"),
         RawFailureKind::Partial { target, .. } => format!("partial-{target}"),
         RawFailureKind::Latency { target, .. } => format!("latency-{target}"),
+        RawFailureKind::ErrorRate { target, .. } => format!("error-rate-{target}"),
         RawFailureKind::Partition { from, to } => format!("partition-{from}-{to}"),
         RawFailureKind::Zone { zone } => format!("zone-{zone}"),
         RawFailureKind::KeyRotation { target } => format!("key-rotation-{target}"),
@@ -1206,6 +1277,23 @@ fn failure(
                 Some(FailureKind::Latency {
                     target: t?,
                     added: a?,
+                })
+            }
+            RawFailureKind::ErrorRate { target, share } => {
+                let t = cx.service(&format!("{kp}.target"), target, names);
+                let sh = if *share > 0.0 && *share <= 1.0 {
+                    Some(*share)
+                } else {
+                    cx.err(
+                        &format!("{kp}.share"),
+                        format!("`share` is the share of requests that fail and must be in (0, 1] (found {share})"),
+                        "e.g. 0.3 fails 30% of the requests; 1.0 fails them all",
+                    );
+                    None
+                };
+                Some(FailureKind::ErrorRate {
+                    target: t?,
+                    share: sh?,
                 })
             }
             RawFailureKind::Partition { from, to } => {

@@ -2,8 +2,9 @@
 //! with no negative quantity anywhere; deferred demand, cache refreshes and replays are in the
 //! ledger too, and `lost_work` is exactly what was lost.
 //!
-//! Scenarios are random DAGs of 2 to 7 services with random retries, timeouts, breakers,
-//! bulkheads, queue / cache / database roles and random failures; every trial is audited.
+//! Scenarios are random DAGs of 2 to 7 services with random retries (some with clients that
+//! give up), timeouts, breakers, bulkheads, queue / cache / database roles and random failures
+//! of every kind (error rates included); every trial is audited.
 //! Tolerance: 1e-6 relative to the largest quantity of the service, its arrivals or its
 //! largest backlog (float rounding, and quantities snapped onto the thresholds they were
 //! scheduled to reach, which move by at most 2e-9 of the level).
@@ -53,7 +54,7 @@ fn spec() -> impl Strategy<Value = Spec> {
             );
             let queue = prop::option::of((0..n, 0..n, 10.0f64..2000.0));
             let failures =
-                prop::collection::vec((0u8..5, 0..n, 0u32..7000, 10u32..4000, 0.1f64..0.9), 1..4);
+                prop::collection::vec((0u8..6, 0..n, 0u32..7000, 10u32..4000, 0.1f64..0.9), 1..4);
             (
                 Just(n),
                 caps,
@@ -153,8 +154,10 @@ fn render(s: &Spec) -> String {
         if let Some(r) = e.retry {
             // Every jitter mode, picked from the edge's other random draws.
             let jitter = ["None", "Full", "Equal", "Decorrelated"][(e.calls * 1000.0) as usize % 4];
+            // Clients that give up after a failure on some edges.
+            let probability = [1.0, 0.6][(e.calls * 10_000.0) as usize % 2];
             d.push_str(&format!(
-                ", retry: (max_attempts: {r}, backoff_base: \"100ms\", backoff_cap: \"5s\", jitter: {jitter})"
+                ", retry: (max_attempts: {r}, backoff_base: \"100ms\", backoff_cap: \"5s\", jitter: {jitter}, probability: {probability:.1})"
             ));
         }
         if let Some(t) = e.timeout_ms {
@@ -185,6 +188,7 @@ fn render(s: &Spec) -> String {
                 (share * 5000.0) as u32
             ),
             3 => format!("Zone(zone: \"z{}\")", target % 2),
+            5 => format!("ErrorRate(target: \"{t}\", share: {:.2})", share + 0.1),
             _ => {
                 let e = &s.edges[target % s.edges.len()];
                 format!(

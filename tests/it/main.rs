@@ -11,6 +11,7 @@ mod conservation;
 mod convergence;
 mod determinism;
 mod error_help;
+mod error_rate;
 mod errors;
 mod expectations;
 mod flow_exact;
