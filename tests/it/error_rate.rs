@@ -113,3 +113,36 @@ fn clients_that_give_up_send_fewer_attempts_and_fail_more_calls() {
     assert_eq!(before.attempts[e], 100.0);
     assert_eq!(before.user_success, 1.0);
 }
+
+#[test]
+fn request_level_settings_are_refused_by_the_flow_engine_with_their_own_checks() {
+    let text = r#"Scenario(
+    name: "request-level", horizon: "1h",
+    services: [(name: "api", capacity: 100.0, service_time: LogNormal(cv: -1.0), drop_expired: true)],
+    traffic: [(entry: "api", rate: 10.0)],
+)"#;
+    let e = aftershock::scenario::load_str(text, "r.ron")
+        .unwrap_err()
+        .to_string();
+    // At `LogNormal`, at the `cv` value and at `true`.
+    assert!(
+        e.contains("r.ron:3:61: the flow engine does not model `service_time`"),
+        "{e}"
+    );
+    assert!(e.contains("r.ron:3:75: `cv` must be a positive"), "{e}");
+    assert!(
+        e.contains("r.ron:3:96: the flow engine does not model `drop_expired`"),
+        "{e}"
+    );
+    assert!(e.contains("help: `drop_expired` is modelled only by the requests engine: add `engine: Requests` at the top of the file or pass `--engine requests`"), "{e}");
+    // The defaults, written out, are accepted.
+    let defaults = text
+        .replace("LogNormal(cv: -1.0)", "Exponential")
+        .replace("drop_expired: true", "drop_expired: false");
+    let s = crate::support::scenario(&defaults);
+    assert_eq!(
+        s.topology.services[0].service_time,
+        aftershock::model::ServiceTime::Exponential
+    );
+    assert!(!s.topology.services[0].drop_expired);
+}

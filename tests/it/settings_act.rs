@@ -13,6 +13,9 @@
 //!   on the report rather than on a trial: `baseline` (the comparisons must change);
 //! - a *refusal*: the edited scenario is refused at validation, at the value's `FILE:LINE:COL`,
 //!   with a message and a `help:` line saying why;
+//! - an *engine refusal*: a setting only the request-level engine models (`service_time`'s
+//!   `cv`) is refused by the flow engine whatever its value: both edited scenarios are refused
+//!   at the position of the setting that holds it, with the message and help;
 //! - `resolution` only: it is the chart bucket width and nothing else, so changing it leaves
 //!   every trial row bit for bit identical and changes the chart series.
 //!
@@ -81,6 +84,15 @@ enum Check {
     Comparisons,
     /// Value `b` is refused at the value's position with this message and help (substrings).
     Refused {
+        message: &'static str,
+        help: &'static str,
+    },
+    /// Both values are refused at the position of the setting at path `at` (which holds
+    /// this one), with this message and help (substrings): a setting the flow engine does not
+    /// model. TODO(engine): once scenarios can choose the request-level engine, these rows
+    /// become cases run with `engine: Requests`.
+    EngineRefused {
+        at: &'static str,
         message: &'static str,
         help: &'static str,
     },
@@ -527,6 +539,19 @@ const PLANS: &str = r#"Scenario(
 fn table() -> Vec<Row> {
     use Src::{Lib, Patched, Text};
     let s = Text(STACK);
+    // The API fails a share of its requests for five minutes instead of slowing down.
+    let erroring = Patched(STACK, r#"kind: Latency(target: "api", added: "5s")"#,
+                           r#"kind: ErrorRate(target: "api", share: 0.3)"#);
+    // The retry policy of the orders' calls to the database, with its retry probability.
+    let giving_up = Patched(BREAKER, "jitter: Full)", "jitter: Full, probability: 1.0)");
+    // Settings only the request-level engine models, written with their defaults.
+    let request_level = Patched(STACK, r#"(name: "search", capacity: 600.0, zones: ["b"])"#,
+        r#"(name: "search", capacity: 600.0, zones: ["b"], service_time: Exponential, drop_expired: false)"#);
+    let log_normal = Patched(STACK, r#"(name: "search", capacity: 600.0, zones: ["b"])"#,
+        r#"(name: "search", capacity: 600.0, zones: ["b"], service_time: LogNormal(cv: 1.5))"#);
+    const FLOW_REFUSES: &str = "the flow engine does not model";
+    const REQUESTS_ENGINE: &str = "is modelled only by the requests engine: add `engine: Requests` \
+        at the top of the file or pass `--engine requests`";
     // The breaker releasing its deferred calls at a pace of its own.
     let paced = Patched(BREAKER, "release: AllAtOnce", "release: Rate(300.0)");
     // Half the base rate for twelve hours, then one and a half times it.
@@ -559,6 +584,23 @@ fn table() -> Vec<Row> {
              "a request slower than its caller's timeout fails"),
         case(s, "services[api].max_wait", r#""10s""#, r#""1s""#, 4,
              "a short queue rejects at once instead of timing out"),
+        Row { src: request_level, path: "services[search].service_time", a: "Exponential",
+              b: "Fixed", trials: Some(1),
+              check: Check::Refused { message: FLOW_REFUSES, help: REQUESTS_ENGINE },
+              why: "a service-time distribution acts only in the request-level engine" },
+        Row { src: request_level, path: "services[search].service_time", a: "Exponential",
+              b: "LogNormal(cv: 1.5)", trials: Some(1),
+              check: Check::Refused { message: FLOW_REFUSES, help: REQUESTS_ENGINE },
+              why: "a service-time distribution acts only in the request-level engine" },
+        Row { src: log_normal, path: "services[search].service_time.cv", a: "1.5", b: "0.5",
+              trials: Some(1),
+              check: Check::EngineRefused { at: "services[search].service_time",
+                                            message: FLOW_REFUSES, help: REQUESTS_ENGINE },
+              why: "the spread of service times acts only in the request-level engine" },
+        Row { src: request_level, path: "services[search].drop_expired", a: "false", b: "true",
+              trials: Some(1),
+              check: Check::Refused { message: FLOW_REFUSES, help: REQUESTS_ENGINE },
+              why: "dropping expired work acts only in the request-level engine" },
         case(s, "services[api].instances", "3", "4", 4,
              "instances are spread over the zones in turn: with 3 in two zones, losing the \
               second keeps two thirds, with 4 half"),
@@ -623,6 +665,12 @@ fn table() -> Vec<Row> {
              "a longer first backoff moves the retry waves of a burst later"),
         case(Text(RETRY), "dependencies[1].retry.backoff_cap", r#""30s""#, r#""1s""#, 6,
              "the cap bounds the backoff of the later retry waves"),
+        case(giving_up, "dependencies[1].retry.probability", "1.0", "0.3", 6,
+             "clients that give up after a failure send fewer retries, and fail those calls"),
+        Row { src: giving_up, path: "dependencies[1].retry.probability", a: "1.0", b: "0.0",
+              trials: Some(1),
+              check: Check::Refused { message: "must be in (0, 1]", help: "max_attempts: 1" },
+              why: "a retry probability is a chance in (0, 1]" },
         case(Text(RETRY), "dependencies[1].retry.jitter", "None", "Full", 6,
              "without jitter a released burst comes back together"),
         case(Text(RETRY), "dependencies[1].retry.jitter", "Full", "Equal", 6,
@@ -659,6 +707,12 @@ fn table() -> Vec<Row> {
              "a crash takes its target down"),
         case(s, "failures[1].kind.capacity", "0.4", "0.9", 4,
              "a partial failure keeps that share of capacity"),
+        case(erroring, "failures[3].kind.share", "0.3", "0.9", 4,
+             "an error rate fails its share of the requests reaching the service"),
+        Row { src: erroring, path: "failures[3].kind.share", a: "0.3", b: "1.5",
+              trials: Some(1),
+              check: Check::Refused { message: "must be in (0, 1]", help: "fails 30%" },
+              why: "an error rate is a share of the requests" },
         case(s, "failures[3].kind.added", r#""5s""#, r#""10ms""#, 4,
              "added latency beyond the callers' timeout fails their attempts"),
         case(s, "failures[0].kind",
@@ -951,6 +1005,41 @@ fn both(row: &Row) -> Result<(Scenario, Scenario), String> {
     Ok((edit(row.a)?, edit(row.b)?))
 }
 
+/// Whether the row's scenario with `value` at its path is refused at the position of the value
+/// at `at`, with `message` and a help line with `help`.
+fn refused(
+    row: &Row,
+    value: &str,
+    at: &str,
+    message: &str,
+    help: &str,
+) -> Result<String, String> {
+    let file = row.src.file();
+    let edited = sweep::splice(&row.src.text(), row.path, value).map_err(|e| e.to_string())?;
+    let tree = ron_tree::parse(&edited).map_err(|e| e.to_string())?;
+    let steps = sweep::parse_path(at).map_err(|e| e.to_string())?;
+    let pos = sweep::resolve(&tree, &steps).map_err(|e| e.message)?.pos;
+    let Err(e) = load(&edited, file) else {
+        return Err(format!("`{value}` is accepted"));
+    };
+    let at = format!("{file}:{}:{}: ", pos.line, pos.col);
+    let line = e
+        .lines()
+        .position(|l| l.starts_with(&at) && l.contains(message));
+    match line {
+        Some(i)
+            if e.lines().nth(i + 1).is_some_and(|h| {
+                h.trim_start().starts_with("help: ") && h.contains(help)
+            }) =>
+        {
+            Ok(format!("refused: {}", e.lines().nth(i).unwrap_or_default()))
+        }
+        _ => Err(format!(
+            "`{value}` is refused, but not at {at}with `{message}` and a help line with `{help}`:\n{e}"
+        )),
+    }
+}
+
 /// Runs one row: `Ok` with what it showed, `Err` with why it does not hold.
 fn check(row: &Row) -> Result<String, String> {
     match row.check {
@@ -994,34 +1083,15 @@ fn check(row: &Row) -> Result<String, String> {
         }
         Check::Refused { message, help } => {
             let text = row.src.text();
-            let file = row.src.file();
             let accepted = sweep::splice(&text, row.path, row.a).map_err(|e| e.to_string())?;
-            load(&accepted, file)
+            load(&accepted, row.src.file())
                 .map_err(|e| format!("with `{}` the scenario is refused too:\n{e}", row.a))?;
-            let edited = sweep::splice(&text, row.path, row.b).map_err(|e| e.to_string())?;
-            let tree = ron_tree::parse(&edited).map_err(|e| e.to_string())?;
-            let steps = sweep::parse_path(row.path).map_err(|e| e.to_string())?;
-            let pos = sweep::resolve(&tree, &steps).map_err(|e| e.message)?.pos;
-            let Err(e) = load(&edited, file) else {
-                return Err(format!("`{}` is accepted", row.b));
-            };
-            let at = format!("{file}:{}:{}: ", pos.line, pos.col);
-            let line = e
-                .lines()
-                .position(|l| l.starts_with(&at) && l.contains(message));
-            match line {
-                Some(i)
-                    if e.lines().nth(i + 1).is_some_and(|h| {
-                        h.trim_start().starts_with("help: ") && h.contains(help)
-                    }) =>
-                {
-                    Ok(format!("refused: {}", e.lines().nth(i).unwrap_or_default()))
-                }
-                _ => Err(format!(
-                    "`{}` is refused, but not at {at}with `{message}` and a help line with `{help}`:\n{e}",
-                    row.b
-                )),
-            }
+            refused(row, row.b, row.path, message, help)
+        }
+        Check::EngineRefused { at, message, help } => {
+            let a = refused(row, row.a, at, message, help)?;
+            refused(row, row.b, at, message, help)?;
+            Ok(format!("both refused: {a}"))
         }
         Check::SeriesOnly => {
             let (sa, sb) = both(row)?;
