@@ -1007,13 +1007,7 @@ fn both(row: &Row) -> Result<(Scenario, Scenario), String> {
 
 /// Whether the row's scenario with `value` at its path is refused at the position of the value
 /// at `at`, with `message` and a help line with `help`.
-fn refused(
-    row: &Row,
-    value: &str,
-    at: &str,
-    message: &str,
-    help: &str,
-) -> Result<String, String> {
+fn refused(row: &Row, value: &str, at: &str, message: &str, help: &str) -> Result<String, String> {
     let file = row.src.file();
     let edited = sweep::splice(&row.src.text(), row.path, value).map_err(|e| e.to_string())?;
     let tree = ron_tree::parse(&edited).map_err(|e| e.to_string())?;
@@ -1028,9 +1022,9 @@ fn refused(
         .position(|l| l.starts_with(&at) && l.contains(message));
     match line {
         Some(i)
-            if e.lines().nth(i + 1).is_some_and(|h| {
-                h.trim_start().starts_with("help: ") && h.contains(help)
-            }) =>
+            if e.lines()
+                .nth(i + 1)
+                .is_some_and(|h| h.trim_start().starts_with("help: ") && h.contains(help)) =>
         {
             Ok(format!("refused: {}", e.lines().nth(i).unwrap_or_default()))
         }
