@@ -1081,6 +1081,17 @@ mod tests {
             ["None", "Full", "Equal", "Decorrelated"]
         );
         assert_eq!(choices("dependencies[].breaker.release"), ["AllAtOnce"]);
+        // `LogNormal` holds a value (`cv`), so it is not a choice of its own.
+        assert_eq!(choices("services[].service_time"), ["Exponential", "Fixed"]);
+        assert_eq!(
+            kind(&s, "services[].service_time.LogNormal.cv"),
+            &Kind::Number("f64")
+        );
+        assert_eq!(kind(&s, "services[].drop_expired"), &Kind::Bool);
+        assert_eq!(
+            kind(&s, "failures[].kind.ErrorRate.share"),
+            &Kind::Number("f64")
+        );
         assert_eq!(
             choices("failures[].kind"),
             ["Crash", "Partition", "Zone", "KeyRotation"]
