@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Problem;
+use super::engines::{self, EngineChoice};
 use super::raw::*;
 use super::ron_tree::Pos;
 use super::ron_tree::{self, Node, parse_path};
@@ -230,13 +231,17 @@ fn has_control(name: &str) -> bool {
 
 /// Validates `raw` (read from `text`) into a [`Scenario`], or gives the problems found with the
 /// number of further problems only counted (beyond [`super::de::MAX_KEPT`]).
-pub fn validate(raw: RawScenario, text: &str) -> Result<Scenario, (Vec<Problem>, usize)> {
+pub fn validate(
+    raw: RawScenario,
+    text: &str,
+    engine: Option<Engine>,
+) -> Result<Scenario, (Vec<Problem>, usize)> {
     let mut cx = Ctx {
         problems: Vec::new(),
         omitted: 0,
         searches: MAX_SEARCHES,
     };
-    let scenario = build(&mut cx, &raw, text);
+    let scenario = build(&mut cx, &raw, text, engine);
     if cx.problems.is_empty()
         && let Some(s) = scenario
     {
@@ -289,7 +294,13 @@ pub fn validate(raw: RawScenario, text: &str) -> Result<Scenario, (Vec<Problem>,
     Err((problems, omitted))
 }
 
-fn build(cx: &mut Ctx, raw: &RawScenario, text: &str) -> Option<Scenario> {
+fn build(cx: &mut Ctx, raw: &RawScenario, text: &str, engine: Option<Engine>) -> Option<Scenario> {
+    // The engine (the command line's override, else the file's), and what it does not model.
+    let choice = EngineChoice::resolve(engine, raw);
+    for r in engines::refusals(raw, choice) {
+        cx.err(&r.path, r.message, r.hint);
+    }
+    let engine = choice.engine;
     if !is_identifier(&raw.name) {
         cx.err(
             "name",
@@ -524,7 +535,10 @@ fn build(cx: &mut Ctx, raw: &RawScenario, text: &str) -> Option<Scenario> {
     let mut expectations = Vec::new();
     for (i, text) in raw.expectations.iter().enumerate() {
         match expect::parse(text, &plan_names, &metric_keys) {
-            Ok(e) => expectations.push(e),
+            Ok(e) => {
+                not_modelled_in_expectation(cx, i, text, &e, choice);
+                expectations.push(e);
+            }
             Err(errors) => {
                 for e in errors {
                     // The string starts with its opening quote; expectations are one line.
@@ -620,6 +634,7 @@ fn build(cx: &mut Ctx, raw: &RawScenario, text: &str) -> Option<Scenario> {
         plans,
         baseline,
         expectations,
+        engine,
     };
     if let Err(refusal) = crate::budget::check_budget(&scenario, scenario.trials) {
         let at = match refusal {
@@ -633,6 +648,53 @@ fn build(cx: &mut Ctx, raw: &RawScenario, text: &str) -> Option<Scenario> {
         return None;
     }
     Some(scenario)
+}
+
+/// Refuses the metrics of expectation `i` that the run's engine does not model (an expectation
+/// on them could never be evaluated), at the metric's key, naming the engine that models it.
+fn not_modelled_in_expectation(
+    cx: &mut Ctx,
+    i: usize,
+    text: &str,
+    e: &expect::Expectation,
+    choice: EngineChoice,
+) {
+    let engine = choice.engine;
+    for op in [&e.lhs, &e.rhs] {
+        let (expect::Operand::Ref(r) | expect::Operand::Ci(r)) = op else {
+            continue;
+        };
+        let Some(m) = Metric::from_key(&r.metric).filter(|&m| !engine.reports(m)) else {
+            continue;
+        };
+        // The key's char offset in the text: after its plan and a dot.
+        let offset = text
+            .find(&format!("{}.{}", r.plan, r.metric))
+            .map_or(0, |b| {
+                text[..b].chars().count() + r.plan.chars().count() + 1
+            });
+        let name = if Metric::LATENCY.contains(&m) {
+            "latency_*".to_string()
+        } else {
+            format!("`{}`", m.key())
+        };
+        let other = Engine::ALL
+            .into_iter()
+            .find(|o| o.reports(m))
+            .unwrap_or(Engine::Requests);
+        cx.push(Pending {
+            path: format!("expectations[{i}]"),
+            col_offset: 1 + offset as u32,
+            message: format!(
+                "in expectation `{text}`: `{}` is not modelled by the {engine} engine, which this run uses ({})",
+                m.key(),
+                choice.source()
+            ),
+            hint: PendingHint::Text(format!(
+                "{name} is not modelled by the {engine} engine: use --engine {other}"
+            )),
+        });
+    }
 }
 
 fn slo(cx: &mut Ctx, raw: Option<&RawSlo>) -> Option<Slo> {

@@ -46,7 +46,7 @@ fn scenario_files() -> Vec<String> {
 }
 
 fn load(file: &str) -> aftershock::model::Scenario {
-    aftershock::scenario::load_file(&root().join(file)).unwrap_or_else(|e| panic!("{e}"))
+    aftershock::scenario::load_file(&root().join(file), None).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn path_str(p: &Path) -> &str {

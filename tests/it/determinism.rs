@@ -45,6 +45,7 @@ fn reports_are_byte_identical_for_one_and_two_threads_and_across_runs() {
     let plans = aftershock::scenario::load_str(
         aftershock::scenario::DEFAULT_SCENARIO,
         aftershock::scenario::DEFAULT_SCENARIO_PATH,
+        None,
     )
     .unwrap()
     .plans

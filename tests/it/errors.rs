@@ -214,7 +214,7 @@ fn a_soft_edge_breaks_the_cycle() {
         r#"(from: "orders-db", to: "orders", kind: Soft, calls: 0.1)"#,
     );
     // Through the library...
-    let s = aftershock::scenario::load_str(&soft, "soft_cycle.ron")
+    let s = aftershock::scenario::load_str(&soft, "soft_cycle.ron", None)
         .unwrap_or_else(|e| panic!("a cycle through a soft edge is valid, but:\n{e}"));
     assert_eq!(s.topology.deps.len(), 3);
     // ...and through the binary.
@@ -394,7 +394,7 @@ fn several_semantic_mistakes_are_all_reported_in_one_run() {
     assert_eq!(positions, sorted);
     // The library agrees.
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(fixture_path("many_problems"));
-    match aftershock::scenario::load_file(&path) {
+    match aftershock::scenario::load_file(&path, None) {
         Err(aftershock::scenario::LoadError::Invalid(e)) => assert_eq!(e.problems.len(), 6),
         other => panic!("expected 6 problems, got {other:?}"),
     }

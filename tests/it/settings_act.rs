@@ -30,7 +30,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rayon::prelude::*;
 
-use aftershock::metrics::Metric;
 use aftershock::model::Scenario;
 use aftershock::report::Report;
 use aftershock::runner::{self, RunConfig, RunRows};
@@ -875,7 +874,7 @@ fn every_setting_has_a_row() {
 // ---------------------------------------------------------------------------------------------
 
 fn load(text: &str, file: &str) -> Result<Scenario, String> {
-    aftershock::scenario::load_str(text, file).map_err(|e| e.to_string())
+    aftershock::scenario::load_str(text, file, None).map_err(|e| e.to_string())
 }
 
 fn run(s: &Scenario, trials: Option<u64>) -> RunRows {
@@ -926,7 +925,7 @@ fn differences(s: &Scenario, a: &RunRows, b: &RunRows) -> String {
     let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len().max(1) as f64;
     let mut out = Vec::new();
     for (p, plan) in s.plans.iter().enumerate().take(a.plans.min(b.plans)) {
-        for m in Metric::REPORTED {
+        for &m in s.engine.reported() {
             let (x, y) = (mean(a.column(p, m)), mean(b.column(p, m)));
             if x.to_bits() != y.to_bits() {
                 out.push(format!("{}.{} {x:.4} -> {y:.4}", plan.name, m.key()));
