@@ -306,8 +306,8 @@ pub fn render_html(r: &Report, s: &Scenario, source: &str, figures: &[Figure]) -
     }
     // Metrics per plan.
     o.push_str("<h2 id=\"metrics\">Metrics per plan</h2><p>≥: a lower bound of the true value (trials not recovered within the horizon enter it with the time up to the horizon). Intervals of the mean respect each metric's range: <i>log</i> for values from 0 up, <i>logit</i> for shares.</p>\n");
-    if let Some(line) = not_modelled_line(r) {
-        let _ = writeln!(o, "<p class=\"caption\">{}</p>", esc(&line));
+    if let Some(line) = not_modelled_line(r, |k| format!("<code>{}</code>", esc(k))) {
+        let _ = writeln!(o, "<p class=\"caption\">{line}</p>");
     }
     for p in &r.plans {
         let _ = write!(
@@ -458,9 +458,10 @@ fn md_text(s: &str) -> String {
     o
 }
 
-/// The sentence naming the metrics the run's engine does not model, if any.
-fn not_modelled_line(r: &Report) -> Option<String> {
-    let keys: Vec<&str> = r.not_modelled().iter().map(|m| m.key()).collect();
+/// The sentence naming the metrics the run's engine does not model, if any, each key as
+/// `code` writes it.
+fn not_modelled_line(r: &Report, code: fn(&str) -> String) -> Option<String> {
+    let keys: Vec<String> = r.not_modelled().iter().map(|m| code(m.key())).collect();
     (!keys.is_empty()).then(|| {
         format!(
             "Not modelled by the {} engine (no value, not 0): {}.",
@@ -537,8 +538,8 @@ pub fn render_md(r: &Report, s: &Scenario, figures: &[Figure]) -> String {
         }
     }
     o.push_str("\n## Metrics per plan\n\nMean (the bad tail: p95 and p99 where lower is better, p5 and p1 where higher is better) [95% CI of the mean]; `>=` a lower bound (trials not recovered within the horizon enter it).\n\n");
-    if let Some(line) = not_modelled_line(r) {
-        let _ = writeln!(o, "{}\n", md_text(&line));
+    if let Some(line) = not_modelled_line(r, |k| format!("`{k}`")) {
+        let _ = writeln!(o, "{line}\n");
     }
     o.push_str("| metric |");
     for p in &r.plans {

@@ -385,7 +385,7 @@ fn a_draw_past_its_cap_is_stopped_and_named_too_dense() {
     let mut windows = Vec::new();
     aftershock::fault::draw(&s, s.seed, 0, &mut windows);
     assert_eq!(windows.len(), aftershock::fault::MAX_WINDOWS);
-    let row = aftershock::flow::run_trial(&s, &s.plans[0], &windows, s.seed, 0, None);
+    let row = aftershock::sim::run_trial(&s, &s.plans[0], &windows, s.seed, 0, None);
     assert!(row.aborted);
     let msg = aftershock::runner::aborted_message(&s, "flaky.ron", s.seed, 0, 0);
     assert!(

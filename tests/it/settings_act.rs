@@ -14,7 +14,9 @@
 //! - a *refusal*: the edited scenario is refused at validation, at the value's `FILE:LINE:COL`,
 //!   with a message and a `help:` line saying why;
 //! - `resolution` only: it is the chart bucket width and nothing else, so changing it leaves
-//!   every trial row bit for bit identical and changes the chart series.
+//!   every trial row bit for bit identical and changes the chart series;
+//! - `engine` only: it chooses the engine that runs the trials; each value must select its
+//!   engine and change the metrics the report gives values for.
 //!
 //! [`every_setting_has_a_row`] fails, listing them, for settings without a row and rows whose
 //! path no longer exists; [`every_setting_acts_or_is_refused`] runs the rows and lists every row
@@ -85,6 +87,10 @@ enum Check {
     },
     /// Rows identical, chart series different (`resolution`).
     SeriesOnly,
+    /// `engine`: each value selects its engine ([`Scenario::engine`]) and the metrics the
+    /// report gives values for. (The rows differ once the request engine replaces its
+    /// placeholder, which runs the flow engine; then this becomes a [`Check::Rows`] case.)
+    Engine,
 }
 
 /// One row of the table.
@@ -189,6 +195,20 @@ const STACK: &str = r#"Scenario(
 /// equal or decorrelated jitter: spread over the backoff window), and what lands beyond the
 /// database's capacity takes it from the reports. (A steady stream of failures is retried at
 /// the policy's rate whatever the backoff: timing acts where clients are synchronized.)
+/// A stack both engines model (no roles, autoscaling, actions or deferred demand).
+const ENGINES: &str = r#"Scenario(
+    name: "engines",
+    engine: Flow,
+    horizon: "2h",
+    seed: 5,
+    trials: 2,
+    services: [(name: "api", capacity: 2000.0), (name: "db", capacity: 1500.0)],
+    dependencies: [(from: "api", to: "db", timeout: "1s")],
+    traffic: [(entry: "api", rate: 800.0)],
+    failures: [(name: "db-down", kind: Crash(target: "db"),
+                schedule: Once(at: Fixed("20m"), duration: Fixed("10m")))],
+)"#;
+
 const RETRY: &str = r#"Scenario(
     name: "retry",
     horizon: "2h",
@@ -538,6 +558,9 @@ fn table() -> Vec<Row> {
         Row { src: Lib("db-cluster-outage.ron"), path: "resolution", a: r#""10s""#, b: r#""1m""#,
               trials: Some(6), check: Check::SeriesOnly,
               why: "the chart bucket width, and nothing else" },
+        Row { src: Text(ENGINES), path: "engine", a: "Flow", b: "Requests",
+              trials: Some(2), check: Check::Engine,
+              why: "the engine that runs the trials (`--engine` overrides it)" },
         Row { src: s, path: "seed", a: "11", b: "12",
               trials: Some(4), check: Check::Rows,
               why: "`run` without --seed draws from the scenario's seed" },
@@ -1020,6 +1043,28 @@ fn check(row: &Row) -> Result<String, String> {
                     "`{}` is refused, but not at {at}with `{message}` and a help line with `{help}`:\n{e}",
                     row.b
                 )),
+            }
+        }
+        Check::Engine => {
+            let (sa, sb) = both(row)?;
+            let want = [
+                (&sa, row.a, aftershock::model::Engine::Flow),
+                (&sb, row.b, aftershock::model::Engine::Requests),
+            ];
+            for (s, v, engine) in want {
+                if s.engine != engine {
+                    return Err(format!("with `{v}` the scenario runs the {} engine", s.engine));
+                }
+            }
+            let valued = |s: &Scenario| {
+                let r = Report::build(s, s.seed, &run(s, row.trials));
+                r.plans[0].metrics.len()
+            };
+            let (na, nb) = (valued(&sa), valued(&sb));
+            if na == nb {
+                Err(format!("both reports give {na} metrics a value"))
+            } else {
+                Ok(format!("engines selected; {na} -> {nb} metrics with a value"))
             }
         }
         Check::SeriesOnly => {
