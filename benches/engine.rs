@@ -7,8 +7,8 @@ use std::hint::black_box;
 
 use aftershock::engine::{EventQueue, SimTime};
 use aftershock::fault;
-use aftershock::sim;
 use aftershock::runner::{self, RunConfig};
+use aftershock::sim;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 /// The classic "hold" model: a queue holding `pending` events; each step pops the earliest

@@ -433,7 +433,7 @@ mod tests {
         let shares: Vec<f64> = (0..100).map(|i| 0.9 + 0.001 * f64::from(i)).collect();
         let avail = summarize(&shares, Domain::UnitInterval, None, &mut Vec::new());
         let r = Report {
-            engine: crate::model::Engine::Flow,
+            engine: crate::model::Engine::Requests, // (no not-modelled line)
             scenario: "s".into(),
             content_hash: "h".into(),
             seed: 1,

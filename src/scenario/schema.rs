@@ -1001,7 +1001,7 @@ mod tests {
         assert_eq!(
             kind(&s, "dependencies[].breaker.release.Rate.0"),
             &Kind::Number("f64")
-        );        // The engine is a top-level choice, optional (flow by default).
+        ); // The engine is a top-level choice, optional (flow by default).
         let Kind::Enum { name, variants } = kind(&s, "engine") else {
             panic!("engine is not an enum");
         };

@@ -63,7 +63,11 @@ fn the_field_and_the_flag_select_the_engine() {
     let from_file = scenario::load_str(&file, "both.ron", None).unwrap();
     assert_eq!(from_file.engine, Engine::Requests);
     let overridden = scenario::load_str(&file, "both.ron", Some(Engine::Flow)).unwrap();
-    assert_eq!(overridden.engine, Engine::Flow, "--engine overrides the file");
+    assert_eq!(
+        overridden.engine,
+        Engine::Flow,
+        "--engine overrides the file"
+    );
     let flag = scenario::load_str(BOTH, "both.ron", Some(Engine::Requests)).unwrap();
     assert_eq!(flag.engine, Engine::Requests);
 
@@ -91,8 +95,14 @@ fn the_field_and_the_flag_select_the_engine() {
     assert!(out.stderr.contains("flow") && out.stderr.contains("requests"));
     // The other commands take it too.
     for (command, args) in [
-        ("check", &["both.ron", "--trials", "2", "--engine", "requests"][..]),
-        ("replay", &["both.ron", "--trial", "0", "--engine", "requests"][..]),
+        (
+            "check",
+            &["both.ron", "--trials", "2", "--engine", "requests"][..],
+        ),
+        (
+            "replay",
+            &["both.ron", "--trial", "0", "--engine", "requests"][..],
+        ),
         (
             "sweep",
             &[
@@ -153,14 +163,20 @@ fn the_request_engine_refuses_what_it_does_not_model_where_it_is_written() {
         ("100.0", "`max_deferred` above 0) is not modelled"),
         ("Rate(", "paced `release` (`Rate`) is not modelled"),
         ("KeyRotation", "a `KeyRotation` failure is not modelled"),
-        ("(failure: \"db-down\"", "a recovery action (`actions`) is not modelled"),
+        (
+            "(failure: \"db-down\"",
+            "a recovery action (`actions`) is not modelled",
+        ),
         ("Topological", "other than `AllAtOnce` is not modelled"),
     ] {
         let at = format!("f.ron:{}: ", pos(FLOW_ONLY, needle));
         let h = help_of(&err, &at, message)
             .unwrap_or_else(|| panic!("no `{message}` at {at} with a help line in:\n{err}"));
         assert!(h.contains(help), "{h}");
-        assert!(err.contains("(`--engine requests`)"), "the message names the choice");
+        assert!(
+            err.contains("(`--engine requests`)"),
+            "the message names the choice"
+        );
     }
     assert_eq!(err.matches("help: ").count(), 9, "{err}");
 
@@ -179,7 +195,9 @@ fn the_request_engine_refuses_what_it_does_not_model_where_it_is_written() {
     let out = cli(
         dir.path(),
         "run",
-        &["f.ron", "--engine", "flow", "--trials", "2", "--quiet", "--out", "o"],
+        &[
+            "f.ron", "--engine", "flow", "--trials", "2", "--quiet", "--out", "o",
+        ],
     );
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     let out = cli(dir.path(), "run", &["f.ron", "--trials", "2", "--quiet"]);
@@ -198,7 +216,11 @@ fn the_request_engine_refuses_what_it_does_not_model_where_it_is_written() {
 fn flow_reports_latency_as_not_modelled_everywhere() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "both.ron", BOTH);
-    let out = cli(dir.path(), "run", &["both.ron", "--trials", "4", "--out", "o"]);
+    let out = cli(
+        dir.path(),
+        "run",
+        &["both.ron", "--trials", "4", "--out", "o"],
+    );
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     let latency = Metric::LATENCY.map(Metric::key);
     // The terminal table.
@@ -279,8 +301,12 @@ fn an_expectation_on_latency_with_the_flow_engine_is_refused_at_load() {
         .unwrap_err()
         .to_string();
     let at = format!("x.ron:{}: ", pos(&text, "latency_p99_s"));
-    let help = help_of(&err, &at, "`latency_p99_s` is not modelled by the flow engine")
-        .unwrap_or_else(|| panic!("not at {at}:\n{err}"));
+    let help = help_of(
+        &err,
+        &at,
+        "`latency_p99_s` is not modelled by the flow engine",
+    )
+    .unwrap_or_else(|| panic!("not at {at}:\n{err}"));
     assert_eq!(
         help,
         "latency_* is not modelled by the flow engine: use --engine requests"

@@ -321,7 +321,7 @@ fn absurd_memory_use_is_refused_with_an_estimate() {
     let err = validate_bad("too_much_memory");
     assert_eq!(problem_count(&err), 1, "{err}");
     assert_points_at(&err, "too_much_memory", 7, 13, "100_000_000");
-    assert!(err.contains("would need about 11.9 GiB of memory"), "{err}");
+    assert!(err.contains("would need about 14.2 GiB of memory"), "{err}");
     insta::assert_snapshot!("too_much_memory", err);
 }
 

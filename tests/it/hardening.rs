@@ -249,7 +249,7 @@ fn absurd_counts_are_refused_up_front() {
                 "--set",
                 &grid("failures[0].schedule.duration", 100),
                 "--trials",
-                "2500000",
+                "2000000",
                 "--quiet",
             ][..],
             "CPU-hours together",

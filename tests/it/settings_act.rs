@@ -1053,7 +1053,10 @@ fn check(row: &Row) -> Result<String, String> {
             ];
             for (s, v, engine) in want {
                 if s.engine != engine {
-                    return Err(format!("with `{v}` the scenario runs the {} engine", s.engine));
+                    return Err(format!(
+                        "with `{v}` the scenario runs the {} engine",
+                        s.engine
+                    ));
                 }
             }
             let valued = |s: &Scenario| {
@@ -1064,7 +1067,9 @@ fn check(row: &Row) -> Result<String, String> {
             if na == nb {
                 Err(format!("both reports give {na} metrics a value"))
             } else {
-                Ok(format!("engines selected; {na} -> {nb} metrics with a value"))
+                Ok(format!(
+                    "engines selected; {na} -> {nb} metrics with a value"
+                ))
             }
         }
         Check::SeriesOnly => {
