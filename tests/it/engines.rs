@@ -338,3 +338,38 @@ fn the_request_engine_reports_every_metric_and_stays_deterministic() {
         aftershock::report::json::render(&b)
     );
 }
+
+#[test]
+fn shards_of_different_engines_are_not_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "both.ron", BOTH);
+    for (k, engine) in [(0, "flow"), (1, "requests")] {
+        let shard = format!("{k}/2");
+        let out = format!("s{k}");
+        let args = [
+            "both.ron", "--trials", "4", "--shard", &shard, "--engine", engine, "--quiet", "--out",
+            &out,
+        ];
+        let o = cli(dir.path(), "run", &args);
+        assert_eq!(o.code, Some(0), "{}", o.stderr);
+        let manifest = std::fs::read_to_string(dir.path().join(&out).join("shard.json")).unwrap();
+        assert!(
+            manifest.contains(&format!("\"engine\": \"{engine}\"")),
+            "{manifest}"
+        );
+    }
+    let o = cli(dir.path(), "merge", &["s0", "s1", "--out", "m"]);
+    assert_eq!(o.code, Some(2));
+    assert!(o.stderr.contains("engine"), "{}", o.stderr);
+    // Flow shards merge, their latency columns NaN as the engine wrote them.
+    let o = cli(
+        dir.path(),
+        "run",
+        &[
+            "both.ron", "--trials", "4", "--shard", "1/2", "--quiet", "--out", "s1",
+        ],
+    );
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    let o = cli(dir.path(), "merge", &["s0", "s1", "--out", "m", "--quiet"]);
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+}
