@@ -7,8 +7,8 @@ use std::hint::black_box;
 
 use aftershock::engine::{EventQueue, SimTime};
 use aftershock::fault;
-use aftershock::flow;
 use aftershock::runner::{self, RunConfig};
+use aftershock::sim;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 /// The classic "hold" model: a queue holding `pending` events; each step pops the earliest
@@ -50,7 +50,7 @@ fn one_trial(c: &mut Criterion) {
             trial += 1;
             fault::draw(&s, s.seed, trial, &mut windows);
             for plan in &s.plans {
-                black_box(flow::run_trial(&s, plan, &windows, s.seed, trial, None));
+                black_box(sim::run_trial(&s, plan, &windows, s.seed, trial, None));
             }
         });
     });

@@ -165,7 +165,9 @@ pub const CPU_PILOT_TRIALS: u64 = 10;
 
 /// Estimated CPU time of trials `first..first + trials` of every plan, in seconds, from the
 /// events the first (at most [`CPU_PILOT_TRIALS`]) of them actually handle: a count, not a
-/// timing, so the estimate is the same on every machine and every run.
+/// timing, so the estimate is the same on every machine and every run. The events are counted
+/// by the flow engine whatever the scenario's engine (the request engine has no event count of
+/// its own here yet), so the estimate is the flow engine's.
 pub fn pilot_cpu_seconds(s: &Scenario, seed: u64, first: u64, trials: u64) -> f64 {
     let pilot = trials.min(CPU_PILOT_TRIALS);
     if pilot == 0 {

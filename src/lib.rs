@@ -8,8 +8,9 @@
 //!
 //! ```text
 //! scenario file (RON) --scenario--> model::Scenario --runner--> trials in parallel
-//!      each trial: fault::draw (same for every plan) -> flow::run_trial per plan
-//!                  (engine: (time, seq)-ordered events, flows integrated exactly between them)
+//!      each trial: fault::draw (same for every plan) -> sim::run_trial per plan, which
+//!                  runs the scenario's engine (flow: (time, seq)-ordered events, flows
+//!                  integrated exactly between them; or requests: every request simulated)
 //!      -> metrics::TrialRow per (trial, plan) -> stats (folded in trial order) -> report
 //! ```
 //!
@@ -19,8 +20,11 @@
 //! - [`engine`]: the discrete-event kernel: integer [`engine::SimTime`], the
 //!   [`engine::EventQueue`], and the [`engine::Process`] trait a model implements.
 //! - [`fault`]: failure schedules drawn per trial from the trial's own streams.
+//! - [`sim`]: what a trial means whatever the engine: dispatch on [`model::Engine`], the
+//!   chart buckets and the event trace.
 //! - [`flow`]: the flow-level model: request rates per edge, piecewise constant between
 //!   events.
+//! - [`requests`]: the request-level model: every request simulated.
 //! - [`rng`]: random streams keyed by `(seed, trial, purpose)`.
 //! - [`runner`]: parallel trials with rayon, results in trial order.
 //! - [`metrics`], [`stats`], [`report`]: per-trial rows, statistics, and the report files.
@@ -56,9 +60,11 @@ pub mod generate;
 pub mod metrics;
 pub mod model;
 pub mod report;
+pub mod requests;
 pub mod rng;
 pub mod runner;
 pub mod scenario;
 pub mod shard;
+pub mod sim;
 pub mod stats;
 pub mod sweep;

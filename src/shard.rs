@@ -16,14 +16,15 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::TrialRow;
-use crate::model::Scenario;
+use crate::metrics::{Metric, TrialRow};
+use crate::model::{Engine, Scenario};
 use crate::report::series::SeriesAcc;
 use crate::runner::RunRows;
 
 /// Layout version of partial outputs. Version 3: the manifest carries the size and checksum
-/// of every file and a checksum of itself.
-pub const FORMAT_VERSION: u32 = 3;
+/// of every file and a checksum of itself. Version 4: the manifest names the engine, and a row
+/// holds the three latency metrics (NaN where the engine does not model them).
+pub const FORMAT_VERSION: u32 = 4;
 
 /// Which shard of how many.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +120,9 @@ pub struct Manifest {
     pub scenario: String,
     /// Hash of the scenario text.
     pub content_hash: String,
+    /// The engine that ran the trials (`flow` or `requests`): the command line's `--engine`
+    /// may differ from the scenario text's, so the merge runs nothing without it.
+    pub engine: String,
     /// The scenario file as given to `run` (for messages and replay commands).
     pub file: String,
     /// Master seed.
@@ -252,9 +256,14 @@ pub fn write_partial(
         .map_err(|e| io_err(&target, "replace the shard output", e))
 }
 
-/// Whether a stored row value is one a run writes: every metric is a finite number.
-fn valid_value(v: f64) -> bool {
-    v.is_finite()
+/// Whether a stored row value is one a run of `engine` writes in stored column `k`: a finite
+/// number for a metric the engine reports, NaN for one it does not model.
+fn valid_value(engine: Engine, k: usize, v: f64) -> bool {
+    let reported = Metric::ALL
+        .into_iter()
+        .find(|&m| TrialRow::slot(m) == Some(k))
+        .is_none_or(|m| engine.reports(m));
+    if reported { v.is_finite() } else { v.is_nan() }
 }
 
 /// Everything `merge` needs to write the unsharded output.
@@ -411,6 +420,9 @@ pub fn merge(dirs: &[PathBuf]) -> Result<Merged, String> {
                 &format!("{} ({})", first.scenario, first.content_hash),
             ));
         }
+        if m.engine != first.engine {
+            return Err(differs("engine", &m.engine, &first.engine));
+        }
         if m.seed != first.seed {
             return Err(differs("seed", &m.seed, &first.seed));
         }
@@ -448,7 +460,16 @@ pub fn merge(dirs: &[PathBuf]) -> Result<Merged, String> {
     let source_path = parts[0].1.join("scenario.ron");
     let source = String::from_utf8(read_checked(&parts[0].1, &parts[0].0, "scenario.ron")?)
         .map_err(|e| io_err(&source_path, "read the scenario", e))?;
-    let scenario = crate::scenario::load_str(&source, &first.file).map_err(|e| e.to_string())?;
+    let Some(engine) = Engine::from_name(&first.engine) else {
+        return Err(format!(
+            "{}: the engine `{}` is not one this version runs (flow, requests)\n  help: run the shards and the merge with the same aftershock version",
+            parts[0].1.join("shard.json").display(),
+            first.engine
+        ));
+    };
+    // With the engine the shards ran, whatever the text says (`--engine` overrides it).
+    let scenario =
+        crate::scenario::load_str(&source, &first.file, Some(engine)).map_err(|e| e.to_string())?;
     if scenario.content_hash != first.content_hash {
         return Err(format!(
             "{}: the scenario text does not match its manifest's hash\n  help: pass the directories `run --shard K/N` wrote, unchanged",
@@ -524,7 +545,7 @@ pub fn merge(dirs: &[PathBuf]) -> Result<Merged, String> {
             }
             let flags = chunk[width - 1];
             // (Reported after the checksum: a damaged file is named as damaged first.)
-            if let Some(k) = values.iter().position(|v| !valid_value(*v))
+            if let Some(k) = (0..values.len()).find(|&k| !valid_value(engine, k, values[k]))
                 && bad.is_none()
             {
                 bad = Some(format!(

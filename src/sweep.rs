@@ -72,10 +72,9 @@ impl Measure {
         }
     }
 
-    /// The measure with this key: a reported metric or a share.
+    /// The measure with this key: a metric or a share.
     pub fn from_key(key: &str) -> Option<Measure> {
         Metric::from_key(key)
-            .filter(|m| m.is_reported())
             .map(Measure::Metric)
             .or_else(|| Censor::from_share_key(key).map(Measure::Share))
     }
@@ -730,12 +729,20 @@ pub struct Sweep {
     chars: Vec<char>,
     /// Per parameter, the char range of its value in the base text.
     ranges: Vec<(usize, usize)>,
+    /// The command line's `--engine`, overriding the file's at every point.
+    engine: Option<crate::model::Engine>,
 }
 
 impl Sweep {
     /// Parses the `--set` arguments against the scenario text: every path must exist in the file
     /// and every value must be RON. The base scenario must be valid.
-    pub fn new(text: &str, file: &str, sets: &[String]) -> Result<Sweep, SweepError> {
+    /// `engine` (the command line's `--engine`) overrides the file's `engine` at every point.
+    pub fn new(
+        text: &str,
+        file: &str,
+        sets: &[String],
+        engine: Option<crate::model::Engine>,
+    ) -> Result<Sweep, SweepError> {
         if text.len() as u64 > MAX_SWEPT_BYTES {
             return Err(SweepError::new(
                 format!(
@@ -746,8 +753,8 @@ impl Sweep {
                 Some("sweep a smaller scenario (a sweep's points run one after another anyway), or run the edited files one by one".into()),
             ));
         }
-        let base =
-            scenario::load_str(text, file).map_err(|e| SweepError::new(e.to_string(), None))?;
+        let base = scenario::load_str(text, file, engine)
+            .map_err(|e| SweepError::new(e.to_string(), None))?;
         let root = ron_tree::parse(text).map_err(|e| SweepError::new(e.to_string(), None))?;
         if sets.is_empty() {
             return Err(SweepError::new(
@@ -823,6 +830,7 @@ impl Sweep {
             texts,
             chars,
             ranges,
+            engine,
         })
     }
 
@@ -877,7 +885,7 @@ impl Sweep {
 
     /// Loads the scenario of one point; an invalid result names the point.
     pub fn load_at(&self, point: &[usize]) -> Result<Scenario, SweepError> {
-        scenario::load_str(&self.text_at(point), &self.file).map_err(|e| {
+        scenario::load_str(&self.text_at(point), &self.file, self.engine).map_err(|e| {
             SweepError::new(
                 format!(
                     "with {} the scenario is invalid (positions in the edited text):\n{e}",
@@ -973,7 +981,12 @@ impl SweepResult {
 /// Parses `--metric` keys (default [`DEFAULT_METRICS`]): reported metrics and the two
 /// censoring shares, with a did-you-mean hint; the former `never_restored_share` is refused
 /// with a hint naming its two successors.
-pub fn parse_metrics(keys: &[String]) -> Result<Vec<Measure>, SweepError> {
+/// A metric `engine` does not model is refused (its sweep would be a column of "not
+/// modelled").
+pub fn parse_metrics(
+    keys: &[String],
+    engine: crate::model::Engine,
+) -> Result<Vec<Measure>, SweepError> {
     if keys.is_empty() {
         return Ok(DEFAULT_METRICS
             .iter()
@@ -983,6 +996,24 @@ pub fn parse_metrics(keys: &[String]) -> Result<Vec<Measure>, SweepError> {
     let mut out: Vec<Measure> = Vec::new();
     for k in keys {
         match Measure::from_key(k) {
+            Some(Measure::Metric(m)) if !engine.reports(m) => {
+                let other = if engine == crate::model::Engine::Flow {
+                    "requests"
+                } else {
+                    "flow"
+                };
+                return Err(SweepError::new(
+                    format!("--metric {k}: `{k}` is not modelled by the {engine} engine"),
+                    Some(format!(
+                        "{} is not modelled by the {engine} engine: use --engine {other}",
+                        if Metric::LATENCY.contains(&m) {
+                            "latency_*"
+                        } else {
+                            k.as_str()
+                        }
+                    )),
+                ));
+            }
             Some(m) if !out.contains(&m) => out.push(m),
             Some(_) => {}
             None if k == crate::expect::RETIRED_NEVER_RESTORED_SHARE => {
@@ -996,7 +1027,8 @@ pub fn parse_metrics(keys: &[String]) -> Result<Vec<Measure>, SweepError> {
                 ));
             }
             None => {
-                let keys = Metric::REPORTED
+                let keys = engine
+                    .reported()
                     .iter()
                     .map(|m| m.key())
                     .chain(Censor::ALL.iter().map(|c| c.share_key()));
@@ -1387,7 +1419,7 @@ Scenario(
 
     fn sweep(sets: &[&str]) -> Result<Sweep, SweepError> {
         let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-        Sweep::new(TEXT, "t.ron", &sets)
+        Sweep::new(TEXT, "t.ron", &sets, None)
     }
 
     #[test]
@@ -1508,7 +1540,7 @@ Scenario(
         let t = splice(TEXT, "seed", "6").unwrap();
         assert!(t.contains("seed: 6, trials: 10"), "{t}");
         let t = splice(TEXT, "services[0].capacity", "-1.0").unwrap();
-        assert!(crate::scenario::load_str(&t, "t.ron").is_err());
+        assert!(crate::scenario::load_str(&t, "t.ron", None).is_err());
         let e = splice(TEXT, "services[0].capacty", "1.0").unwrap_err();
         assert!(e.message.contains("no field `capacty`"), "{e}");
     }
@@ -1519,7 +1551,7 @@ Scenario(
             "timeout: \"1s\")",
             "timeout: \"1s\", breaker: (failure_threshold: 0.5, window: \"10s\", open_for: \"30s\", half_open_probes: 1, release: Rate(50.0)))",
         );
-        assert!(crate::scenario::load_str(&text, "t.ron").is_ok());
+        assert!(crate::scenario::load_str(&text, "t.ron", None).is_ok());
         let t = splice(&text, "dependencies[0].breaker.release.0", "70.0").unwrap();
         assert!(t.contains("release: Rate(70.0)"), "{t}");
         let e = splice(&text, "dependencies[0].breaker.release.1", "70.0").unwrap_err();

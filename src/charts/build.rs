@@ -6,11 +6,11 @@
 //! tests can check a spec against its inputs; inputs are read in their given order, so the same
 //! data always give the same spec.
 
-use crate::flow::{TraceEvent, TraceRecord};
 use crate::metrics::Better;
 use crate::report::Report;
 use crate::report::rank::KEY_METRICS;
 use crate::report::series::{Band, Distribution, PlanSeries};
+use crate::sim::trace::{TraceEvent, TraceRecord};
 
 use super::Meta;
 use super::format::{self, auto_range, metric_display, metric_label, signed, value};
@@ -421,7 +421,7 @@ pub fn comparison_spec(meta: &Meta, report: &Report) -> ForestChart {
         .or_else(|| report.comparisons.first().map(|c| c.baseline.clone()))
         .unwrap_or_default();
     let mut panels = Vec::new();
-    for m in KEY_METRICS.iter().filter(|m| m.is_reported()) {
+    for m in KEY_METRICS.iter().filter(|&&m| report.engine.reports(m)) {
         let d = metric_display(m.key());
         let unit = if d.unit == "%" { "% points" } else { d.unit };
         let rows: Vec<ForestRow> = report

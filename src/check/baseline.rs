@@ -31,8 +31,12 @@ pub struct Entry {
     pub seed: u64,
     /// Trials per plan.
     pub trials: u64,
-    /// plan -> metric -> stat -> value.
+    /// plan -> metric -> stat -> value (only the metrics the run's engine reports).
     pub plans: BTreeMap<String, BTreeMap<String, BTreeMap<String, f64>>>,
+    /// The metrics the run's engine does not model (not stored: a baseline value of one of
+    /// them is not compared with this run, rather than reported missing).
+    #[serde(skip)]
+    pub not_modelled: Vec<String>,
 }
 
 impl Entry {
@@ -57,6 +61,11 @@ impl Entry {
             seed: r.seed,
             trials: r.trials,
             plans,
+            not_modelled: r
+                .not_modelled()
+                .iter()
+                .map(|m| m.key().to_string())
+                .collect(),
         }
     }
 }
@@ -136,7 +145,7 @@ impl Tolerances {
             Some((key, value)) => {
                 let key = key.trim();
                 if Metric::from_key(key).is_none() {
-                    let keys = Metric::REPORTED.map(|m| m.key());
+                    let keys = Metric::ALL.map(|m| m.key());
                     return Err(format!(
                         "--tolerance {arg}: unknown metric `{key}`\n  help: {}",
                         crate::scenario::suggest::hint(key, keys.iter().copied(), "metric")
@@ -282,6 +291,15 @@ impl Baseline {
                 continue;
             };
             for (key, stats) in metrics {
+                if now.not_modelled.contains(key) {
+                    let note = format!(
+                        "`{key}` is not modelled by this run's engine: not compared with the baseline"
+                    );
+                    if !c.notes.contains(&note) {
+                        c.notes.push(note);
+                    }
+                    continue;
+                }
                 let Some(now_stats) = now_metrics.get(key) else {
                     c.regressions.push(missing(
                         format!("{plan}.{key}"),
@@ -398,6 +416,7 @@ mod tests {
             seed: 1,
             trials: 10,
             plans: [("p".to_string(), metrics)].into_iter().collect(),
+            not_modelled: Vec::new(),
         }
     }
 

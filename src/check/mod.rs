@@ -30,6 +30,8 @@ pub struct CheckConfig {
     pub seed: Option<u64>,
     /// Worker threads.
     pub threads: Option<usize>,
+    /// The engine, overriding each scenario's `engine` (`--engine`).
+    pub engine: Option<crate::model::Engine>,
 }
 
 /// The trial that fails an expectation worst.
@@ -158,7 +160,7 @@ pub fn check_file(
         baseline: None,
         snapshot: None,
     };
-    let s = match crate::scenario::load_file(file) {
+    let s = match crate::scenario::load_file(file, cfg.engine) {
         Ok(s) => s,
         Err(e) => {
             out.error = Some(e.to_string());

@@ -9,6 +9,7 @@ use std::io::Write;
 use super::{CheckArgs, Failure};
 use crate::check::baseline::{Baseline, Tolerances};
 use crate::check::{self, CheckConfig, ScenarioCheck};
+use crate::model::Engine;
 use crate::report;
 
 fn num(v: f64) -> String {
@@ -127,6 +128,7 @@ pub fn run(args: CheckArgs) -> Result<(), Failure> {
         trials: args.trials,
         seed: args.seed,
         threads: args.threads,
+        engine: args.engine.map(Engine::from),
     };
     let compared = base.is_some() && !args.update_baseline;
     let mut checks = Vec::new();

@@ -71,7 +71,7 @@ pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) {
         std::process::exit(2);
     }
 }
-use crate::model::Scenario;
+use crate::model::{Engine, Scenario};
 use crate::report::{self, Report};
 use crate::runner::{self, RunConfig};
 use crate::scenario::{self, LoadError};
@@ -124,6 +124,24 @@ pub enum Command {
     Sweep(SweepArgs),
 }
 
+/// The `--engine` choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineArg {
+    /// Traffic as rates on the dependency edges (fast).
+    Flow,
+    /// Every request simulated.
+    Requests,
+}
+
+impl From<EngineArg> for Engine {
+    fn from(e: EngineArg) -> Engine {
+        match e {
+            EngineArg::Flow => Engine::Flow,
+            EngineArg::Requests => Engine::Requests,
+        }
+    }
+}
+
 /// Arguments of `run`.
 #[derive(Debug, Args, Default)]
 pub struct RunArgs {
@@ -149,6 +167,9 @@ pub struct RunArgs {
     /// Indexed Job); `slurm` takes K and N from the SLURM_ARRAY_TASK_* variables.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<String>,
+    /// Simulation engine: `flow` or `requests` (default: the scenario's `engine`, else flow).
+    #[arg(long, value_enum)]
+    pub engine: Option<EngineArg>,
 }
 
 /// Arguments of `merge`.
@@ -186,6 +207,9 @@ pub struct ReplayArgs {
     /// marked) to FILE.svg and FILE.png (an extension given is replaced).
     #[arg(long, value_name = "FILE")]
     pub chart: Option<PathBuf>,
+    /// Simulation engine: `flow` or `requests` (default: the scenario's `engine`, else flow).
+    #[arg(long, value_enum)]
+    pub engine: Option<EngineArg>,
 }
 
 /// Arguments of `check`.
@@ -222,6 +246,9 @@ pub struct CheckArgs {
     /// Print only failures and the summary.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Simulation engine: `flow` or `requests` (default: the scenario's `engine`, else flow).
+    #[arg(long, value_enum)]
+    pub engine: Option<EngineArg>,
 }
 
 /// Arguments of `sweep`.
@@ -252,6 +279,9 @@ pub struct SweepArgs {
     /// No progress bar and no table.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Simulation engine: `flow` or `requests` (default: the scenario's `engine`, else flow).
+    #[arg(long, value_enum)]
+    pub engine: Option<EngineArg>,
 }
 
 /// A failed command: its exit code and what to print on stderr.
@@ -345,20 +375,24 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Check(args) => check::run(args),
         Command::Sweep(args) => sweep::run(args),
         Command::Graph { scenario } => {
-            let s = load(scenario.as_deref())?;
+            let s = load(scenario.as_deref(), None)?;
             out!("{}", graph::dot(&s));
             Ok(())
         }
     }
 }
 
-/// Loads a scenario file, or the built-in default.
-fn load(path: Option<&Path>) -> Result<Scenario, Failure> {
-    load_with_source(path).map(|(s, _)| s)
+/// Loads a scenario file, or the built-in default; `engine` overrides the file's.
+fn load(path: Option<&Path>, engine: Option<Engine>) -> Result<Scenario, Failure> {
+    load_with_source(path, engine).map(|(s, _)| s)
 }
 
-/// Loads a scenario file, or the built-in default, with its text (read once).
-pub(super) fn load_with_source(path: Option<&Path>) -> Result<(Scenario, String), Failure> {
+/// Loads a scenario file, or the built-in default, with its text (read once); `engine` (the
+/// command line's `--engine`) overrides the file's `engine`.
+pub(super) fn load_with_source(
+    path: Option<&Path>,
+    engine: Option<Engine>,
+) -> Result<(Scenario, String), Failure> {
     let (text, label) = match path {
         Some(p) => (scenario::read_file(p)?, p.display().to_string()),
         None => (
@@ -366,7 +400,7 @@ pub(super) fn load_with_source(path: Option<&Path>) -> Result<(Scenario, String)
             scenario::DEFAULT_SCENARIO_PATH.to_string(),
         ),
     };
-    let s = scenario::load_str(&text, &label).map_err(LoadError::Invalid)?;
+    let s = scenario::load_str(&text, &label, engine).map_err(LoadError::Invalid)?;
     Ok((s, text))
 }
 
@@ -379,7 +413,7 @@ fn file_label(path: Option<&Path>) -> String {
 
 fn run(args: RunArgs) -> Result<(), Failure> {
     // The text that runs is the text the report embeds (and a shard carries for merge).
-    let (s, source) = load_with_source(args.scenario.as_deref())?;
+    let (s, source) = load_with_source(args.scenario.as_deref(), args.engine.map(Engine::from))?;
     let label = file_label(args.scenario.as_deref());
     let seed = args.seed.unwrap_or(s.seed);
     let trials = args.trials.unwrap_or(s.trials);
@@ -465,6 +499,7 @@ fn run(args: RunArgs) -> Result<(), Failure> {
             tool_version: env!("CARGO_PKG_VERSION").into(),
             scenario: s.name.clone(),
             content_hash: s.content_hash.clone(),
+            engine: s.engine.name().into(),
             file: label.clone(),
             seed,
             trials,
@@ -575,9 +610,15 @@ fn write_outputs(
     let failed = report.expectations.iter().filter(|e| !e.passed).count();
     if !errors.is_empty() {
         return Err(Failure::bad_input(format!(
-            "{}\n  help: remove the expectation or use a metric the engine reports: {}",
+            "{}\n  help: remove the expectation or use a metric the {} engine reports: {}",
             errors.join("\n"),
-            crate::metrics::Metric::REPORTED.map(|m| m.key()).join(", ")
+            s.engine,
+            s.engine
+                .reported()
+                .iter()
+                .map(|m| m.key())
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     if failed > 0 {
@@ -662,7 +703,7 @@ fn write_charts(
 fn validate(files: &[PathBuf]) -> Result<(), Failure> {
     let mut failed = 0;
     for f in files {
-        match scenario::load_file(f) {
+        match scenario::load_file(f, None) {
             Ok(s) => {
                 outln!(
                     "{}: ok ({} services, {} dependencies, {} failures, {} plans)",
@@ -689,7 +730,7 @@ fn validate(files: &[PathBuf]) -> Result<(), Failure> {
 }
 
 fn replay(args: ReplayArgs) -> Result<(), Failure> {
-    let s = load(args.scenario.as_deref())?;
+    let s = load(args.scenario.as_deref(), args.engine.map(Engine::from))?;
     let plan = match &args.plan {
         None => s.baseline,
         Some(name) => s
@@ -720,7 +761,7 @@ fn replay(args: ReplayArgs) -> Result<(), Failure> {
     let csv = format!(
         "{}\n{}\n",
         report::csv::header(),
-        report::csv::row(args.trial, &s.plans[plan].name, &row)
+        report::csv::row(args.trial, &s.plans[plan].name, &row, s.engine)
     );
     if let Some(path) = &args.chart {
         let meta = charts::Meta {

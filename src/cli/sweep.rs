@@ -20,9 +20,11 @@ impl From<SweepError> for Failure {
 pub(super) fn run(args: SweepArgs) -> Result<(), Failure> {
     let label = file_label(args.scenario.as_deref());
     // Reports a missing or non-UTF-8 file, or an invalid scenario, as `run` does.
-    let (_, text) = super::load_with_source(args.scenario.as_deref())?;
-    let metrics = sweep::parse_metrics(&args.metrics)?;
-    let sw = Sweep::new(&text, &label, &args.sets)?;
+    let engine = args.engine.map(crate::model::Engine::from);
+    let (base, text) = super::load_with_source(args.scenario.as_deref(), engine)?;
+    let metrics = sweep::parse_metrics(&args.metrics, base.engine)?;
+    drop(base);
+    let sw = Sweep::new(&text, &label, &args.sets, engine)?;
     let seed = args.seed.unwrap_or(sw.base.seed);
     let trials = args.trials.unwrap_or(sw.base.trials);
     if trials == 0 {

@@ -62,7 +62,7 @@ pub fn mean_secs(d: &Dist) -> f64 {
 
 /// Fault windows one trial holds at most: one more than half the event budget (a window is
 /// two events). A trial whose draw reaches it is stopped as over its event budget without
-/// running ([`crate::flow::run_trial_recorded`]) and reported as too dense.
+/// running ([`crate::sim::run_trial_recorded`]) and reported as too dense.
 pub const MAX_WINDOWS: usize = (crate::flow::MAX_EVENTS_PER_TRIAL / 2 + 1) as usize;
 
 /// Fills `out` with the fault windows of `trial`, sorted by start time (ties by failure order).

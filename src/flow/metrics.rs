@@ -401,7 +401,10 @@ impl FlowTrial<'_> {
         self.acc.user_offered += self.user_rate * dt;
         self.acc.user_ok += self.user_ok_rate * dt;
         if let Some(rec) = self.rec.as_deref_mut() {
-            rec.add(from, to, (self.user_rate, self.user_ok_rate), &self.sf);
+            let sf = &self.sf;
+            rec.add(from, to, (self.user_rate, self.user_ok_rate), |i| {
+                (sf[i].arrivals, sf[i].cap)
+            });
         }
         let n = self.s.topology.services.len();
         if self.ledger {
@@ -594,6 +597,10 @@ impl FlowTrial<'_> {
             1.0
         };
         set(&mut values, Metric::RecoverySuccessRate, success);
+        // Response times are not modelled by the flow engine: not a value, not 0.
+        for m in Metric::LATENCY {
+            set(&mut values, m, f64::NAN);
+        }
         let event = TraceEvent::TrialEnd {
             technical_mttr_s: technical,
             operational_mttr_s: operational,

@@ -22,11 +22,9 @@ mod dynamics;
 mod metrics;
 mod plan;
 mod roles;
-pub mod series;
 mod slide;
 pub mod solve;
 mod storm;
-pub mod trace;
 
 use rand::RngExt;
 use rand_distr::StandardNormal;
@@ -36,10 +34,11 @@ use crate::fault::{self, FaultWindow};
 use crate::metrics::TrialRow;
 use crate::model::{FailureKind, Plan, Role, Scenario};
 use crate::rng::{ChaCha8Rng, Purpose, stream};
+use crate::sim::series;
+use crate::sim::trace::{TraceEvent, TraceRecord};
 use metrics::Accumulators;
 use roles::RoleState;
 pub use solve::{attempts_per_call, call_failure, call_success, retried_attempts_per_call};
-pub use trace::{TraceEvent, TraceRecord};
 
 /// Rates and amounts below this are treated as zero.
 const EPS: f64 = 1e-9;
@@ -1416,10 +1415,10 @@ mod tests {
         dir.sort();
         let mut failures = Vec::new();
         for path in dir {
-            let s = crate::scenario::load_file(&path).unwrap();
+            let s = crate::scenario::load_file(&path, None).unwrap();
             let (a, b) = (means(&s, 100, 1), means(&s, 100, 2));
             for (p, plan) in s.plans.iter().enumerate() {
-                for m in Metric::REPORTED {
+                for &m in crate::model::Engine::Flow.reported() {
                     let (x, y) = (a[p][m.index()], b[p][m.index()]);
                     if (x - y).abs() > (0.01 * x.abs().max(y.abs())).max(floor(m)) {
                         failures.push(format!(

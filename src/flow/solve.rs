@@ -1082,7 +1082,7 @@ pub(super) mod tests {
         files
             .into_iter()
             .map(|path| {
-                let s = crate::scenario::load_file(&path).unwrap();
+                let s = crate::scenario::load_file(&path, None).unwrap();
                 (path, s)
             })
             .collect()

@@ -1,7 +1,8 @@
 //! Metric keys (a contract: CI pipelines and charts read them) and the per-trial summary row.
 //!
-//! Invariant: a metric appears in reports only when the engine computes it for real
-//! ([`Metric::REPORTED`]); no placeholder zeros. A [`TrialRow`] is the only thing a trial
+//! Invariant: a metric appears in reports with a value only when the run's engine computes it
+//! for real ([`crate::model::Engine::reported`]); the others are reported as not modelled,
+//! never as placeholder zeros. A [`TrialRow`] is the only thing a trial
 //! leaves behind, so memory grows by one small row per (trial, plan) and nothing else.
 
 use std::fmt;
@@ -45,6 +46,12 @@ pub enum Metric {
     RoutingFailures,
     /// Share of recovery stages that passed verification first time.
     RecoverySuccessRate,
+    /// Mean response time of the successful user requests of the trial, seconds.
+    LatencyMean,
+    /// Median response time of the successful user requests of the trial, seconds.
+    LatencyP50,
+    /// 99th percentile of the response time of the successful user requests, seconds.
+    LatencyP99,
 }
 
 /// Which way is better, for "share of trials in which the plan wins".
@@ -76,31 +83,16 @@ impl Metric {
         Metric::LostWork,
         Metric::RoutingFailures,
         Metric::RecoverySuccessRate,
+        Metric::LatencyMean,
+        Metric::LatencyP50,
+        Metric::LatencyP99,
     ];
 
     /// Number of metrics.
-    pub const COUNT: usize = 17;
+    pub const COUNT: usize = 20;
 
-    /// The metrics the flow engine computes, in report order.
-    pub const REPORTED: [Metric; 17] = [
-        Metric::TechnicalMttr,
-        Metric::OperationalMttr,
-        Metric::RestorationGap,
-        Metric::Availability,
-        Metric::BlastRadiusServices,
-        Metric::BlastRadiusRequests,
-        Metric::StormPeakRatio,
-        Metric::OverloadSeconds,
-        Metric::ExcessWork,
-        Metric::CascadeCount,
-        Metric::DegradedAuthAccepts,
-        Metric::AuthRejectsPostRecovery,
-        Metric::StaleReads,
-        Metric::OutOfOrderReplays,
-        Metric::LostWork,
-        Metric::RoutingFailures,
-        Metric::RecoverySuccessRate,
-    ];
+    /// The response-time metrics (the flow engine does not model them).
+    pub const LATENCY: [Metric; 3] = [Metric::LatencyMean, Metric::LatencyP50, Metric::LatencyP99];
 
     /// The key used in reports, CSV columns and expectations.
     pub fn key(self) -> &'static str {
@@ -122,17 +114,15 @@ impl Metric {
             Metric::LostWork => "lost_work",
             Metric::RoutingFailures => "routing_failures",
             Metric::RecoverySuccessRate => "recovery_success_rate",
+            Metric::LatencyMean => "latency_mean_s",
+            Metric::LatencyP50 => "latency_p50_s",
+            Metric::LatencyP99 => "latency_p99_s",
         }
     }
 
     /// Looks a key up.
     pub fn from_key(key: &str) -> Option<Metric> {
         Metric::ALL.into_iter().find(|m| m.key() == key)
-    }
-
-    /// Whether the engine computes this metric today.
-    pub fn is_reported(self) -> bool {
-        Metric::REPORTED.contains(&self)
     }
 
     /// Which way is better.
@@ -168,7 +158,10 @@ impl Metric {
             | Metric::StaleReads
             | Metric::OutOfOrderReplays
             | Metric::LostWork
-            | Metric::RoutingFailures => Domain::NonNegative,
+            | Metric::RoutingFailures
+            | Metric::LatencyMean
+            | Metric::LatencyP50
+            | Metric::LatencyP99 => Domain::NonNegative,
         }
     }
 
@@ -226,10 +219,11 @@ impl fmt::Display for Metric {
     }
 }
 
-/// What one trial of one plan leaves behind: 128 bytes. The two metrics that are functions of
+/// What one trial of one plan leaves behind: 152 bytes. The two metrics that are functions of
 /// others (`restoration_gap_s = operational - technical`, `blast_radius_requests = 1 -
 /// availability`) are not stored but computed, with the same operation as the engine, so
-/// they are bit for bit what it would have stored.
+/// they are bit for bit what it would have stored. A metric the trial's engine does not model
+/// ([`crate::model::Engine::reported`]) holds NaN.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrialRow {
     /// Values of every stored metric ([`TrialRow::slot`]).
@@ -369,7 +363,7 @@ mod tests {
     }
 
     #[test]
-    fn a_row_keeps_every_value_in_128_bytes() {
+    fn a_row_keeps_every_value_in_152_bytes() {
         let mut values = [0.0; Metric::COUNT];
         for (i, v) in values.iter_mut().enumerate() {
             *v = 0.1 * (i as f64 + 1.0);
@@ -391,6 +385,6 @@ mod tests {
             .filter_map(|&m| TrialRow::slot(m))
             .collect();
         assert_eq!(slots, (0..TrialRow::STORED).collect::<Vec<_>>());
-        assert_eq!(std::mem::size_of::<TrialRow>(), 128);
+        assert_eq!(std::mem::size_of::<TrialRow>(), 152);
     }
 }

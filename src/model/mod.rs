@@ -10,6 +10,7 @@ pub mod topology;
 pub use topology::Topology;
 
 use crate::engine::{SimDuration, SimTime};
+use crate::metrics::Metric;
 
 /// Index of a service in [`Topology::services`].
 pub type ServiceId = usize;
@@ -47,6 +48,68 @@ pub struct Scenario {
     pub baseline: usize,
     /// CI expectations, parsed.
     pub expectations: Vec<crate::expect::Expectation>,
+    /// The engine that runs the trials (the file's `engine`, or the command line's
+    /// `--engine`, which overrides it).
+    pub engine: Engine,
+}
+
+/// The simulation engine a run uses: what moves the traffic in a trial. Both run the same
+/// [`Scenario`] against the same fault windows and leave the same kind of row; they differ in
+/// what they model (settings one engine does not model are refused at validation, see
+/// `scenario::engines`) and in which metrics they report ([`Engine::reported`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Engine {
+    /// Traffic as rates on the dependency edges, piecewise constant between events: fast, the
+    /// engine for thousands of trials of large stacks.
+    #[default]
+    Flow,
+    /// Every request simulated: arrivals, queues, timeouts, retries; the reference the flow
+    /// engine is checked against.
+    Requests,
+}
+
+impl Engine {
+    /// Both engines, flow first.
+    pub const ALL: [Engine; 2] = [Engine::Flow, Engine::Requests];
+
+    /// The engine's name on the command line and in reports: `flow` or `requests`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Flow => "flow",
+            Engine::Requests => "requests",
+        }
+    }
+
+    /// The engine with this name ([`Engine::name`]).
+    pub fn from_name(name: &str) -> Option<Engine> {
+        Engine::ALL.into_iter().find(|e| e.name() == name)
+    }
+
+    /// The metrics the engine computes, in report order: nothing else appears in its reports
+    /// as a value; the others are reported as not modelled. The flow engine does not model
+    /// response times (it writes NaN into their slots of a row).
+    pub fn reported(self) -> &'static [Metric] {
+        match self {
+            Engine::Flow => &Metric::ALL[..Metric::LatencyMean as usize],
+            Engine::Requests => &Metric::ALL,
+        }
+    }
+
+    /// Whether the engine computes `m`.
+    pub fn reports(self, m: Metric) -> bool {
+        self.reported().contains(&m)
+    }
+
+    /// The metrics the engine does not compute, in report order.
+    pub fn not_modelled(self) -> impl Iterator<Item = Metric> {
+        Metric::ALL.into_iter().filter(move |&m| !self.reports(m))
+    }
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// Service level objective.

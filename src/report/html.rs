@@ -209,9 +209,10 @@ pub fn render_html(r: &Report, s: &Scenario, source: &str, figures: &[Figure]) -
     );
     let _ = writeln!(
         o,
-        "<h1>{}</h1><p class=\"caption\">{} · seed {} · {} trials per plan · {} plans · aftershock {}</p>",
+        "<h1>{}</h1><p class=\"caption\">{} · {} engine · seed {} · {} trials per plan · {} plans · aftershock {}</p>",
         esc(&r.scenario),
         esc(&s.description),
+        r.engine,
         r.seed,
         r.trials,
         r.plans.len(),
@@ -305,6 +306,9 @@ pub fn render_html(r: &Report, s: &Scenario, source: &str, figures: &[Figure]) -
     }
     // Metrics per plan.
     o.push_str("<h2 id=\"metrics\">Metrics per plan</h2><p>≥: a lower bound of the true value (trials not recovered within the horizon enter it with the time up to the horizon). Intervals of the mean respect each metric's range: <i>log</i> for values from 0 up, <i>logit</i> for shares.</p>\n");
+    if let Some(line) = not_modelled_line(r, |k| format!("<code>{}</code>", esc(k))) {
+        let _ = writeln!(o, "<p class=\"caption\">{line}</p>");
+    }
     for p in &r.plans {
         let _ = write!(
             o,
@@ -454,14 +458,28 @@ fn md_text(s: &str) -> String {
     o
 }
 
+/// The sentence naming the metrics the run's engine does not model, if any, each key as
+/// `code` writes it.
+fn not_modelled_line(r: &Report, code: fn(&str) -> String) -> Option<String> {
+    let keys: Vec<String> = r.not_modelled().iter().map(|m| code(m.key())).collect();
+    (!keys.is_empty()).then(|| {
+        format!(
+            "Not modelled by the {} engine (no value, not 0): {}.",
+            r.engine,
+            keys.join(", ")
+        )
+    })
+}
+
 /// Renders `report.md`: the same tables as the HTML, charts as image links.
 pub fn render_md(r: &Report, s: &Scenario, figures: &[Figure]) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "# aftershock: {}\n", r.scenario);
     let _ = writeln!(
         o,
-        "{} · seed {} · {} trials per plan · {} plans\n",
+        "{} · {} engine · seed {} · {} trials per plan · {} plans\n",
         md_text(&s.description),
+        r.engine,
         r.seed,
         r.trials,
         r.plans.len()
@@ -519,7 +537,11 @@ pub fn render_md(r: &Report, s: &Scenario, figures: &[Figure]) -> String {
             );
         }
     }
-    o.push_str("\n## Metrics per plan\n\nMean (the bad tail: p95 and p99 where lower is better, p5 and p1 where higher is better) [95% CI of the mean]; `>=` a lower bound (trials not recovered within the horizon enter it).\n\n| metric |");
+    o.push_str("\n## Metrics per plan\n\nMean (the bad tail: p95 and p99 where lower is better, p5 and p1 where higher is better) [95% CI of the mean]; `>=` a lower bound (trials not recovered within the horizon enter it).\n\n");
+    if let Some(line) = not_modelled_line(r, |k| format!("`{k}`")) {
+        let _ = writeln!(o, "{line}\n");
+    }
+    o.push_str("| metric |");
     for p in &r.plans {
         let _ = write!(
             o,

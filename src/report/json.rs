@@ -7,11 +7,16 @@
 //! others never do. Rankings say whether each mean is a lower bound; expectations which of
 //! their sides are (`lower_bounds`: `measured`, `threshold`) and whether the bounds decided
 //! them.
+//!
+//! `engine` names the engine that ran the trials (`flow` or `requests`). A metric that engine
+//! does not model is listed in the top-level `not_modelled` and appears in every plan's
+//! `metrics` as `{"not_modelled": true}`, with no statistics: never a number.
 
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
 use super::{Report, SCHEMA_VERSION};
+use crate::metrics::Metric;
 use crate::stats::{Stat, Summary};
 
 #[derive(Serialize)]
@@ -19,6 +24,8 @@ struct JsonReport<'a> {
     schema_version: u32,
     tool_version: &'static str,
     scenario: JsonScenario<'a>,
+    engine: &'static str,
+    not_modelled: Vec<&'static str>,
     seed: u64,
     trials: u64,
     plans: Vec<JsonPlan<'a>>,
@@ -45,17 +52,27 @@ struct JsonPlan<'a> {
     metrics: Metrics<'a>,
 }
 
-/// Metrics as a JSON object in report order.
-struct Metrics<'a>(&'a [(crate::metrics::Metric, Summary)]);
+/// Metrics as a JSON object in report order: the reported ones with their statistics, then
+/// the ones the engine does not model, marked so.
+struct Metrics<'a>(&'a [(Metric, Summary)], &'a [Metric]);
 
 impl Serialize for Metrics<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.0.len()))?;
+        let mut map = s.serialize_map(Some(self.0.len() + self.1.len()))?;
         for (m, summary) in self.0 {
             map.serialize_entry(m.key(), &JsonSummary(summary))?;
         }
+        for m in self.1 {
+            map.serialize_entry(m.key(), &NotModelled { not_modelled: true })?;
+        }
         map.end()
     }
+}
+
+/// A metric the run's engine does not model.
+#[derive(Serialize)]
+struct NotModelled {
+    not_modelled: bool,
 }
 
 /// One metric's statistics (see the module documentation for the shape).
@@ -129,6 +146,7 @@ pub fn expectation_lower_bounds(measured: bool, threshold: bool) -> Vec<&'static
 
 /// Renders the report as pretty JSON with a trailing newline.
 pub fn render(r: &Report) -> String {
+    let not_modelled = r.not_modelled();
     let doc = JsonReport {
         schema_version: SCHEMA_VERSION,
         tool_version: env!("CARGO_PKG_VERSION"),
@@ -136,6 +154,8 @@ pub fn render(r: &Report) -> String {
             name: &r.scenario,
             content_hash: &r.content_hash,
         },
+        engine: r.engine.name(),
+        not_modelled: not_modelled.iter().map(|m| m.key()).collect(),
         seed: r.seed,
         trials: r.trials,
         plans: r
@@ -146,7 +166,7 @@ pub fn render(r: &Report) -> String {
                 baseline: p.baseline,
                 never_technically_recovered_share: p.never_technically_recovered_share,
                 never_operationally_restored_share: p.never_operationally_restored_share,
-                metrics: Metrics(&p.metrics),
+                metrics: Metrics(&p.metrics, &not_modelled),
             })
             .collect(),
         comparisons: r

@@ -19,7 +19,7 @@ pub mod table;
 
 use crate::expect::{self, Bound};
 use crate::metrics::{Censor, Metric};
-use crate::model::Scenario;
+use crate::model::{Engine, Scenario};
 use crate::runner::RunRows;
 use crate::stats::{self, Paired, Summary};
 
@@ -29,8 +29,10 @@ pub use rank::{Ranked, Ranking};
 
 /// Version of the report layout; bumped when a field changes meaning. Version 2: the two
 /// censoring shares replace `never_restored_share`, summaries gain the low tail, `ci_method`
-/// and (for censorable metrics) `censored_share` and `lower_bounds`.
-pub const SCHEMA_VERSION: u32 = 2;
+/// and (for censorable metrics) `censored_share` and `lower_bounds`. Version 3: `engine`, the
+/// latency metrics, and `not_modelled` (metrics the engine does not model, marked in every
+/// plan's `metrics` as `{"not_modelled": true}`).
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Statistics of one plan.
 #[derive(Debug, Clone)]
@@ -45,7 +47,8 @@ pub struct PlanReport {
     /// Share of trials not operationally restored within the horizon (includes the trials
     /// never technically recovered).
     pub never_operationally_restored_share: f64,
-    /// Summary per reported metric, in [`Metric::REPORTED`] order.
+    /// Summary per metric the run's engine reports, in [`crate::model::Engine::reported`]
+    /// order (a metric it does not model has no summary: it is reported as not modelled).
     pub metrics: Vec<(Metric, Summary)>,
 }
 
@@ -109,6 +112,8 @@ pub struct Report {
     pub scenario: String,
     /// Hash of the scenario file.
     pub content_hash: String,
+    /// The engine that ran the trials.
+    pub engine: Engine,
     /// Master seed.
     pub seed: u64,
     /// Trials per plan.
@@ -130,6 +135,7 @@ pub struct Report {
 /// What expectations are evaluated against: a built report and the rows it came from.
 struct Measured<'a> {
     scenario: &'a Scenario,
+    engine: Engine,
     plans: &'a [PlanReport],
     rows: &'a RunRows,
 }
@@ -139,8 +145,8 @@ impl Measured<'_> {
         self.scenario.plans.iter().position(|p| p.name == name)
     }
 
-    fn reported_metric(key: &str) -> Option<Metric> {
-        Metric::from_key(key).filter(|m| m.is_reported())
+    fn reported_metric(&self, key: &str) -> Option<Metric> {
+        Metric::from_key(key).filter(|&m| self.engine.reports(m))
     }
 }
 
@@ -150,7 +156,7 @@ impl expect::Measurements for Measured<'_> {
         if let Some(c) = Censor::from_share_key(&r.metric) {
             return Some(expect::Value::exact(p.share(c)));
         }
-        let s = p.summary(Self::reported_metric(&r.metric)?)?;
+        let s = p.summary(self.reported_metric(&r.metric)?)?;
         let stat = r.stat?;
         Some(expect::Value {
             value: s.get(stat),
@@ -163,7 +169,7 @@ impl expect::Measurements for Measured<'_> {
     }
 
     fn paired(&self, a: &expect::Ref, b: &expect::Ref) -> Option<(f64, f64, f64)> {
-        let m = Self::reported_metric(&a.metric)?;
+        let m = self.reported_metric(&a.metric)?;
         let (pa, pb) = (self.plan(&a.plan)?, self.plan(&b.plan)?);
         let d = stats::paired(
             &self.rows.column(pb, m),
@@ -178,6 +184,7 @@ impl expect::Measurements for Measured<'_> {
 fn evaluate(s: &Scenario, plans: &[PlanReport], rows: &RunRows) -> Vec<ExpectationResult> {
     let measured = Measured {
         scenario: s,
+        engine: s.engine,
         plans,
         rows,
     };
@@ -192,12 +199,12 @@ fn evaluate(s: &Scenario, plans: &[PlanReport], rows: &RunRows) -> Vec<Expectati
                 })
                 .filter(|r| {
                     !expect::is_plan_share(&r.metric)
-                        && Measured::reported_metric(&r.metric).is_none()
+                        && measured.reported_metric(&r.metric).is_none()
                 })
                 .map(|r| {
                     format!(
-                        "`{}` is not computed by this version of the engine",
-                        r.metric
+                        "`{}` is not modelled by the {} engine",
+                        r.metric, measured.engine
                     )
                 })
                 .collect();
@@ -310,7 +317,9 @@ impl Report {
                     baseline: p == s.baseline,
                     never_technically_recovered_share: share(Censor::Technical),
                     never_operationally_restored_share: share(Censor::Operational),
-                    metrics: Metric::REPORTED
+                    metrics: s
+                        .engine
+                        .reported()
                         .iter()
                         .map(|&m| {
                             let censored = m.censored_by().map(|c| flags[c as usize].as_slice());
@@ -329,7 +338,7 @@ impl Report {
             if p == s.baseline {
                 continue;
             }
-            for &m in &Metric::REPORTED {
+            for &m in s.engine.reported() {
                 let base = rows.column(s.baseline, m);
                 let this = rows.column(p, m);
                 comparisons.push(Comparison {
@@ -372,6 +381,7 @@ impl Report {
             expectations,
             scenario: s.name.clone(),
             content_hash: s.content_hash.clone(),
+            engine: s.engine,
             seed,
             trials: rows.trials(),
             plans,
@@ -382,6 +392,12 @@ impl Report {
 }
 
 impl Report {
+    /// The metrics the run's engine does not model, in report order: every output names them
+    /// as not modelled, never as a value.
+    pub fn not_modelled(&self) -> Vec<Metric> {
+        self.engine.not_modelled().collect()
+    }
+
     /// Adds the time series folded during the run.
     pub fn attach_series(&mut self, s: &Scenario, acc: &series::SeriesAcc) {
         let t = acc.spec.centres();

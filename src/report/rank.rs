@@ -27,8 +27,8 @@ use crate::model::Scenario;
 use crate::runner::RunRows;
 use crate::stats::{self, Paired};
 
-/// The metrics plans are ranked on, in report order; only those in [`Metric::REPORTED`] are
-/// ranked.
+/// The metrics plans are ranked on, in report order; only those the run's engine reports
+/// ([`crate::model::Engine::reported`]) are ranked.
 pub const KEY_METRICS: [Metric; 12] = [
     Metric::TechnicalMttr,
     Metric::OperationalMttr,
@@ -75,7 +75,7 @@ pub fn rank(s: &Scenario, rows: &RunRows, scratch: &mut Vec<f64>) -> Vec<Ranking
     }
     KEY_METRICS
         .iter()
-        .filter(|m| m.is_reported())
+        .filter(|&&m| s.engine.reports(m))
         .map(|&m| {
             let columns: Vec<(&str, Vec<f64>)> = s
                 .plans

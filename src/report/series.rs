@@ -233,7 +233,7 @@ impl BandAcc {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct SeriesAcc {
     /// Bucket layout.
-    pub spec: crate::flow::series::SeriesSpec,
+    pub spec: crate::sim::series::SeriesSpec,
     /// Tracked (most stressed) service per plan.
     pub tracked: Vec<usize>,
     /// Availability per plan.
@@ -244,7 +244,7 @@ pub struct SeriesAcc {
 
 impl SeriesAcc {
     /// Empty, for `tracked.len()` plans.
-    pub fn new(spec: crate::flow::series::SeriesSpec, tracked: Vec<usize>) -> SeriesAcc {
+    pub fn new(spec: crate::sim::series::SeriesSpec, tracked: Vec<usize>) -> SeriesAcc {
         let p = tracked.len();
         SeriesAcc {
             spec,
@@ -259,7 +259,7 @@ impl SeriesAcc {
     pub fn add_trial(
         &mut self,
         p: usize,
-        rec: &crate::flow::series::Recorder,
+        rec: &crate::sim::series::Recorder,
         technical_mttr_s: f64,
     ) {
         let Some(origin) = rec.origin else { return };

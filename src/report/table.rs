@@ -158,9 +158,18 @@ pub fn render(r: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "scenario {}  seed {}  trials {}",
-        r.scenario, r.seed, r.trials
+        "scenario {}  engine {}  seed {}  trials {}",
+        r.scenario, r.engine, r.seed, r.trials
     );
+    let not_modelled: Vec<&str> = r.not_modelled().iter().map(|m| m.key()).collect();
+    if !not_modelled.is_empty() {
+        let _ = writeln!(
+            out,
+            "not modelled by the {} engine: {}",
+            r.engine,
+            not_modelled.join(", ")
+        );
+    }
     if r.plans
         .iter()
         .any(|p| p.metrics.iter().any(|(_, s)| !s.lower_bounds().is_empty()))
@@ -320,6 +329,7 @@ mod tests {
     #[test]
     fn rankings_render_one_aligned_line_per_metric() {
         let r = Report {
+            engine: crate::model::Engine::Flow,
             scenario: "s".into(),
             content_hash: "h".into(),
             seed: 1,
@@ -365,6 +375,7 @@ mod tests {
     #[test]
     fn a_strict_order_never_separates_two_means_that_print_the_same() {
         let r = Report {
+            engine: crate::model::Engine::Flow,
             scenario: "s".into(),
             content_hash: "h".into(),
             seed: 1,
@@ -422,6 +433,7 @@ mod tests {
         let shares: Vec<f64> = (0..100).map(|i| 0.9 + 0.001 * f64::from(i)).collect();
         let avail = summarize(&shares, Domain::UnitInterval, None, &mut Vec::new());
         let r = Report {
+            engine: crate::model::Engine::Requests, // (no not-modelled line)
             scenario: "s".into(),
             content_hash: "h".into(),
             seed: 1,
@@ -491,6 +503,7 @@ mod tests {
     #[test]
     fn no_ranking_section_with_one_plan() {
         let r = Report {
+            engine: crate::model::Engine::Flow,
             scenario: "s".into(),
             content_hash: "h".into(),
             seed: 1,

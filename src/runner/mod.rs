@@ -3,7 +3,8 @@
 //! Invariants: a trial's rows depend only on `(scenario, seed, trial index)`, so any thread
 //! count, chunking or shard split gives the same rows; rows come back ordered by trial, then
 //! plan (file order); memory holds one [`TrialRow`] per (trial, plan), written in place into
-//! one buffer, and nothing else per trial. Every plan of a trial runs against the same fault windows (drawn once per trial).
+//! one buffer, and nothing else per trial. Trials run with the scenario's engine
+//! ([`crate::sim`]). Every plan of a trial runs against the same fault windows (drawn once per trial).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -15,11 +16,11 @@ pub use crate::budget::{
 };
 use crate::engine::SimDuration;
 use crate::fault::{self, FaultWindow};
-use crate::flow::series::{Recorder, SeriesSpec};
-use crate::flow::{self, TraceRecord};
 use crate::metrics::TrialRow;
 use crate::model::Scenario;
 use crate::report::series::SeriesAcc;
+use crate::sim::series::{Recorder, SeriesSpec};
+use crate::sim::{self, trace::TraceRecord};
 
 /// Trials handed to a worker at a time.
 const CHUNK: u64 = 64;
@@ -110,7 +111,7 @@ pub fn series_layout(s: &Scenario, seed: u64, total: u64) -> SeriesAcc {
             s.plans
                 .iter()
                 .map(|plan| {
-                    let row = flow::run_trial_recorded(
+                    let row = sim::run_trial_recorded(
                         s,
                         plan,
                         &windows,
@@ -243,7 +244,7 @@ fn run_inner(
         // Every row is written in place into one buffer, in trial order, so memory is one row
         // per (trial, plan) and nothing more; series accumulators are folded per worker (a
         // bounded number, whatever the trial count) and merged, exactly.
-        let placeholder = TrialRow::new([0.0; crate::metrics::Metric::COUNT], false, false);
+        let placeholder = TrialRow::new([f64::NAN; crate::metrics::Metric::COUNT], false, false);
         let mut rows = vec![placeholder; cfg.trials as usize * plans];
         let acc = rows
             .par_chunks_mut((CHUNK as usize * plans).max(1))
@@ -264,7 +265,7 @@ fn run_inner(
                 for trial in start..stop {
                     fault::draw(s, cfg.seed, trial, &mut windows);
                     for (p, plan) in s.plans.iter().enumerate() {
-                        let row = flow::run_trial_recorded(
+                        let row = sim::run_trial_recorded(
                             s,
                             plan,
                             &windows,
@@ -326,6 +327,6 @@ pub fn replay(s: &Scenario, seed: u64, trial: u64, plan: usize) -> (TrialRow, Ve
     let mut windows = Vec::new();
     fault::draw(s, seed, trial, &mut windows);
     let mut trace = Vec::new();
-    let row = flow::run_trial(s, &s.plans[plan], &windows, seed, trial, Some(&mut trace));
+    let row = sim::run_trial(s, &s.plans[plan], &windows, seed, trial, Some(&mut trace));
     (row, trace)
 }

@@ -332,7 +332,7 @@ pub struct Outcome {
 /// Loads `text` under `catch_unwind`, timing it. (The caller may silence the panic hook.)
 pub fn check(text: &str) -> Outcome {
     let start = Instant::now();
-    let result = catch_unwind(AssertUnwindSafe(|| super::load_str(text, "fuzz.ron")));
+    let result = catch_unwind(AssertUnwindSafe(|| super::load_str(text, "fuzz.ron", None)));
     let elapsed = start.elapsed();
     match result {
         Ok(r) => Outcome {

@@ -7,6 +7,7 @@
 //! `help:` line saying how to fix it. A [`Scenario`] that loads is safe for the engine to run.
 
 pub mod de;
+pub mod engines;
 pub mod fuzz;
 pub mod raw;
 pub mod ron_tree;
@@ -20,7 +21,7 @@ use std::path::Path;
 
 pub use ron_tree::Pos;
 
-use crate::model::Scenario;
+use crate::model::{Engine, Scenario};
 
 /// The built-in default scenario (also `scenarios/db-cluster-outage.ron`).
 pub const DEFAULT_SCENARIO: &str = include_str!("../../scenarios/db-cluster-outage.ron");
@@ -90,10 +91,11 @@ pub enum LoadError {
 /// before it fills memory.
 pub const MAX_SCENARIO_BYTES: u64 = 90 << 20;
 
-/// Reads and validates a scenario file.
-pub fn load_file(path: &Path) -> Result<Scenario, LoadError> {
+/// Reads and validates a scenario file; `engine` (the command line's `--engine`) overrides the
+/// file's `engine` field, before validation (settings the engine does not model are refused).
+pub fn load_file(path: &Path, engine: Option<Engine>) -> Result<Scenario, LoadError> {
     let text = read_file(path)?;
-    load_str(&text, &path.display().to_string()).map_err(LoadError::Invalid)
+    load_str(&text, &path.display().to_string(), engine).map_err(LoadError::Invalid)
 }
 
 /// Reads a scenario file's text (at most [`MAX_SCENARIO_BYTES`], UTF-8, without a byte-order
@@ -156,8 +158,9 @@ pub fn read_file(path: &Path) -> Result<String, LoadError> {
 }
 
 /// Validates scenario text; `file` names it in messages. A UTF-8 byte-order mark at the start
-/// (as some editors save) is not part of the text.
-pub fn load_str(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
+/// (as some editors save) is not part of the text. `engine` overrides the file's `engine` field
+/// (see [`load_file`]).
+pub fn load_str(text: &str, file: &str, engine: Option<Engine>) -> Result<Scenario, ScenarioError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let fail_counted = |(problems, omitted): (Vec<Problem>, usize)| ScenarioError {
         file: file.to_string(),
@@ -200,7 +203,7 @@ pub fn load_str(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
     // The tree is large (several times the text): validation parses the text again only to
     // locate problems, once it has dropped the raw types.
     drop(tree);
-    validate::validate(raw, text).map_err(fail_counted)
+    validate::validate(raw, text, engine).map_err(fail_counted)
 }
 
 /// Most problems reported for one file; the rest are counted in one last line.
@@ -227,7 +230,7 @@ fn capped(mut problems: Vec<Problem>, omitted: usize) -> Vec<Problem> {
 
 /// The built-in default scenario.
 pub fn default_scenario() -> Scenario {
-    match load_str(DEFAULT_SCENARIO, DEFAULT_SCENARIO_PATH) {
+    match load_str(DEFAULT_SCENARIO, DEFAULT_SCENARIO_PATH, None) {
         Ok(s) => s,
         // The default scenario is tested to load; this is an invariant, not user input.
         Err(e) => panic!("the built-in default scenario is invalid:\n{e}"),

@@ -100,6 +100,10 @@ pub struct RawScenario {
     /// The story: what fails, what a reader should learn.
     #[serde(default)]
     pub description: RawText,
+    /// The engine that runs the trials: `Flow` (the default: traffic as rates, fast) or
+    /// `Requests` (every request simulated). `aftershock run --engine` overrides it.
+    #[serde(default)]
+    pub engine: Option<RawEngine>,
     /// Length of one simulated trial, e.g. `"6h"`.
     pub horizon: RawDuration,
     /// Width of the time buckets of the chart series, e.g. `"10s"` (default `"10s"`). Charts
@@ -137,6 +141,15 @@ pub struct RawScenario {
     /// CI expectations, e.g. `"staged.operational_mttr_s.p95 < 90m"`.
     #[serde(default)]
     pub expectations: Vec<RawText>,
+}
+
+/// The simulation engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum RawEngine {
+    /// Traffic as rates on the dependency edges, piecewise constant between events.
+    Flow,
+    /// Every request simulated.
+    Requests,
 }
 
 /// The service level users are promised.

@@ -1001,7 +1001,14 @@ mod tests {
         assert_eq!(
             kind(&s, "dependencies[].breaker.release.Rate.0"),
             &Kind::Number("f64")
-        );
+        ); // The engine is a top-level choice, optional (flow by default).
+        let Kind::Enum { name, variants } = kind(&s, "engine") else {
+            panic!("engine is not an enum");
+        };
+        assert_eq!(*name, "RawEngine");
+        let names: Vec<&str> = variants.iter().map(|v| v.name).collect();
+        assert_eq!(names, ["Flow", "Requests"]);
+        assert!(s.get("engine").is_some_and(|e| e.optional));
     }
 
     #[test]

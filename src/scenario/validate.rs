@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Problem;
+use super::engines::{self, EngineChoice};
 use super::raw::*;
 use super::ron_tree::Pos;
 use super::ron_tree::{self, Node, parse_path};
@@ -230,13 +231,17 @@ fn has_control(name: &str) -> bool {
 
 /// Validates `raw` (read from `text`) into a [`Scenario`], or gives the problems found with the
 /// number of further problems only counted (beyond [`super::de::MAX_KEPT`]).
-pub fn validate(raw: RawScenario, text: &str) -> Result<Scenario, (Vec<Problem>, usize)> {
+pub fn validate(
+    raw: RawScenario,
+    text: &str,
+    engine: Option<Engine>,
+) -> Result<Scenario, (Vec<Problem>, usize)> {
     let mut cx = Ctx {
         problems: Vec::new(),
         omitted: 0,
         searches: MAX_SEARCHES,
     };
-    let scenario = build(&mut cx, &raw, text);
+    let scenario = build(&mut cx, &raw, text, engine);
     if cx.problems.is_empty()
         && let Some(s) = scenario
     {
@@ -289,7 +294,13 @@ pub fn validate(raw: RawScenario, text: &str) -> Result<Scenario, (Vec<Problem>,
     Err((problems, omitted))
 }
 
-fn build(cx: &mut Ctx, raw: &RawScenario, text: &str) -> Option<Scenario> {
+fn build(cx: &mut Ctx, raw: &RawScenario, text: &str, engine: Option<Engine>) -> Option<Scenario> {
+    // The engine (the command line's override, else the file's), and what it does not model.
+    let choice = EngineChoice::resolve(engine, raw);
+    for r in engines::refusals(raw, choice) {
+        cx.err(&r.path, r.message, r.hint);
+    }
+    let engine = choice.engine;
     if !is_identifier(&raw.name) {
         cx.err(
             "name",
@@ -346,12 +357,6 @@ fn build(cx: &mut Ctx, raw: &RawScenario, text: &str) -> Option<Scenario> {
         } else {
             names.insert(&s.name, i);
         }
-    }
-    // TODO(engine): refuse these only when the effective engine is the flow engine (the
-    // file's `engine`, or the override passed into validation); the request-level engine
-    // simulates them.
-    for p in flow_refusals(raw) {
-        cx.push(p);
     }
     // Zone tag -> (services placed in it, services sharing it as infrastructure).
     let mut zones: Zones = BTreeMap::new();
@@ -530,7 +535,10 @@ fn build(cx: &mut Ctx, raw: &RawScenario, text: &str) -> Option<Scenario> {
     let mut expectations = Vec::new();
     for (i, text) in raw.expectations.iter().enumerate() {
         match expect::parse(text, &plan_names, &metric_keys) {
-            Ok(e) => expectations.push(e),
+            Ok(e) => {
+                not_modelled_in_expectation(cx, i, text, &e, choice);
+                expectations.push(e);
+            }
             Err(errors) => {
                 for e in errors {
                     // The string starts with its opening quote; expectations are one line.
@@ -626,6 +634,7 @@ fn build(cx: &mut Ctx, raw: &RawScenario, text: &str) -> Option<Scenario> {
         plans,
         baseline,
         expectations,
+        engine,
     };
     if let Err(refusal) = crate::budget::check_budget(&scenario, scenario.trials) {
         let at = match refusal {
@@ -641,42 +650,51 @@ fn build(cx: &mut Ctx, raw: &RawScenario, text: &str) -> Option<Scenario> {
     Some(scenario)
 }
 
-/// Settings the flow engine does not model, with a value other than their default: each is
-/// refused at its value's position (located with the other problems). The flow engine has no
-/// queueing below saturation, so neither a service-time distribution nor dropping expired
-/// work can act in it; the request-level engine simulates both.
-fn flow_refusals(raw: &RawScenario) -> Vec<Pending> {
-    let refusal = |path: String, field: &str, value: &str| Pending {
-        path,
-        col_offset: 0,
-        message: format!("the flow engine does not model `{field}` (found `{value}`)"),
-        hint: PendingHint::Text(format!(
-            "`{field}` is modelled only by the requests engine: add `engine: Requests` at the top of the file or pass `--engine requests`"
-        )),
-    };
-    let mut out = Vec::new();
-    for (i, s) in raw.services.iter().enumerate() {
-        let time = match s.service_time {
-            None | Some(RawServiceTime::Exponential) => None,
-            Some(RawServiceTime::Fixed) => Some("Fixed".to_string()),
-            Some(RawServiceTime::LogNormal { cv }) => Some(format!("LogNormal(cv: {cv})")),
+/// Refuses the metrics of expectation `i` that the run's engine does not model (an expectation
+/// on them could never be evaluated), at the metric's key, naming the engine that models it.
+fn not_modelled_in_expectation(
+    cx: &mut Ctx,
+    i: usize,
+    text: &str,
+    e: &expect::Expectation,
+    choice: EngineChoice,
+) {
+    let engine = choice.engine;
+    for op in [&e.lhs, &e.rhs] {
+        let (expect::Operand::Ref(r) | expect::Operand::Ci(r)) = op else {
+            continue;
         };
-        if let Some(value) = time {
-            out.push(refusal(
-                format!("services[{i}].service_time"),
-                "service_time",
-                &value,
-            ));
-        }
-        if s.drop_expired == Some(true) {
-            out.push(refusal(
-                format!("services[{i}].drop_expired"),
-                "drop_expired",
-                "true",
-            ));
-        }
+        let Some(m) = Metric::from_key(&r.metric).filter(|&m| !engine.reports(m)) else {
+            continue;
+        };
+        // The key's char offset in the text: after its plan and a dot.
+        let offset = text
+            .find(&format!("{}.{}", r.plan, r.metric))
+            .map_or(0, |b| {
+                text[..b].chars().count() + r.plan.chars().count() + 1
+            });
+        let name = if Metric::LATENCY.contains(&m) {
+            "latency_*".to_string()
+        } else {
+            format!("`{}`", m.key())
+        };
+        let other = Engine::ALL
+            .into_iter()
+            .find(|o| o.reports(m))
+            .unwrap_or(Engine::Requests);
+        cx.push(Pending {
+            path: format!("expectations[{i}]"),
+            col_offset: 1 + offset as u32,
+            message: format!(
+                "in expectation `{text}`: `{}` is not modelled by the {engine} engine, which this run uses ({})",
+                m.key(),
+                choice.source()
+            ),
+            hint: PendingHint::Text(format!(
+                "{name} is not modelled by the {engine} engine: use --engine {other}"
+            )),
+        });
     }
-    out
 }
 
 fn slo(cx: &mut Ctx, raw: Option<&RawSlo>) -> Option<Slo> {

@@ -348,7 +348,7 @@ fn half_open_probes_decide_on_their_outcome() {
         for trial in 0..30 {
             let (_, trace) = aftershock::runner::replay(&s, s.seed, trial, 0);
             for r in &trace {
-                if let aftershock::flow::TraceEvent::Breaker { state, .. } = &r.event
+                if let aftershock::sim::trace::TraceEvent::Breaker { state, .. } = &r.event
                     && r.t_s < 7800.0
                 {
                     match *state {

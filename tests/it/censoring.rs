@@ -54,7 +54,7 @@ fn a_run_marks_every_statistic_that_censored_trials_enter() {
     let out = cli(dir.path(), "run", &["cens.ron", "--out", "out"]);
     assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
     let report = json(&dir.path().join("out/report.json"));
-    assert_eq!(report["schema_version"], 2);
+    assert_eq!(report["schema_version"], 3);
     let plan = &report["plans"][0];
     let tech_share = plan["never_technically_recovered_share"].as_f64().unwrap();
     let op_share = plan["never_operationally_restored_share"].as_f64().unwrap();

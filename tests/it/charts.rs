@@ -4,12 +4,12 @@
 
 use aftershock::charts::spec::{LaneState, MarkKind, Orient, Scale, Segment, Stroke};
 use aftershock::charts::{self, Chart, Meta};
-use aftershock::flow::{TraceEvent, TraceRecord};
 use aftershock::metrics::Metric;
 use aftershock::model::Scenario;
 use aftershock::report::Report;
 use aftershock::report::rank::KEY_METRICS;
 use aftershock::report::series::{Band, Distribution, PlanSeries};
+use aftershock::sim::trace::{TraceEvent, TraceRecord};
 
 use crate::support::{report, scenario};
 
@@ -275,7 +275,7 @@ fn comparison_spec_rows_are_the_reports_paired_differences() {
     assert_eq!(c.baseline, "all-at-once");
     let keys: Vec<&str> = KEY_METRICS
         .iter()
-        .filter(|m| m.is_reported())
+        .filter(|&&m| r.engine.reports(m))
         .map(|m| m.key())
         .collect();
     let panels: Vec<&str> = c.panels.iter().map(|p| p.metric.as_str()).collect();

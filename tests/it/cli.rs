@@ -46,7 +46,7 @@ fn scenario_files() -> Vec<String> {
 }
 
 fn load(file: &str) -> aftershock::model::Scenario {
-    aftershock::scenario::load_file(&root().join(file)).unwrap_or_else(|e| panic!("{e}"))
+    aftershock::scenario::load_file(&root().join(file), None).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn path_str(p: &Path) -> &str {
@@ -101,7 +101,21 @@ fn check_outputs(out: &Path, s: &aftershock::model::Scenario, seed: u64, trials:
             assert!(plan[key].is_f64(), "plan {} has no `{key}`", want.name);
         }
         assert!(plan.get("never_restored_share").is_none());
+        let not_modelled: Vec<&str> = report["not_modelled"]
+            .as_array()
+            .expect("not_modelled is a list")
+            .iter()
+            .filter_map(|k| k.as_str())
+            .collect();
         for (metric, summary) in metrics {
+            if not_modelled.contains(&metric.as_str()) {
+                assert_eq!(
+                    summary,
+                    &serde_json::json!({"not_modelled": true}),
+                    "{metric}"
+                );
+                continue;
+            }
             for key in STATS {
                 assert!(
                     summary.get(key).is_some(),

@@ -229,7 +229,7 @@ proptest! {
     #[test]
     fn work_is_conserved_and_never_negative(spec in spec(), seed in 0u64..1000, trial in 0u64..50) {
         let text = render(&spec);
-        let s = match aftershock::scenario::load_str(&text, "random.ron") {
+        let s = match aftershock::scenario::load_str(&text, "random.ron", None) {
             Ok(s) => s,
             Err(e) => return Err(TestCaseError::fail(format!("the generator made an invalid scenario: {e}\n{text}"))),
         };

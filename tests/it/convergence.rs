@@ -3,7 +3,7 @@
 //! Every library scenario (`scenarios/*.ron`) is run with its `resolution` edited to 1s, 10s
 //! and 1m (the edit `aftershock sweep --set resolution=...` makes), with the scenario's own
 //! seed and [`TRIALS`] trials, rows only (no chart series: at 1s over a 24h horizon the series
-//! would be large). Every reported metric's mean ([`Metric::REPORTED`]) must agree across the
+//! would be large). Every reported metric's mean ([`aftershock::model::Engine::reported`]) must agree across the
 //! three within 1% relative, or within the metric's absolute floor ([`floor`]) for values near
 //! zero; and the ranking of plans ([`report::rank`]) on every key metric (order and ties) must
 //! be the same.
@@ -55,6 +55,8 @@ fn floor(m: Metric) -> f64 {
         | Metric::LostWork
         | Metric::RoutingFailures => 1.0,
         Metric::CascadeCount => 0.01,
+        // A millisecond of response time.
+        Metric::LatencyMean | Metric::LatencyP50 | Metric::LatencyP99 => 1e-3,
     }
 }
 
@@ -85,8 +87,9 @@ fn library() -> Vec<(String, String)> {
 /// The scenario with its resolution set to `resolution` (written in the file, or set on the
 /// loaded scenario when the file leaves it at its default).
 fn at_resolution(name: &str, text: &str, resolution: &str) -> Scenario {
-    let load =
-        |t: &str| aftershock::scenario::load_str(t, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let load = |t: &str| {
+        aftershock::scenario::load_str(t, name, None).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
     match sweep::splice(text, "resolution", resolution) {
         Ok(edited) => load(&edited),
         Err(_) => {
@@ -163,7 +166,7 @@ fn no_reported_number_depends_on_the_resolution() {
         }
         let s = &group[0].scenario;
         for (p, plan) in s.plans.iter().enumerate() {
-            for m in Metric::REPORTED {
+            for &m in s.engine.reported() {
                 let means: Vec<f64> = group.iter().map(|g| mean(&g.rows.column(p, m))).collect();
                 let ok = (0..means.len())
                     .all(|i| (i + 1..means.len()).all(|j| agree(m, means[i], means[j])));

@@ -196,7 +196,7 @@ fn table() -> Vec<(&'static str, String)> {
 
 /// The problems of a refused text, rendered, split into (location and message, help) pairs.
 fn rendered(text: &str) -> (usize, Vec<(String, String)>) {
-    let e = load_str(text, "case.ron").expect_err("the case is refused");
+    let e = load_str(text, "case.ron", None).expect_err("the case is refused");
     let out = e.to_string();
     let lines: Vec<&str> = out.lines().collect();
     let mut pairs = Vec::new();
@@ -300,7 +300,7 @@ fn unusable_files_have_a_help_line() {
         ),
     ];
     for (path, says, helps) in &cases {
-        let e = match load_file(path) {
+        let e = match load_file(path, None) {
             Ok(_) => panic!("{} loaded", path.display()),
             Err(e @ (LoadError::Io { .. } | LoadError::Invalid(_))) => e.to_string(),
         };

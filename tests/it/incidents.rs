@@ -2,7 +2,7 @@
 //! an incident (the recovery phases: no fault active, no recovery action running), never the
 //! degradation a later fault causes while it is active.
 
-use aftershock::flow::TraceEvent;
+use aftershock::sim::trace::TraceEvent;
 
 use crate::support::{mean, report, scenario};
 

@@ -31,7 +31,7 @@ fn chain_named(n: usize, name: impl Fn(usize) -> String, to: impl Fn(usize) -> S
 
 /// The rendered report of a refused file, one string per problem (`FILE:L:C: message\n  help: ...`).
 fn report(text: &str) -> Vec<String> {
-    let e = load_str(text, "big.ron").expect_err("the file is refused");
+    let e = load_str(text, "big.ron", None).expect_err("the file is refused");
     let rendered = e.to_string();
     let mut out: Vec<String> = Vec::new();
     for line in rendered.lines() {
@@ -51,7 +51,7 @@ fn report(text: &str) -> Vec<String> {
 #[test]
 fn a_hundred_thousand_service_chain_validates_in_order() {
     let n = 100_000;
-    let s = load_str(&chain_to(n, |i| format!("s{i}")), "chain.ron")
+    let s = load_str(&chain_to(n, |i| format!("s{i}")), "chain.ron", None)
         .unwrap_or_else(|e| panic!("{}", &e.to_string()[..e.to_string().len().min(2000)]));
     assert_eq!(s.topology.services.len(), n);
     assert_eq!(s.topology.deps.len(), n - 1);

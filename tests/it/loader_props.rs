@@ -9,7 +9,7 @@ const FILE: &str = "fuzz.ron";
 
 /// Loads `text` and checks the shape of the error, if any.
 fn check(text: &str) {
-    let Err(e) = load_str(text, FILE) else {
+    let Err(e) = load_str(text, FILE, None) else {
         return;
     };
     assert_eq!(e.file, FILE);
@@ -272,7 +272,7 @@ proptest! {
         let text = replace_numbers(DEFAULT_SCENARIO, &spans, &picks);
         check(&text);
         // A scenario that loads is one the runner accepts.
-        if let Ok(s) = load_str(&text, FILE) {
+        if let Ok(s) = load_str(&text, FILE, None) {
             prop_assert!(aftershock::runner::check_budget(&s, s.trials).is_ok());
             prop_assert!(s.topology.services.iter().all(|svc| svc.capacity.is_finite() && svc.capacity > 0.0));
         }
@@ -340,7 +340,7 @@ fn expectation_text() -> impl Strategy<Value = String> {
 
 #[test]
 fn the_default_scenario_loads_and_has_numbers_to_replace() {
-    load_str(DEFAULT_SCENARIO, FILE).expect("the default scenario is valid");
+    load_str(DEFAULT_SCENARIO, FILE, None).expect("the default scenario is valid");
     let spans = number_spans(DEFAULT_SCENARIO);
     assert!(spans.len() > 50, "found only {} numbers", spans.len());
     for (s, e) in spans {
@@ -357,7 +357,7 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
     for open in ["(", "[", "Some(", "a("] {
         let text = open.repeat(100_000);
         check(&text);
-        assert!(load_str(&text, FILE).is_err());
+        assert!(load_str(&text, FILE, None).is_err());
     }
 }
 
@@ -372,6 +372,6 @@ fn empty_and_whitespace_text() {
         "\u{feff}",
     ] {
         check(text);
-        assert!(load_str(text, FILE).is_err(), "{text:?} loaded");
+        assert!(load_str(text, FILE, None).is_err(), "{text:?} loaded");
     }
 }

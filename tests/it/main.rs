@@ -10,6 +10,7 @@ mod comparison;
 mod conservation;
 mod convergence;
 mod determinism;
+mod engines;
 mod error_help;
 mod error_rate;
 mod errors;

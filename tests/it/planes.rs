@@ -365,7 +365,7 @@ fn plan_steps_appear_in_the_replay_trace() {
     let steps: Vec<String> = trace
         .iter()
         .filter_map(|r| match &r.event {
-            aftershock::flow::TraceEvent::PlanStep { step, .. } => {
+            aftershock::sim::trace::TraceEvent::PlanStep { step, .. } => {
                 Some(format!("{}@{}", step, r.t_s))
             }
             _ => None,

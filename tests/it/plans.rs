@@ -1,10 +1,11 @@
 //! Recovery plans and actions: what each one buys and costs, on the same failure draws.
 
 use aftershock::engine::{SimDuration, SimTime};
-use aftershock::flow::{self, TraceEvent};
+use aftershock::flow;
 use aftershock::metrics::Metric;
 use aftershock::model::Scenario;
 use aftershock::report::Report;
+use aftershock::sim::trace::TraceEvent;
 use aftershock::stats::{Paired, Summary};
 
 use crate::support::{report, scenario};
@@ -415,7 +416,7 @@ fn an_action_bound_to_the_wrong_failure_is_reported_where_it_is_written() {
         (failure: "down", action: Restart(duration: Fixed("1m"))),
     ])],
 )"#;
-    let err = aftershock::scenario::load_str(text, "bad.ron")
+    let err = aftershock::scenario::load_str(text, "bad.ron", None)
         .unwrap_err()
         .to_string();
     assert!(

@@ -17,7 +17,9 @@
 //!   `cv`) is refused by the flow engine whatever its value: both edited scenarios are refused
 //!   at the position of the setting that holds it, with the message and help;
 //! - `resolution` only: it is the chart bucket width and nothing else, so changing it leaves
-//!   every trial row bit for bit identical and changes the chart series.
+//!   every trial row bit for bit identical and changes the chart series;
+//! - `engine` only: it chooses the engine that runs the trials; each value must select its
+//!   engine and change the metrics the report gives values for.
 //!
 //! [`every_setting_has_a_row`] fails, listing them, for settings without a row and rows whose
 //! path no longer exists; [`every_setting_acts_or_is_refused`] runs the rows and lists every row
@@ -33,7 +35,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rayon::prelude::*;
 
-use aftershock::metrics::Metric;
 use aftershock::model::Scenario;
 use aftershock::report::Report;
 use aftershock::runner::{self, RunConfig, RunRows};
@@ -98,6 +99,10 @@ enum Check {
     },
     /// Rows identical, chart series different (`resolution`).
     SeriesOnly,
+    /// `engine`: each value selects its engine ([`Scenario::engine`]) and the metrics the
+    /// report gives values for. (The rows differ once the request engine replaces its
+    /// placeholder, which runs the flow engine; then this becomes a [`Check::Rows`] case.)
+    Engine,
 }
 
 /// One row of the table.
@@ -202,6 +207,20 @@ const STACK: &str = r#"Scenario(
 /// equal or decorrelated jitter: spread over the backoff window), and what lands beyond the
 /// database's capacity takes it from the reports. (A steady stream of failures is retried at
 /// the policy's rate whatever the backoff: timing acts where clients are synchronized.)
+/// A stack both engines model (no roles, autoscaling, actions or deferred demand).
+const ENGINES: &str = r#"Scenario(
+    name: "engines",
+    engine: Flow,
+    horizon: "2h",
+    seed: 5,
+    trials: 2,
+    services: [(name: "api", capacity: 2000.0), (name: "db", capacity: 1500.0)],
+    dependencies: [(from: "api", to: "db", timeout: "1s")],
+    traffic: [(entry: "api", rate: 800.0)],
+    failures: [(name: "db-down", kind: Crash(target: "db"),
+                schedule: Once(at: Fixed("20m"), duration: Fixed("10m")))],
+)"#;
+
 const RETRY: &str = r#"Scenario(
     name: "retry",
     horizon: "2h",
@@ -564,6 +583,9 @@ fn table() -> Vec<Row> {
         Row { src: Lib("db-cluster-outage.ron"), path: "resolution", a: r#""10s""#, b: r#""1m""#,
               trials: Some(6), check: Check::SeriesOnly,
               why: "the chart bucket width, and nothing else" },
+        Row { src: Text(ENGINES), path: "engine", a: "Flow", b: "Requests",
+              trials: Some(2), check: Check::Engine,
+              why: "the engine that runs the trials (`--engine` overrides it)" },
         Row { src: s, path: "seed", a: "11", b: "12",
               trials: Some(4), check: Check::Rows,
               why: "`run` without --seed draws from the scenario's seed" },
@@ -929,7 +951,7 @@ fn every_setting_has_a_row() {
 // ---------------------------------------------------------------------------------------------
 
 fn load(text: &str, file: &str) -> Result<Scenario, String> {
-    aftershock::scenario::load_str(text, file).map_err(|e| e.to_string())
+    aftershock::scenario::load_str(text, file, None).map_err(|e| e.to_string())
 }
 
 fn run(s: &Scenario, trials: Option<u64>) -> RunRows {
@@ -980,7 +1002,7 @@ fn differences(s: &Scenario, a: &RunRows, b: &RunRows) -> String {
     let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len().max(1) as f64;
     let mut out = Vec::new();
     for (p, plan) in s.plans.iter().enumerate().take(a.plans.min(b.plans)) {
-        for m in Metric::REPORTED {
+        for &m in s.engine.reported() {
             let (x, y) = (mean(a.column(p, m)), mean(b.column(p, m)));
             if x.to_bits() != y.to_bits() {
                 out.push(format!("{}.{} {x:.4} -> {y:.4}", plan.name, m.key()));
@@ -1086,6 +1108,33 @@ fn check(row: &Row) -> Result<String, String> {
             let a = refused(row, row.a, at, message, help)?;
             refused(row, row.b, at, message, help)?;
             Ok(format!("both refused: {a}"))
+        }
+        Check::Engine => {
+            let (sa, sb) = both(row)?;
+            let want = [
+                (&sa, row.a, aftershock::model::Engine::Flow),
+                (&sb, row.b, aftershock::model::Engine::Requests),
+            ];
+            for (s, v, engine) in want {
+                if s.engine != engine {
+                    return Err(format!(
+                        "with `{v}` the scenario runs the {} engine",
+                        s.engine
+                    ));
+                }
+            }
+            let valued = |s: &Scenario| {
+                let r = Report::build(s, s.seed, &run(s, row.trials));
+                r.plans[0].metrics.len()
+            };
+            let (na, nb) = (valued(&sa), valued(&sb));
+            if na == nb {
+                Err(format!("both reports give {na} metrics a value"))
+            } else {
+                Ok(format!(
+                    "engines selected; {na} -> {nb} metrics with a value"
+                ))
+            }
         }
         Check::SeriesOnly => {
             let (sa, sb) = both(row)?;

@@ -8,7 +8,7 @@ use aftershock::runner::{self, RunConfig};
 
 /// Loads scenario text, panicking with the full error list if it is invalid.
 pub fn scenario(text: &str) -> Scenario {
-    aftershock::scenario::load_str(text, "test.ron").unwrap_or_else(|e| panic!("{e}"))
+    aftershock::scenario::load_str(text, "test.ron", None).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Runs `trials` trials on one thread and builds the report.

@@ -133,7 +133,7 @@ fn three_outage_durations_give_three_points_per_plan_identical_to_separate_runs(
 fn the_data_handed_to_the_line_chart_is_the_means_per_plan() {
     let text = scenario(OUTAGE);
     let sets = vec!["failures[0].schedule.duration=10m,\"1h30m\",Fixed(\"2h\")".to_string()];
-    let sw = aftershock::sweep::Sweep::new(&text, "sw.ron", &sets).unwrap();
+    let sw = aftershock::sweep::Sweep::new(&text, "sw.ron", &sets, None).unwrap();
     let cfg = aftershock::runner::RunConfig {
         seed: sw.base.seed,
         trials: 8,
@@ -158,7 +158,7 @@ fn the_data_handed_to_the_line_chart_is_the_means_per_plan() {
         "failures[0].schedule.duration=10m,1h".to_string(),
         "services[db].capacity=600.0,900.0,1200.0".to_string(),
     ];
-    let sw = aftershock::sweep::Sweep::new(&text, "sw.ron", &sets).unwrap();
+    let sw = aftershock::sweep::Sweep::new(&text, "sw.ron", &sets, None).unwrap();
     let r = aftershock::sweep::run(&sw, &cfg, &|_| {}).unwrap();
     for plan in 0..PLANS.len() {
         let cells = aftershock::sweep::heatmap_cells(&r, m, plan);

@@ -1,8 +1,10 @@
 //! Per-trial time series for charts: user success and the offered load / capacity of chosen
 //! services, integrated exactly over fixed buckets aligned on the trial's first failure.
 //!
-//! A [`Recorder`] is reused across trials (no allocation per trial); the flow model feeds it
-//! from `accumulate`, splitting each interval between events at bucket boundaries.
+//! A [`Recorder`] is reused across trials (no allocation per trial); an engine feeds it the
+//! intervals between its events (the flow engine from `accumulate`), and it splits each at
+//! bucket boundaries. Engine-independent: it sees rates over intervals and load ratios, never
+//! an engine's state.
 
 use crate::engine::{SimDuration, SimTime};
 
@@ -78,13 +80,14 @@ impl Recorder {
     }
 
     /// Adds the interval `[from, to)`, during which rates were constant: user requests
-    /// offered and succeeding per second, and per service the arrivals and capacity.
-    pub(super) fn add(
+    /// offered and succeeding per second, and per service `load(svc)`, its arrivals and
+    /// capacity per second.
+    pub fn add(
         &mut self,
         from: SimTime,
         to: SimTime,
         (users, users_ok): (f64, f64),
-        flows: &[super::solve::SvcFlow],
+        load: impl Fn(usize) -> (f64, f64),
     ) {
         let Some(origin) = self.origin else { return };
         let n = self.spec.buckets;
@@ -112,9 +115,9 @@ impl Recorder {
         let first = (from.0 / w) as usize;
         let last = (to.0.saturating_sub(1) / w) as usize;
         for (i, &svc) in self.tracked.iter().enumerate() {
-            let f = &flows[svc];
-            if f.cap > 0.0 && to > from {
-                let r = f.arrivals / f.cap;
+            let (arrivals, cap) = load(svc);
+            if cap > 0.0 && to > from {
+                let r = arrivals / cap;
                 for j in first..=last.min(self.slots - 1) {
                     let p = &mut self.peak[i * self.slots + j];
                     if p.is_nan() || r > *p {
@@ -127,7 +130,7 @@ impl Recorder {
 
     /// A burst of calls landed on service `svc` at `at`: its slot's peak is at least the
     /// burst's load ratio `ratio` (the storm measure: calls over the storm window).
-    pub(super) fn burst(&mut self, svc: usize, at: SimTime, ratio: f64) {
+    pub fn burst(&mut self, svc: usize, at: SimTime, ratio: f64) {
         if self.origin.is_none() {
             return;
         }

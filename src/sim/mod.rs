@@ -1,0 +1,53 @@
+//! What a trial means, whatever moves the traffic: one trial of one plan against the fault
+//! windows drawn for it, leaving one [`TrialRow`], run by the scenario's engine
+//! ([`crate::model::Engine`]).
+//!
+//! [`run_trial_recorded`] is the one entry point every command that runs trials uses (the
+//! runner, the chart layout's pilot, `replay`); it dispatches on [`Scenario::engine`] to the
+//! flow engine ([`crate::flow`]) or the request engine ([`crate::requests`]), which share its
+//! signature. What is engine-independent lives here: [`series`] (a trial's chart buckets,
+//! filled by either engine) and [`trace`] (the JSON-lines event trace).
+//!
+//! Invariants: a trial's row depends only on `(scenario, plan, windows, seed, trial)`, never
+//! on recording or tracing; an engine writes NaN into the metrics it does not model
+//! ([`crate::model::Engine::reported`]), and every output reports those as not modelled.
+
+pub mod series;
+pub mod trace;
+
+use crate::fault::FaultWindow;
+use crate::metrics::TrialRow;
+use crate::model::{Engine, Plan, Scenario};
+use series::Recorder;
+use trace::TraceRecord;
+
+/// Runs one trial of `plan` with the scenario's engine against the fault windows drawn for it,
+/// optionally recording the event trace and filling `rec`'s chart buckets (reset here).
+pub fn run_trial_recorded(
+    s: &Scenario,
+    plan: &Plan,
+    windows: &[FaultWindow],
+    seed: u64,
+    trial: u64,
+    trace: Option<&mut Vec<TraceRecord>>,
+    rec: Option<&mut Recorder>,
+) -> TrialRow {
+    match s.engine {
+        Engine::Flow => crate::flow::run_trial_recorded(s, plan, windows, seed, trial, trace, rec),
+        Engine::Requests => {
+            crate::requests::run_trial_recorded(s, plan, windows, seed, trial, trace, rec)
+        }
+    }
+}
+
+/// [`run_trial_recorded`] without chart buckets.
+pub fn run_trial(
+    s: &Scenario,
+    plan: &Plan,
+    windows: &[FaultWindow],
+    seed: u64,
+    trial: u64,
+    trace: Option<&mut Vec<TraceRecord>>,
+) -> TrialRow {
+    run_trial_recorded(s, plan, windows, seed, trial, trace, None)
+}
