@@ -52,6 +52,7 @@ pub mod budget;
 pub mod charts;
 pub mod check;
 pub mod cli;
+pub mod crosscheck;
 pub mod engine;
 pub mod expect;
 pub mod fault;

@@ -26,6 +26,11 @@ pub enum Purpose<'a> {
     Plan(&'a str),
     /// Anything else, by label.
     Other(&'a str),
+    /// The request engine's draws (arrivals, service times, retries, fan-out), by label
+    /// (`arrive/ENTRY`, `serve/SERVICE`, `fail/SERVICE`, `edge/FROM->TO`): keyed by the trial,
+    /// never the plan, so plans compared in one trial see the same arrivals and draws as far as
+    /// their requests coincide.
+    Requests(&'a str),
 }
 
 impl Purpose<'_> {
@@ -35,6 +40,7 @@ impl Purpose<'_> {
             Purpose::Traffic(n) => (2, n),
             Purpose::Plan(n) => (3, n),
             Purpose::Other(n) => (4, n),
+            Purpose::Requests(n) => (5, n),
         };
         mix(tag ^ fnv1a(name.as_bytes()))
     }

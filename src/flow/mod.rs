@@ -26,9 +26,6 @@ mod slide;
 pub mod solve;
 mod storm;
 
-use rand::RngExt;
-use rand_distr::StandardNormal;
-
 use crate::engine::{self, EventQueue, Process, SimTime};
 use crate::fault::{self, FaultWindow};
 use crate::metrics::TrialRow;
@@ -329,8 +326,7 @@ pub(crate) struct FlowTrial<'a> {
     backlogs_idle: bool,
     // Traffic state.
     entry_rate: Vec<f64>,
-    noise_factor: Vec<f64>,
-    noise_rng: Vec<ChaCha8Rng>,
+    rates: crate::sim::traffic::EntryRates,
     // Flow solution.
     /// The state changed since the last solution.
     dirty: bool,
@@ -808,18 +804,7 @@ impl<'a> FlowTrial<'a> {
             success_waitless: false,
             replica_moved: true,
             entry_rate: vec![0.0; s.traffic.len()],
-            noise_factor: vec![1.0; s.traffic.len()],
-            noise_rng: s
-                .traffic
-                .iter()
-                .map(|tr| {
-                    stream(
-                        seed,
-                        trial,
-                        Purpose::Traffic(&s.topology.services[tr.entry].name),
-                    )
-                })
-                .collect(),
+            rates: crate::sim::traffic::EntryRates::new(s, seed, trial),
             dirty: true,
             traffic_dirty: false,
             caps_dirty: false,
@@ -1106,27 +1091,12 @@ impl<'a> FlowTrial<'a> {
     }
 
     fn update_traffic(&mut self, i: usize, now: SimTime, q: &mut EventQueue<Ev>) {
-        let tr = &self.s.traffic[i];
-        const HOUR: u64 = 3_600 * engine::time::NANOS_PER_SEC;
-        if let Some(noise) = tr.noise
-            && now.0 % noise.every.0 == 0
-        {
-            let sigma2 = (1.0 + noise.cv * noise.cv).ln();
-            let z: f64 = self.noise_rng[i].sample(StandardNormal);
-            self.noise_factor[i] = (sigma2.sqrt() * z - sigma2 / 2.0).exp();
-        }
-        let profile = if tr.hourly.is_empty() {
-            1.0
-        } else {
-            let hour = (u64::from(tr.start_hour) + now.0 / HOUR) % 24;
-            tr.hourly[hour as usize]
-        };
-        let rate = tr.rate * profile * self.noise_factor[i];
+        let (rate, next) = self.rates.update(self.s, i, now);
         if rate != self.entry_rate[i] {
             self.entry_rate[i] = rate;
             self.traffic_dirty = true;
             if self.trace.is_some() {
-                let entry = self.service_name(tr.entry);
+                let entry = self.service_name(self.s.traffic[i].entry);
                 self.record(
                     now,
                     TraceEvent::TrafficChange {
@@ -1135,13 +1105,6 @@ impl<'a> FlowTrial<'a> {
                     },
                 );
             }
-        }
-        let mut next = SimTime::NEVER;
-        if !tr.hourly.is_empty() {
-            next = next.min(SimTime((now.0 / HOUR + 1) * HOUR));
-        }
-        if let Some(noise) = tr.noise {
-            next = next.min(SimTime((now.0 / noise.every.0 + 1) * noise.every.0));
         }
         if next < self.s.horizon {
             q.push(next, Ev::Traffic(i as u32));

@@ -1,14 +1,70 @@
-//! The request-level engine: every request simulated (arrivals, queues, timeouts, retries with
-//! backoff and jitter, breakers, bulkheads), the reference the flow engine is checked against.
+//! The request engine: traffic as individual requests, the reference the flow engine answers
+//! to.
+//!
+//! Every scenario concept means what it means in the flow engine ([`crate::flow`]); only how
+//! traffic moves differs. Per request:
+//!
+//! - **Arrivals** at a traffic entry are a Poisson process at the entry's rate, which changes
+//!   with its hourly profile and noise exactly as in the flow engine (the same
+//!   [`crate::sim::traffic::EntryRates`] and the same random stream, so both engines see the
+//!   same noise in trial `i`).
+//! - **A service** with capacity `C` and `n` instances is `n` servers, each busy for a service
+//!   time with mean `n / C` seconds per request (so its capacity is `C`), drawn from the
+//!   service's `service_time` distribution (exponential by default, fixed, or log-normal with a
+//!   given coefficient of variation), served first come first served. The queue holds at most
+//!   `max_wait x C` requests (the flow engine's full backlog); an arrival beyond it is rejected.
+//!   `base_latency` is a delay added to every response without occupying a server, so a
+//!   request's response time at an idle service is `base_latency + n / C` on average, the
+//!   flow engine's latency, and capacity stays `C`.
+//! - **Calls**: after its own work a request calls each dependency in file order, `calls`
+//!   times (the whole part, plus one more with the fraction's probability), one call after the
+//!   other; a failed hard call fails the request at once, a failed soft call is skipped. The
+//!   server is not held during calls.
+//! - **Timeouts** cover the whole response of an attempt (queueing, work, its own calls and
+//!   latency): at the timeout the caller abandons the attempt, but the callee goes on working on
+//!   it unless the service sets `drop_expired` (then a queued request whose caller gave up is
+//!   dropped when it reaches a server: working on abandoned requests is what sustains a
+//!   metastable failure).
+//! - **Retries**: a failed attempt is retried with the probability `retry.probability`, up to
+//!   `max_attempts`, after a backoff with the policy's jitter ([`backoff`]).
+//! - **Breakers** count the outcomes of attempts over a sliding window (ten slots of
+//!   `window / 10`); at least [`trial::BREAKER_MIN_CALLS`] outcomes with a failure share at or
+//!   above `failure_threshold` open the breaker; attempts then fail fast without reaching the
+//!   callee; after `open_for` it lets `half_open_probes` attempts through: all succeed, it
+//!   closes; one fails, it opens again.
+//! - **Bulkheads** limit the attempts a caller has in flight to a callee to `bulkhead x`
+//!   the callee's instances (at least one); an attempt beyond fails fast.
+//! - **Failures**: a crash (or a zone its shared infrastructure needs) takes the service down,
+//!   failing its queue and the requests in service, and every arrival fails at once; a zone
+//!   failure removes the instances placed in that zone (instances are spread over zones in
+//!   turn, as in the flow engine); a partial failure slows every server to the remaining share
+//!   of capacity; injected latency delays every response; an error rate fails that share of the
+//!   requests arriving, at once; a partition fails every attempt on the edge at once.
+//!
+//! **Measures** are read over windows of the scenario's `storm_window` (restarted at every
+//! fault start and end): a service is down in a window if it was down at any time in it, and
+//! degraded if it failed more of the requests reaching it (timeouts of its callers included)
+//! than the SLO allows; operational restoration is the start of the first run of windows
+//! lasting the stability window in which every fault is over, the users' success rate is within
+//! the SLO and every service is up. Storm peak, overload and excess work are the offered
+//! requests over capacity in whole windows of a recovery phase. Latency is the time from a user
+//! request's arrival to its successful response, folded into a bounded [`sketch::Sketch`].
+//! Metrics of roles (cache, queue, auth, replicas, discovery) are 0: scenarios with roles are
+//! refused by this engine until it models them.
 
-use crate::fault::FaultWindow;
+pub mod backoff;
+pub mod sketch;
+pub mod trial;
+
+use crate::fault::{self, FaultWindow};
 use crate::metrics::TrialRow;
 use crate::model::{Plan, Scenario};
 use crate::sim::series::Recorder;
 use crate::sim::trace::TraceRecord;
+pub use trial::{MAX_REQUESTS_PER_TRIAL, Observed};
 
 /// Runs one trial of `plan` against the fault windows drawn for it, optionally recording the
-/// event trace and filling `rec`'s chart buckets (reset here). Returns the trial's row.
+/// event trace and the chart buckets (reset here). Returns the trial's summary row.
 pub fn run_trial_recorded(
     s: &Scenario,
     plan: &Plan,
@@ -16,8 +72,40 @@ pub fn run_trial_recorded(
     seed: u64,
     trial: u64,
     trace: Option<&mut Vec<TraceRecord>>,
-    rec: Option<&mut Recorder>,
+    mut rec: Option<&mut Recorder>,
 ) -> TrialRow {
-    // PLACEHOLDER: replaced by the request engine
-    crate::flow::run_trial_recorded(s, plan, windows, seed, trial, trace, rec)
+    if let Some(r) = rec.as_deref_mut() {
+        r.reset(crate::flow::first_failure(s, windows));
+    }
+    run(s, plan, windows, seed, trial, trace, rec, false).0
+}
+
+/// Runs trial `trial` of `plan` and returns its row with what was observed (per service
+/// waiting, sojourn, numbers in system, drain after recovery; per edge attempts): for tests of
+/// the engine against closed forms and for cross-checks.
+pub fn observe(s: &Scenario, plan: &Plan, seed: u64, trial: u64) -> (TrialRow, Observed) {
+    let mut windows = Vec::new();
+    fault::draw(s, seed, trial, &mut windows);
+    let (row, obs) = run(s, plan, &windows, seed, trial, None, None, true);
+    (row, *obs.expect("observations were asked for"))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run(
+    s: &Scenario,
+    plan: &Plan,
+    windows: &[FaultWindow],
+    seed: u64,
+    trial: u64,
+    trace: Option<&mut Vec<TraceRecord>>,
+    rec: Option<&mut Recorder>,
+    observe: bool,
+) -> (TrialRow, Option<Box<Observed>>) {
+    let mut t = trial::RequestTrial::new(s, windows, seed, trial, trace, rec, observe);
+    if t.trace_on() {
+        t.start_trace(plan, trial, seed);
+    }
+    let too_dense = windows.len() >= fault::MAX_WINDOWS;
+    let outcome = if too_dense { Err(()) } else { t.run() };
+    t.finish_row(outcome.is_err())
 }

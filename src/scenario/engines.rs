@@ -10,9 +10,7 @@
 //! `Flow` ([`EngineChoice`]); it is known before validation, so a refusal is an ordinary
 //! positioned problem (`FILE:LINE:COL`, exit 2).
 
-use super::raw::{
-    RawEngine, RawFailureKind, RawRelease, RawScenario, RawServiceTime, RawStrategy,
-};
+use super::raw::{RawEngine, RawFailureKind, RawRelease, RawScenario, RawServiceTime, RawStrategy};
 use crate::model::Engine;
 
 /// The engine a scenario runs with, and where that choice comes from (for messages).

@@ -6,7 +6,8 @@
 //! runner, the chart layout's pilot, `replay`); it dispatches on [`Scenario::engine`] to the
 //! flow engine ([`crate::flow`]) or the request engine ([`crate::requests`]), which share its
 //! signature. What is engine-independent lives here: [`series`] (a trial's chart buckets,
-//! filled by either engine) and [`trace`] (the JSON-lines event trace).
+//! filled by either engine), [`trace`] (the JSON-lines event trace) and [`traffic`] (the
+//! external traffic rates, profile and noise, per entry).
 //!
 //! Invariants: a trial's row depends only on `(scenario, plan, windows, seed, trial)`, never
 //! on recording or tracing; an engine writes NaN into the metrics it does not model
@@ -14,6 +15,7 @@
 
 pub mod series;
 pub mod trace;
+pub mod traffic;
 
 use crate::fault::FaultWindow;
 use crate::metrics::TrialRow;

@@ -128,6 +128,28 @@ impl Recorder {
         }
     }
 
+    /// Adds counts of user requests offered and served over `[from, to)` (the request engine's
+    /// windows), split between buckets in proportion to time.
+    pub(crate) fn add_counts(&mut self, from: SimTime, to: SimTime, offered: f64, ok: f64) {
+        let Some(origin) = self.origin else { return };
+        if to <= from {
+            return;
+        }
+        let len = (to.0 - from.0) as f64;
+        let w = i128::from(self.spec.width.0.max(1));
+        let end = origin + w * self.spec.buckets as i128;
+        let (a, b) = (i128::from(from.0).max(origin), i128::from(to.0).min(end));
+        let mut t = a;
+        while t < b {
+            let k = ((t - origin) / w) as usize;
+            let stop = (origin + (k as i128 + 1) * w).min(b);
+            let share = (stop - t) as f64 / len;
+            self.offered[k] += offered * share;
+            self.ok[k] += ok * share;
+            t = stop;
+        }
+    }
+
     /// A burst of calls landed on service `svc` at `at`: its slot's peak is at least the
     /// burst's load ratio `ratio` (the storm measure: calls over the storm window).
     pub fn burst(&mut self, svc: usize, at: SimTime, ratio: f64) {

@@ -128,6 +128,20 @@ pub enum TraceEvent {
         /// Share of the returning traffic now let through, 0..1.
         share: f64,
     },
+    /// Request engine: what happened in one measurement window (per-request events summed, so
+    /// a trace stays readable).
+    Requests {
+        /// Window length, seconds.
+        seconds: f64,
+        /// User requests offered.
+        users: u64,
+        /// User requests that succeeded.
+        users_ok: u64,
+        /// Attempts reaching services (user requests included).
+        attempts: u64,
+        /// Requests failed by services (timeouts of their callers included).
+        failed: u64,
+    },
     /// The trial ends at the horizon.
     TrialEnd {
         /// Technical MTTR of the trial.

@@ -121,20 +121,20 @@ fn request_level_settings_are_refused_by_the_flow_engine_with_their_own_checks()
     services: [(name: "api", capacity: 100.0, service_time: LogNormal(cv: -1.0), drop_expired: true)],
     traffic: [(entry: "api", rate: 10.0)],
 )"#;
-    let e = aftershock::scenario::load_str(text, "r.ron")
+    let e = aftershock::scenario::load_str(text, "r.ron", None)
         .unwrap_err()
         .to_string();
     // At `LogNormal`, at the `cv` value and at `true`.
     assert!(
-        e.contains("r.ron:3:61: the flow engine does not model `service_time`"),
+        e.contains("r.ron:3:61: a service-time distribution other than `Exponential` (`service_time`) is not modelled by the flow engine"),
         "{e}"
     );
     assert!(e.contains("r.ron:3:75: `cv` must be a positive"), "{e}");
     assert!(
-        e.contains("r.ron:3:96: the flow engine does not model `drop_expired`"),
+        e.contains("r.ron:3:96: dropping expired requests (`drop_expired: true`) is not modelled by the flow engine"),
         "{e}"
     );
-    assert!(e.contains("help: `drop_expired` is modelled only by the requests engine: add `engine: Requests` at the top of the file or pass `--engine requests`"), "{e}");
+    assert!(e.contains("help: dropping expired requests (`drop_expired: true`) is modelled only by the requests engine: add `engine: Requests` or pass `--engine requests`"), "{e}");
     // The defaults, written out, are accepted.
     let defaults = text
         .replace("LogNormal(cv: -1.0)", "Exponential")

@@ -27,6 +27,7 @@ mod output_sets;
 mod planes;
 mod plans;
 mod replay;
+mod requests;
 mod series;
 mod settings_act;
 mod shard;

@@ -1,0 +1,1413 @@
+//! One trial of the request engine: every request, call, attempt, timeout and retry.
+//!
+//! The state is a few slabs (requests, calls) reused across the trial, the per-service servers
+//! and FIFO queues, and the per-edge breakers and bulkheads; events go through the shared
+//! kernel ([`crate::engine::EventQueue`], ordered by `(time, push order)`), so a trial is a
+//! pure function of scenario, seed, trial index and plan.
+//!
+//! Measurement is by windows of the scenario's `storm_window` (see [`super`] for what each
+//! metric means per request): per window and service the attempts that arrived and the ones
+//! that failed, per window the user requests offered and served; health, restoration, storm,
+//! overload and cascades are read from these windows. A window is closed early at every fault
+//! start and end, so the windows of a recovery phase start at its first instant.
+
+use std::collections::VecDeque;
+
+use rand::RngExt;
+use rand_distr::{Distribution, Exp1, StandardNormal};
+
+use super::backoff;
+use super::sketch::Sketch;
+use crate::engine::{EventQueue, SimDuration, SimTime};
+use crate::fault::FaultWindow;
+use crate::flow::Health;
+use crate::metrics::{Metric, TrialRow};
+use crate::model::{DepKind, FailureKind, Plan, Scenario, ServiceTime};
+use crate::rng::{ChaCha8Rng, Purpose, stream};
+use crate::sim::series::Recorder;
+use crate::sim::trace::{TraceEvent, TraceRecord};
+use crate::sim::traffic::EntryRates;
+
+/// No request / call.
+const NONE: u32 = u32::MAX;
+/// The parent of a user request.
+const USER: u32 = u32::MAX - 1;
+
+/// Requests handled in one trial at most; a trial beyond it is stopped and reported as too
+/// dense (the run's budget refuses such a scenario before it starts).
+pub const MAX_REQUESTS_PER_TRIAL: u64 = 200_000_000;
+
+/// Attempts a breaker must see in its window before their failure ratio can open it (a single
+/// failed call is not a ratio).
+pub const BREAKER_MIN_CALLS: u32 = 5;
+
+/// Slots of a breaker's sliding window.
+const BREAKER_SLOTS: usize = 10;
+
+#[derive(Debug, Clone, Copy)]
+enum Ev {
+    /// The next arrival at traffic entry `i` (stale unless the generation matches).
+    Arrival(u32, u32),
+    /// A request's own work is done.
+    Served(u32, u32),
+    /// A request's response leaves its service (after base and injected latency).
+    Respond(u32, u32),
+    /// A call's current attempt times out.
+    Timeout(u32, u32),
+    /// A call's backoff is over: the next attempt.
+    Retry(u32, u32),
+    /// Fault window `i` starts / ends.
+    FaultStart(u32),
+    FaultEnd(u32),
+    /// Traffic entry `i` changes rate.
+    Traffic(u32),
+    /// An edge's breaker half-opens (stale unless the generation matches).
+    HalfOpen(u32, u32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Queued,
+    Serving,
+    Calling,
+    Responding,
+}
+
+/// A request at one service (a user request at an entry, or one attempt of a call).
+#[derive(Debug, Clone, Copy)]
+struct Req {
+    svc: u32,
+    /// The call this request is an attempt of, [`USER`], or [`NONE`] once its caller gave up.
+    parent: u32,
+    parent_gen: u32,
+    epoch: u32,
+    /// Arrival at this service.
+    born: u64,
+    /// When its caller gives up (`u64::MAX`: never).
+    deadline: u64,
+    /// The dependency being called (index into the service's out-edges) and the calls left
+    /// on it.
+    edge: u32,
+    calls_left: u32,
+    /// Position in the service's in-service list while served.
+    slot: u32,
+    /// While served: when its own work is done (`u64::MAX` while its server is stopped), and
+    /// the work left at speed 1 when it stopped (nanoseconds).
+    done_at: u64,
+    work_left: f64,
+    stage: Stage,
+}
+
+/// A call from a request to a dependency: its attempts, timeouts and retries.
+#[derive(Debug, Clone, Copy)]
+struct Call {
+    req: u32,
+    edge: u32,
+    /// Retries made.
+    retries: u32,
+    /// Bumped at every attempt and at the end (stale timers).
+    epoch: u32,
+    /// The current attempt's request while one is outstanding, else [`NONE`].
+    child: u32,
+    /// The previous backoff sleep (decorrelated jitter).
+    prev_sleep: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum BreakerState {
+    Closed,
+    Open,
+    HalfOpen { sent: u32, ok: u32 },
+}
+
+#[derive(Debug, Clone)]
+struct BreakerRt {
+    state: BreakerState,
+    epoch: u32,
+    slot_len: u64,
+    /// Per slot: (slot index since time 0, attempts, failures).
+    slots: [(u64, u32, u32); BREAKER_SLOTS],
+}
+
+/// Per service, now.
+#[derive(Debug, Clone)]
+struct Svc {
+    /// Servers up (instances in zones that are up).
+    servers: u32,
+    busy: u32,
+    queue: VecDeque<u32>,
+    in_service: Vec<u32>,
+    down: bool,
+    /// Speed of each server (partial failures), 1 normally.
+    speed: f64,
+    error_share: f64,
+    added: u64,
+    /// Queue limit (requests): `max_wait` seconds of the current capacity.
+    qcap: usize,
+    /// Mean service time at speed 1, seconds: instances / capacity.
+    mean_s: f64,
+}
+
+/// Per service, in the current window.
+#[derive(Debug, Clone, Copy, Default)]
+struct WinSvc {
+    arrived: u64,
+    failed: u64,
+    down: bool,
+}
+
+/// What a test or crosscheck may read from a trial besides its row.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    /// Per service: requests that arrived (attempts included).
+    pub arrived: Vec<u64>,
+    /// Per service: requests that waited in the queue before service.
+    pub waited: Vec<u64>,
+    /// Per service: requests that started service.
+    pub started: Vec<u64>,
+    /// Per service: total queueing delay of requests that started service, seconds.
+    pub wait_s: Vec<f64>,
+    /// Per service: total time from arrival to the end of own work, seconds.
+    pub sojourn_s: Vec<f64>,
+    /// Per service: requests whose own work completed.
+    pub completed: Vec<u64>,
+    /// Per service: integral of the number in system (queued + in service) over time.
+    pub in_system_s: Vec<f64>,
+    /// Per service: number in system at technical recovery.
+    pub backlog_at_recovery: Vec<u64>,
+    /// Per service: seconds from technical recovery to its system first being empty.
+    pub drain_s: Vec<Option<f64>>,
+    /// Per edge: attempts sent (including fast failures by breaker, bulkhead, partition).
+    pub attempts: Vec<u64>,
+    /// Per edge: calls made.
+    pub calls: Vec<u64>,
+    /// Per window: user requests offered.
+    pub window_users: Vec<u64>,
+    /// Per window: attempts arriving at each service (`window * n + s`).
+    pub window_arrivals: Vec<u64>,
+    /// User requests offered and succeeded.
+    pub users: u64,
+    /// User requests that succeeded.
+    pub users_ok: u64,
+    /// Requests dropped unserved because their caller had given up (`drop_expired`).
+    pub expired_dropped: u64,
+    /// Events handled.
+    pub events: u64,
+}
+
+pub(super) struct RequestTrial<'a> {
+    s: &'a Scenario,
+    windows: &'a [FaultWindow],
+    active: Vec<bool>,
+    active_faults: u32,
+    reqs: Vec<Req>,
+    free_reqs: Vec<u32>,
+    calls: Vec<Call>,
+    free_calls: Vec<u32>,
+    svc: Vec<Svc>,
+    /// Per edge: partitions active, attempts in flight (bulkheads), breaker.
+    cut: Vec<u32>,
+    inflight: Vec<u32>,
+    limit: Vec<u32>,
+    breaker: Vec<Option<BreakerRt>>,
+    /// Per edge: whether it is hard.
+    hard: Vec<bool>,
+    rates: EntryRates,
+    entry_rate: Vec<f64>,
+    arrival_gen: Vec<u32>,
+    rng_arrive: Vec<ChaCha8Rng>,
+    rng_serve: Vec<ChaCha8Rng>,
+    rng_fail: Vec<ChaCha8Rng>,
+    rng_edge: Vec<ChaCha8Rng>,
+    /// Log-normal service times: (sigma, mu shift) per service.
+    lognormal: Vec<(f64, f64)>,
+    // Windows.
+    win_len: u64,
+    win_start: u64,
+    win_svc: Vec<WinSvc>,
+    win_users: u64,
+    win_ok: u64,
+    win_faulted: bool,
+    /// The windows of the trailing stability window: (start, users, users ok), and per window
+    /// the services' counts (`n` per window), with their running sums.
+    hist: VecDeque<(u64, u64, u64)>,
+    hist_svc: VecDeque<WinSvc>,
+    agg_users: u64,
+    agg_ok: u64,
+    agg_svc: Vec<(u64, u64)>,
+    /// When the last fault ended (restoration is judged on windows after it).
+    released_since: u64,
+    health: Vec<Health>,
+    ever_bad: Vec<bool>,
+    cascaded: Vec<bool>,
+    // Trial measures.
+    first_failure: Option<SimTime>,
+    technical_recovery: Option<SimTime>,
+    incident_restored: bool,
+    operational: Option<u64>,
+    storm_peak: f64,
+    overload_s: f64,
+    excess: f64,
+    users: u64,
+    users_ok: u64,
+    latency: Sketch,
+    last_t: u64,
+    obs: Option<Box<Observed>>,
+    trace: Option<&'a mut Vec<TraceRecord>>,
+    rec: Option<&'a mut Recorder>,
+    events: u64,
+    requests: u64,
+}
+
+/// The service time of one request at `svc` (seconds at speed 1).
+fn service_time(kind: ServiceTime, mean: f64, ln: (f64, f64), rng: &mut ChaCha8Rng) -> f64 {
+    match kind {
+        ServiceTime::Exponential => {
+            let e: f64 = Exp1.sample(rng);
+            e * mean
+        }
+        ServiceTime::Fixed => mean,
+        ServiceTime::LogNormal { .. } => {
+            let z: f64 = StandardNormal.sample(rng);
+            mean * (ln.0 * z + ln.1).exp()
+        }
+    }
+}
+
+impl<'a> RequestTrial<'a> {
+    pub(super) fn new(
+        s: &'a Scenario,
+        windows: &'a [FaultWindow],
+        seed: u64,
+        trial: u64,
+        trace: Option<&'a mut Vec<TraceRecord>>,
+        rec: Option<&'a mut Recorder>,
+        observe: bool,
+    ) -> Self {
+        let top = &s.topology;
+        let n = top.services.len();
+        let m = top.deps.len();
+        let name = |i: usize| top.services[i].name.as_str();
+        let svc = top
+            .services
+            .iter()
+            .map(|sv| Svc {
+                servers: sv.instances,
+                busy: 0,
+                queue: VecDeque::new(),
+                in_service: Vec::new(),
+                down: false,
+                speed: 1.0,
+                error_share: 0.0,
+                added: 0,
+                qcap: (sv.max_wait.as_secs_f64() * sv.capacity).floor() as usize,
+                mean_s: f64::from(sv.instances) / sv.capacity,
+            })
+            .collect();
+        let lognormal = top
+            .services
+            .iter()
+            .map(|sv| match sv.service_time {
+                ServiceTime::LogNormal { cv } => {
+                    let sigma2 = (1.0 + cv * cv).ln();
+                    (sigma2.sqrt(), -sigma2 / 2.0)
+                }
+                _ => (0.0, 0.0),
+            })
+            .collect();
+        let edge_label = |e: usize| {
+            let d = &top.deps[e];
+            format!("{}->{}", name(d.from), name(d.to))
+        };
+        let req_stream = |label: String| stream(seed, trial, Purpose::Requests(label.as_str()));
+        let breaker = top
+            .deps
+            .iter()
+            .map(|d| {
+                d.breaker.as_ref().map(|b| BreakerRt {
+                    state: BreakerState::Closed,
+                    epoch: 0,
+                    slot_len: (b.window.0 / BREAKER_SLOTS as u64).max(1),
+                    slots: [(u64::MAX, 0, 0); BREAKER_SLOTS],
+                })
+            })
+            .collect();
+        let limit = top
+            .deps
+            .iter()
+            .map(|d| match d.bulkhead {
+                // A share of the callee's servers, at least one.
+                Some(share) => {
+                    let k = f64::from(top.services[d.to].instances);
+                    ((share * k).round() as u32).max(1)
+                }
+                None => u32::MAX,
+            })
+            .collect();
+        let n_win = (s.horizon.0 / s.storm_window.0.max(1)) as usize + 1;
+        let obs = observe.then(|| {
+            Box::new(Observed {
+                arrived: vec![0; n],
+                waited: vec![0; n],
+                started: vec![0; n],
+                wait_s: vec![0.0; n],
+                sojourn_s: vec![0.0; n],
+                completed: vec![0; n],
+                in_system_s: vec![0.0; n],
+                backlog_at_recovery: vec![0; n],
+                drain_s: vec![None; n],
+                attempts: vec![0; m],
+                calls: vec![0; m],
+                window_users: Vec::with_capacity(n_win.min(1 << 20)),
+                window_arrivals: Vec::new(),
+                ..Observed::default()
+            })
+        });
+        RequestTrial {
+            s,
+            windows,
+            active: vec![false; windows.len()],
+            active_faults: 0,
+            reqs: Vec::new(),
+            free_reqs: Vec::new(),
+            calls: Vec::new(),
+            free_calls: Vec::new(),
+            svc,
+            cut: vec![0; m],
+            inflight: vec![0; m],
+            limit,
+            breaker,
+            hard: top.deps.iter().map(|d| d.kind == DepKind::Hard).collect(),
+            rates: EntryRates::new(s, seed, trial),
+            entry_rate: vec![0.0; s.traffic.len()],
+            arrival_gen: vec![0; s.traffic.len()],
+            rng_arrive: s
+                .traffic
+                .iter()
+                .map(|t| req_stream(format!("arrive/{}", name(t.entry))))
+                .collect(),
+            rng_serve: (0..n)
+                .map(|i| req_stream(format!("serve/{}", name(i))))
+                .collect(),
+            rng_fail: (0..n)
+                .map(|i| req_stream(format!("fail/{}", name(i))))
+                .collect(),
+            rng_edge: (0..m)
+                .map(|e| req_stream(format!("edge/{}", edge_label(e))))
+                .collect(),
+            lognormal,
+            win_len: s.storm_window.0.max(1),
+            win_start: 0,
+            win_svc: vec![WinSvc::default(); n],
+            win_users: 0,
+            win_ok: 0,
+            win_faulted: false,
+            hist: VecDeque::new(),
+            hist_svc: VecDeque::new(),
+            agg_users: 0,
+            agg_ok: 0,
+            agg_svc: vec![(0, 0); n],
+            released_since: 0,
+            health: vec![Health::Up; n],
+            ever_bad: vec![false; n],
+            cascaded: vec![false; n],
+            first_failure: None,
+            technical_recovery: None,
+            incident_restored: false,
+            operational: None,
+            storm_peak: 0.0,
+            overload_s: 0.0,
+            excess: 0.0,
+            users: 0,
+            users_ok: 0,
+            latency: Sketch::new(),
+            last_t: 0,
+            obs,
+            trace,
+            rec,
+            events: 0,
+            requests: 0,
+        }
+    }
+
+    pub(super) fn trace_on(&self) -> bool {
+        self.trace.is_some()
+    }
+
+    pub(super) fn start_trace(&mut self, plan: &Plan, trial: u64, seed: u64) {
+        let plan = plan.name.clone();
+        self.record(0, TraceEvent::TrialStart { plan, trial, seed });
+    }
+
+    fn record(&mut self, at: u64, event: TraceEvent) {
+        if let Some(t) = self.trace.as_deref_mut() {
+            t.push(TraceRecord {
+                t_s: SimTime(at).as_secs_f64(),
+                event,
+            });
+        }
+    }
+
+    fn name(&self, s: usize) -> String {
+        self.s.topology.services[s].name.clone()
+    }
+
+    /// Runs the trial to the horizon. `Err` when it handled more requests than allowed.
+    pub(super) fn run(&mut self) -> Result<(), ()> {
+        let mut q: EventQueue<Ev> = EventQueue::with_capacity(256);
+        for (i, w) in self.windows.iter().enumerate() {
+            if w.start < self.s.horizon {
+                q.push(w.start, Ev::FaultStart(i as u32));
+            }
+        }
+        for i in 0..self.s.traffic.len() {
+            q.push(SimTime::ZERO, Ev::Traffic(i as u32));
+        }
+        let horizon = self.s.horizon.0;
+        while let Some(t) = q.peek_time() {
+            if t.0 >= horizon {
+                break;
+            }
+            let Some((t, ev)) = q.pop() else { break };
+            let now = t.0;
+            self.advance_to(now);
+            self.events += 1;
+            self.handle(now, ev, &mut q);
+            if self.requests > MAX_REQUESTS_PER_TRIAL {
+                return Err(());
+            }
+        }
+        self.advance_to(horizon);
+        Ok(())
+    }
+
+    /// Moves the clock to `now`: integrates the numbers in system and closes finished windows.
+    fn advance_to(&mut self, now: u64) {
+        if let Some(o) = self.obs.as_deref_mut()
+            && now > self.last_t
+        {
+            let dt = (now - self.last_t) as f64 * 1e-9;
+            for (i, sv) in self.svc.iter().enumerate() {
+                o.in_system_s[i] += (sv.busy as usize + sv.queue.len()) as f64 * dt;
+            }
+        }
+        self.last_t = now;
+        while now >= self.win_start + self.win_len {
+            let end = self.win_start + self.win_len;
+            self.close_window(end);
+        }
+    }
+
+    fn handle(&mut self, now: u64, ev: Ev, q: &mut EventQueue<Ev>) {
+        match ev {
+            Ev::Arrival(i, epoch) => {
+                let i = i as usize;
+                if epoch != self.arrival_gen[i] {
+                    return;
+                }
+                let entry = self.s.traffic[i].entry;
+                let r = self.new_req(entry, USER, 0, now, u64::MAX);
+                self.users += 1;
+                self.win_users += 1;
+                self.arrive(r, now, q);
+                self.next_arrival(i, now, q);
+            }
+            Ev::Traffic(i) => {
+                let i = i as usize;
+                let (rate, next) = self.rates.update(self.s, i, SimTime(now));
+                if rate != self.entry_rate[i] || now == 0 {
+                    if now > 0 && self.trace.is_some() {
+                        let entry = self.name(self.s.traffic[i].entry);
+                        self.record(
+                            now,
+                            TraceEvent::TrafficChange {
+                                entry,
+                                rate_rps: rate,
+                            },
+                        );
+                    }
+                    self.entry_rate[i] = rate;
+                    self.arrival_gen[i] = self.arrival_gen[i].wrapping_add(1);
+                    self.next_arrival(i, now, q);
+                }
+                if next < self.s.horizon {
+                    q.push(next, Ev::Traffic(i as u32));
+                }
+            }
+            Ev::Served(r, epoch) => {
+                if self.reqs[r as usize].epoch == epoch
+                    && self.reqs[r as usize].stage == Stage::Serving
+                {
+                    self.served(r, now, q);
+                }
+            }
+            Ev::Respond(r, epoch) => {
+                if self.reqs[r as usize].epoch == epoch {
+                    self.finish(r, true, now, q);
+                }
+            }
+            Ev::Timeout(c, epoch) => {
+                let call = self.calls[c as usize];
+                if call.epoch == epoch && call.child != NONE {
+                    // The caller gives up; the callee may still work on the request.
+                    let child = call.child as usize;
+                    self.reqs[child].parent = NONE;
+                    let to = self.s.topology.deps[call.edge as usize].to;
+                    self.win_svc[to].failed += 1;
+                    self.inflight[call.edge as usize] -= 1;
+                    self.calls[c as usize].child = NONE;
+                    self.attempt_failed(c, now, q);
+                }
+            }
+            Ev::Retry(c, epoch) => {
+                if self.calls[c as usize].epoch == epoch {
+                    self.send_attempt(c, now, q);
+                }
+            }
+            Ev::FaultStart(w) => self.fault(w as usize, true, now, q),
+            Ev::FaultEnd(w) => self.fault(w as usize, false, now, q),
+            Ev::HalfOpen(e, epoch) => {
+                let name = self.edge_name(e as usize);
+                if let Some(b) = self.breaker[e as usize].as_mut()
+                    && b.epoch == epoch
+                    && b.state == BreakerState::Open
+                {
+                    b.state = BreakerState::HalfOpen { sent: 0, ok: 0 };
+                    if self.trace.is_some() {
+                        self.record(
+                            now,
+                            TraceEvent::Breaker {
+                                edge: name,
+                                state: "breaker_half_open",
+                                deferred: 0.0,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn edge_name(&self, e: usize) -> String {
+        let d = &self.s.topology.deps[e];
+        format!("{}->{}", self.name(d.from), self.name(d.to))
+    }
+
+    fn next_arrival(&mut self, i: usize, now: u64, q: &mut EventQueue<Ev>) {
+        let rate = self.entry_rate[i];
+        if rate <= 0.0 {
+            return;
+        }
+        let e: f64 = Exp1.sample(&mut self.rng_arrive[i]);
+        let gap = SimDuration::from_secs_f64(e / rate).0.max(1);
+        let at = now.saturating_add(gap);
+        if at < self.s.horizon.0 {
+            q.push(SimTime(at), Ev::Arrival(i as u32, self.arrival_gen[i]));
+        }
+    }
+
+    fn new_req(
+        &mut self,
+        svc: usize,
+        parent: u32,
+        parent_gen: u32,
+        now: u64,
+        deadline: u64,
+    ) -> u32 {
+        self.requests += 1;
+        let req = Req {
+            svc: svc as u32,
+            parent,
+            parent_gen,
+            epoch: 0,
+            born: now,
+            deadline,
+            edge: 0,
+            calls_left: 0,
+            slot: NONE,
+            done_at: u64::MAX,
+            work_left: 0.0,
+            stage: Stage::Queued,
+        };
+        match self.free_reqs.pop() {
+            Some(r) => {
+                let epoch = self.reqs[r as usize].epoch;
+                self.reqs[r as usize] = Req { epoch, ..req };
+                r
+            }
+            None => {
+                self.reqs.push(req);
+                (self.reqs.len() - 1) as u32
+            }
+        }
+    }
+
+    /// A request reaches its service.
+    fn arrive(&mut self, r: u32, now: u64, q: &mut EventQueue<Ev>) {
+        let s = self.reqs[r as usize].svc as usize;
+        self.win_svc[s].arrived += 1;
+        if let Some(o) = self.obs.as_deref_mut() {
+            o.arrived[s] += 1;
+        }
+        let sv = &self.svc[s];
+        if sv.down || sv.servers == 0 {
+            return self.finish(r, false, now, q);
+        }
+        if sv.error_share > 0.0 && self.rng_fail[s].random::<f64>() < self.svc[s].error_share {
+            return self.finish(r, false, now, q);
+        }
+        let sv = &self.svc[s];
+        if sv.busy < sv.servers && sv.speed > 0.0 {
+            self.start_service(r, now, q);
+        } else if sv.queue.len() < sv.qcap {
+            self.reqs[r as usize].stage = Stage::Queued;
+            self.svc[s].queue.push_back(r);
+            if let Some(o) = self.obs.as_deref_mut() {
+                o.waited[s] += 1;
+            }
+        } else {
+            self.finish(r, false, now, q);
+        }
+    }
+
+    fn start_service(&mut self, r: u32, now: u64, q: &mut EventQueue<Ev>) {
+        let s = self.reqs[r as usize].svc as usize;
+        let kind = self.s.topology.services[s].service_time;
+        let sv = &mut self.svc[s];
+        sv.busy += 1;
+        let secs =
+            service_time(kind, sv.mean_s, self.lognormal[s], &mut self.rng_serve[s]) / sv.speed;
+        let req = &mut self.reqs[r as usize];
+        req.stage = Stage::Serving;
+        req.slot = sv.in_service.len() as u32;
+        sv.in_service.push(r);
+        if let Some(o) = self.obs.as_deref_mut() {
+            o.started[s] += 1;
+            o.wait_s[s] += (now - req.born) as f64 * 1e-9;
+        }
+        let at = now.saturating_add(SimDuration::from_secs_f64(secs).0);
+        req.done_at = at;
+        q.push(SimTime(at), Ev::Served(r, req.epoch));
+    }
+
+    /// Removes request `r` from its service's servers.
+    fn leave_server(&mut self, r: u32) {
+        let req = self.reqs[r as usize];
+        let sv = &mut self.svc[req.svc as usize];
+        let slot = req.slot as usize;
+        sv.in_service.swap_remove(slot);
+        if let Some(&moved) = sv.in_service.get(slot) {
+            self.reqs[moved as usize].slot = slot as u32;
+        }
+        self.reqs[r as usize].slot = NONE;
+        sv.busy -= 1;
+    }
+
+    /// Starts the next queued request at service `s`, dropping expired ones if it does.
+    fn pull_queue(&mut self, s: usize, now: u64, q: &mut EventQueue<Ev>) {
+        let drop_expired = self.s.topology.services[s].drop_expired;
+        while self.svc[s].busy < self.svc[s].servers && self.svc[s].speed > 0.0 {
+            let Some(next) = self.svc[s].queue.pop_front() else {
+                return;
+            };
+            let req = self.reqs[next as usize];
+            if drop_expired && (req.parent == NONE || req.deadline <= now) {
+                if let Some(o) = self.obs.as_deref_mut() {
+                    o.expired_dropped += 1;
+                }
+                self.finish(next, false, now, q);
+                continue;
+            }
+            self.start_service(next, now, q);
+        }
+    }
+
+    /// Request `r`'s own work is done: it calls its dependencies.
+    fn served(&mut self, r: u32, now: u64, q: &mut EventQueue<Ev>) {
+        let s = self.reqs[r as usize].svc as usize;
+        self.leave_server(r);
+        if let Some(o) = self.obs.as_deref_mut() {
+            o.completed[s] += 1;
+            o.sojourn_s[s] += (now - self.reqs[r as usize].born) as f64 * 1e-9;
+        }
+        self.pull_queue(s, now, q);
+        if self.svc[s].busy == 0
+            && let Some(o) = self.obs.as_deref_mut()
+            && let Some(t0) = self.technical_recovery
+            && o.drain_s[s].is_none()
+        {
+            // The backlog left at recovery is worked off (the system is empty).
+            o.drain_s[s] = Some((now - t0.0) as f64 * 1e-9);
+        }
+        let req = &mut self.reqs[r as usize];
+        req.stage = Stage::Calling;
+        req.edge = 0;
+        req.calls_left = u32::MAX;
+        self.next_call(r, now, q);
+    }
+
+    /// Makes request `r`'s next call, or responds when none is left.
+    fn next_call(&mut self, r: u32, now: u64, q: &mut EventQueue<Ev>) {
+        let s = self.reqs[r as usize].svc as usize;
+        let out = &self.s.topology.out_edges[s];
+        loop {
+            let req = self.reqs[r as usize];
+            let k = req.edge as usize;
+            if k >= out.len() {
+                break;
+            }
+            let e = out[k];
+            if req.calls_left == u32::MAX {
+                // Calls on this edge: the whole part, plus one with the fraction's chance.
+                let calls = self.s.topology.deps[e].calls;
+                let whole = calls.floor();
+                let extra = calls - whole > 0.0 && self.rng_edge[e].random::<f64>() < calls - whole;
+                self.reqs[r as usize].calls_left = whole as u32 + u32::from(extra);
+            }
+            if self.reqs[r as usize].calls_left == 0 {
+                let req = &mut self.reqs[r as usize];
+                req.edge += 1;
+                req.calls_left = u32::MAX;
+                continue;
+            }
+            // One call.
+            let c = self.new_call(r, e);
+            if let Some(o) = self.obs.as_deref_mut() {
+                o.calls[e] += 1;
+            }
+            self.send_attempt(c, now, q);
+            return;
+        }
+        // Every call made: the response leaves after the base and injected latency.
+        let delay = self.s.topology.services[s].base_latency.0 + self.svc[s].added;
+        if delay == 0 {
+            self.finish(r, true, now, q);
+        } else {
+            let req = &mut self.reqs[r as usize];
+            req.stage = Stage::Responding;
+            q.push(
+                SimTime(now.saturating_add(delay)),
+                Ev::Respond(r, req.epoch),
+            );
+        }
+    }
+
+    fn new_call(&mut self, r: u32, e: usize) -> u32 {
+        let base = self.s.topology.deps[e]
+            .retry
+            .as_ref()
+            .map_or(0, |p| p.backoff_base.0);
+        let call = Call {
+            req: r,
+            edge: e as u32,
+            retries: 0,
+            epoch: 0,
+            child: NONE,
+            prev_sleep: base,
+        };
+        match self.free_calls.pop() {
+            Some(c) => {
+                let epoch = self.calls[c as usize].epoch.wrapping_add(1);
+                self.calls[c as usize] = Call { epoch, ..call };
+                c
+            }
+            None => {
+                self.calls.push(call);
+                (self.calls.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Whether the breaker on `e` lets an attempt through now (and counts a probe if so).
+    fn breaker_admits(&mut self, e: usize) -> bool {
+        let probes = self.s.topology.deps[e]
+            .breaker
+            .as_ref()
+            .map_or(0, |b| b.half_open_probes);
+        let Some(b) = self.breaker[e].as_mut() else {
+            return true;
+        };
+        match b.state {
+            BreakerState::Closed => true,
+            BreakerState::Open => false,
+            BreakerState::HalfOpen { sent, ok } => {
+                if sent < probes.max(1) {
+                    b.state = BreakerState::HalfOpen { sent: sent + 1, ok };
+                    true
+                } else {
+                    false
+                }
+            }
+        }
+    }
+
+    /// Sends call `c`'s next attempt.
+    fn send_attempt(&mut self, c: u32, now: u64, q: &mut EventQueue<Ev>) {
+        let call = self.calls[c as usize];
+        let e = call.edge as usize;
+        if let Some(o) = self.obs.as_deref_mut() {
+            o.attempts[e] += 1;
+        }
+        let epoch = call.epoch.wrapping_add(1);
+        self.calls[c as usize].epoch = epoch;
+        let d = &self.s.topology.deps[e];
+        let to = d.to;
+        if self.cut[e] > 0 || self.inflight[e] >= self.limit[e] {
+            // Partitioned, or the bulkhead is full: fails fast.
+            self.win_svc[to].arrived += 1;
+            self.win_svc[to].failed += 1;
+            self.record_outcome(e, false, now, q);
+            return self.attempt_failed(c, now, q);
+        }
+        if !self.breaker_admits(e) {
+            // Shed by the open breaker: fails fast, not an outcome of the callee.
+            return self.attempt_failed(c, now, q);
+        }
+        let deadline = d.timeout.map_or(u64::MAX, |t| now.saturating_add(t.0));
+        if deadline != u64::MAX {
+            q.push(SimTime(deadline), Ev::Timeout(c, epoch));
+        }
+        self.inflight[e] += 1;
+        let child = self.new_req(to, c, epoch, now, deadline);
+        self.calls[c as usize].child = child;
+        self.arrive(child, now, q);
+    }
+
+    /// Call `c`'s attempt failed: retry after a backoff, or the call fails.
+    fn attempt_failed(&mut self, c: u32, now: u64, q: &mut EventQueue<Ev>) {
+        let call = self.calls[c as usize];
+        let e = call.edge as usize;
+        if let Some(policy) = self.s.topology.deps[e].retry.as_ref()
+            && call.retries + 1 < policy.max_attempts
+            && (policy.probability >= 1.0 || self.rng_edge[e].random::<f64>() < policy.probability)
+        {
+            let u: f64 = self.rng_edge[e].random();
+            let sleep = backoff::sleep(policy, call.retries, call.prev_sleep, u);
+            let call = &mut self.calls[c as usize];
+            call.retries += 1;
+            call.prev_sleep = sleep.0;
+            call.epoch = call.epoch.wrapping_add(1);
+            q.push(
+                SimTime(now.saturating_add(sleep.0)),
+                Ev::Retry(c, call.epoch),
+            );
+            return;
+        }
+        self.call_done(c, false, now, q);
+    }
+
+    /// Call `c` is over: its request goes on (success, or a failed soft call) or fails.
+    fn call_done(&mut self, c: u32, ok: bool, now: u64, q: &mut EventQueue<Ev>) {
+        let call = self.calls[c as usize];
+        self.calls[c as usize].epoch = call.epoch.wrapping_add(1);
+        self.calls[c as usize].child = NONE;
+        self.free_calls.push(c);
+        let r = call.req;
+        if !ok && self.hard[call.edge as usize] {
+            return self.finish(r, false, now, q);
+        }
+        self.reqs[r as usize].calls_left -= 1;
+        self.next_call(r, now, q);
+    }
+
+    /// Request `r` is over (`ok`: it succeeded): its caller learns the outcome.
+    fn finish(&mut self, r: u32, ok: bool, now: u64, q: &mut EventQueue<Ev>) {
+        let req = self.reqs[r as usize];
+        let s = req.svc as usize;
+        if !ok {
+            self.win_svc[s].failed += 1;
+        }
+        // Free the slot first (its generation makes pending events stale).
+        self.reqs[r as usize].epoch = req.epoch.wrapping_add(1);
+        self.free_reqs.push(r);
+        if req.parent == USER {
+            if ok {
+                self.users_ok += 1;
+                self.win_ok += 1;
+                self.latency.add(now - req.born);
+            }
+        } else if req.parent != NONE {
+            let c = req.parent;
+            let call = self.calls[c as usize];
+            if call.epoch == req.parent_gen && call.child == r {
+                let e = call.edge as usize;
+                self.inflight[e] -= 1;
+                self.calls[c as usize].child = NONE;
+                self.record_outcome(e, ok, now, q);
+                if ok {
+                    self.call_done(c, true, now, q);
+                } else {
+                    self.attempt_failed(c, now, q);
+                }
+            }
+        }
+    }
+
+    /// A breaker counts an attempt's outcome.
+    fn record_outcome(&mut self, e: usize, ok: bool, now: u64, q: &mut EventQueue<Ev>) {
+        let Some(cfg) = self.s.topology.deps[e].breaker.as_ref() else {
+            return;
+        };
+        let probes = cfg.half_open_probes.max(1);
+        let b = self.breaker[e].as_mut().expect("a breaker's runtime state");
+        let before = b.state;
+        match b.state {
+            BreakerState::Open => return,
+            BreakerState::HalfOpen { sent, ok: good } => {
+                if !ok {
+                    b.state = BreakerState::Open;
+                } else if good + 1 >= probes {
+                    b.state = BreakerState::Closed;
+                    b.slots = [(u64::MAX, 0, 0); BREAKER_SLOTS];
+                } else {
+                    b.state = BreakerState::HalfOpen { sent, ok: good + 1 };
+                }
+            }
+            BreakerState::Closed => {
+                let k = now / b.slot_len;
+                let slot = &mut b.slots[(k % BREAKER_SLOTS as u64) as usize];
+                if slot.0 != k {
+                    *slot = (k, 0, 0);
+                }
+                slot.1 += 1;
+                slot.2 += u32::from(!ok);
+                let oldest = k.saturating_sub(BREAKER_SLOTS as u64 - 1);
+                let (total, failed) = b
+                    .slots
+                    .iter()
+                    .filter(|x| x.0 != u64::MAX && x.0 >= oldest && x.0 <= k)
+                    .fold((0u32, 0u32), |a, x| (a.0 + x.1, a.1 + x.2));
+                if total >= BREAKER_MIN_CALLS
+                    && f64::from(failed) >= cfg.failure_threshold * f64::from(total)
+                {
+                    b.state = BreakerState::Open;
+                }
+            }
+        }
+        if b.state == BreakerState::Open && before != BreakerState::Open {
+            b.epoch = b.epoch.wrapping_add(1);
+            let at = now.saturating_add(cfg.open_for.0);
+            q.push(SimTime(at), Ev::HalfOpen(e as u32, b.epoch));
+        }
+        let after = b.state;
+        if self.trace.is_some() && std::mem::discriminant(&after) != std::mem::discriminant(&before)
+        {
+            let state = match after {
+                BreakerState::Open => "breaker_open",
+                BreakerState::Closed => "breaker_closed",
+                BreakerState::HalfOpen { .. } => "breaker_half_open",
+            };
+            let edge = self.edge_name(e);
+            self.record(
+                now,
+                TraceEvent::Breaker {
+                    edge,
+                    state,
+                    deferred: 0.0,
+                },
+            );
+        }
+    }
+
+    /// Fault window `w` starts (`on`) or ends.
+    fn fault(&mut self, w: usize, on: bool, now: u64, q: &mut EventQueue<Ev>) {
+        if on == self.active[w] {
+            return;
+        }
+        // Windows are cut at every fault start and end (see the module doc).
+        if now > self.win_start {
+            self.close_window(now);
+        }
+        self.win_faulted = true;
+        self.active[w] = on;
+        let window = self.windows[w];
+        let failure = &self.s.failures[window.failure];
+        if on {
+            self.active_faults += 1;
+            self.first_failure.get_or_insert(SimTime(now));
+            self.incident_restored = false;
+            if window.end < self.s.horizon {
+                q.push(window.end, Ev::FaultEnd(w as u32));
+            }
+            if self.trace.is_some() {
+                let services = failure
+                    .kind
+                    .services()
+                    .iter()
+                    .map(|&t| self.name(t))
+                    .collect();
+                let event = TraceEvent::FaultStart {
+                    failure: failure.name.clone(),
+                    services,
+                    until_s: window.end.as_secs_f64(),
+                };
+                self.record(now, event);
+            }
+        } else {
+            self.active_faults -= 1;
+            self.released_since = now;
+            if self.trace.is_some() {
+                let services = failure
+                    .kind
+                    .services()
+                    .iter()
+                    .map(|&t| self.name(t))
+                    .collect();
+                self.record(now, TraceEvent::Restored { services });
+            }
+        }
+        let touched = failure.kind.services();
+        if let FailureKind::Partition { from, to } = failure.kind {
+            for &e in &self.s.topology.out_edges[from] {
+                if self.s.topology.deps[e].to == to {
+                    if on {
+                        self.cut[e] += 1;
+                    } else {
+                        self.cut[e] -= 1;
+                    }
+                }
+            }
+        }
+        for s in touched {
+            self.refresh_service(s, now, q);
+        }
+        if self.active_faults == 0 && self.technical_recovery.is_none() {
+            if let Some(f) = self.first_failure {
+                self.technical_recovery = Some(SimTime(now));
+                if let Some(o) = self.obs.as_deref_mut() {
+                    for (i, sv) in self.svc.iter().enumerate() {
+                        let in_system = sv.busy as u64 + sv.queue.len() as u64;
+                        o.backlog_at_recovery[i] = in_system;
+                        if in_system == 0 {
+                            o.drain_s[i] = Some(0.0);
+                        }
+                    }
+                }
+                let mttr_s = SimTime(now).since(f).as_secs_f64();
+                self.record(now, TraceEvent::TechnicalRecovery { mttr_s });
+            }
+        }
+    }
+
+    /// Recomputes service `s`'s state from the active faults; a service going down fails its
+    /// queue and the requests in service, a smaller capacity sheds what no longer fits.
+    fn refresh_service(&mut self, s: usize, now: u64, q: &mut EventQueue<Ev>) {
+        let sv = &self.s.topology.services[s];
+        let mut down = false;
+        let mut speed = 1.0;
+        let mut ok_share = 1.0;
+        let mut added = 0u64;
+        let zones = sv.zones.len() as u64;
+        let mut zone_down = vec![false; zones as usize];
+        for (w, window) in self.windows.iter().enumerate() {
+            if !self.active[w] {
+                continue;
+            }
+            match &self.s.failures[window.failure].kind {
+                FailureKind::Crash(t) if *t == s => down = true,
+                FailureKind::Partial { target, capacity } if *target == s => speed *= capacity,
+                FailureKind::Latency { target, added: a } if *target == s => added += a.0,
+                FailureKind::ErrorRate { target, share } if *target == s => {
+                    ok_share *= 1.0 - share;
+                }
+                FailureKind::Zone {
+                    zone,
+                    placed,
+                    shared,
+                } => {
+                    if shared.contains(&s) {
+                        down = true;
+                    }
+                    if placed.contains(&s)
+                        && let Some(z) = sv.zones.iter().position(|x| x == zone)
+                    {
+                        zone_down[z] = true;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let n = u64::from(sv.instances);
+        let servers = if zones == 0 {
+            n
+        } else {
+            (0..zones)
+                .filter(|&z| !zone_down[z as usize])
+                .map(|z| n / zones + u64::from(z < n % zones))
+                .sum()
+        } as u32;
+        let capacity = sv.capacity * speed * f64::from(servers) / n.max(1) as f64;
+        let old_speed = self.svc[s].speed;
+        if speed != old_speed && !self.svc[s].in_service.is_empty() {
+            // The requests in service go on at the new speed: their remaining work is kept.
+            for k in 0..self.svc[s].in_service.len() {
+                let r = self.svc[s].in_service[k] as usize;
+                let req = &mut self.reqs[r];
+                let work = if old_speed > 0.0 {
+                    req.done_at.saturating_sub(now) as f64 * old_speed
+                } else {
+                    req.work_left
+                };
+                req.epoch = req.epoch.wrapping_add(1);
+                if speed > 0.0 {
+                    req.done_at = now.saturating_add((work / speed) as u64);
+                    q.push(SimTime(req.done_at), Ev::Served(r as u32, req.epoch));
+                } else {
+                    req.work_left = work;
+                    req.done_at = u64::MAX;
+                }
+            }
+        }
+        let st = &mut self.svc[s];
+        let was_down = st.down || st.servers == 0;
+        st.down = down;
+        st.servers = servers;
+        st.speed = speed;
+        st.error_share = 1.0 - ok_share;
+        st.added = added;
+        st.qcap = (sv.max_wait.as_secs_f64() * capacity).floor() as usize;
+        let is_down = down || servers == 0;
+        if is_down {
+            self.win_svc[s].down = true;
+        }
+        if is_down && !was_down {
+            // A crash loses the queue and the work in progress.
+            while let Some(r) = self.svc[s].in_service.last().copied() {
+                self.leave_server(r);
+                self.finish(r, false, now, q);
+            }
+            while let Some(r) = self.svc[s].queue.pop_front() {
+                self.finish(r, false, now, q);
+            }
+        } else {
+            // What no longer fits the smaller queue is shed from its tail.
+            while self.svc[s].queue.len() > self.svc[s].qcap {
+                let r = self.svc[s].queue.pop_back().expect("a queued request");
+                self.finish(r, false, now, q);
+            }
+            self.pull_queue(s, now, q);
+        }
+    }
+
+    /// In a recovery phase: a fault happened, none is active, the incident is not restored.
+    fn in_recovery_phase(&self) -> bool {
+        self.first_failure.is_some() && self.active_faults == 0 && !self.incident_restored
+    }
+
+    /// Closes the window `[win_start, end)`: health, restoration, storm, charts.
+    fn close_window(&mut self, end: u64) {
+        let from = self.win_start;
+        let len = end - from;
+        let secs = len as f64 * 1e-9;
+        let full = len >= self.win_len;
+        let recovering = self.in_recovery_phase() && !self.win_faulted;
+        let slo = self.s.slo.success_rate;
+        let n = self.svc.len();
+        // The trailing stability window: this window in, windows older than it out.
+        let stability = self.s.slo.stability_window.0;
+        self.hist.push_back((from, self.win_users, self.win_ok));
+        self.agg_users += self.win_users;
+        self.agg_ok += self.win_ok;
+        for k in 0..n {
+            let w = self.win_svc[k];
+            self.hist_svc.push_back(w);
+            self.agg_svc[k].0 += w.arrived;
+            self.agg_svc[k].1 += w.failed;
+        }
+        while let Some(&(start, users, ok)) = self.hist.front() {
+            if start >= end.saturating_sub(stability) || self.hist.len() == 1 {
+                break;
+            }
+            self.hist.pop_front();
+            self.agg_users -= users;
+            self.agg_ok -= ok;
+            for k in 0..n {
+                let w = self.hist_svc.pop_front().expect("n counts per window");
+                self.agg_svc[k].0 -= w.arrived;
+                self.agg_svc[k].1 -= w.failed;
+            }
+        }
+        let mut all_up = true;
+        let mut overloaded = false;
+        for s in 0..n {
+            let w = self.win_svc[s];
+            let (down_now, speed, servers) = {
+                let sv = &self.svc[s];
+                (sv.down || sv.servers == 0, sv.speed, sv.servers)
+            };
+            // Down at any time in the window; degraded while it failed more of the requests
+            // reaching it than the SLO allows over the trailing stability window.
+            let (arrived, failed) = self.agg_svc[s];
+            let health = if w.down || down_now {
+                Health::Down
+            } else if arrived > 0 && (failed as f64) > (1.0 - slo) * arrived as f64 {
+                Health::Degraded
+            } else {
+                Health::Up
+            };
+            if health != Health::Up {
+                all_up = false;
+                self.ever_bad[s] = true;
+            }
+            if health != self.health[s] {
+                if recovering && self.health[s] == Health::Up {
+                    self.cascaded[s] = true;
+                }
+                self.health[s] = health;
+                if self.trace.is_some() {
+                    let event = TraceEvent::ServiceState {
+                        service: self.name(s),
+                        state: health.name(),
+                        offered_rps: w.arrived as f64 / secs.max(1e-9),
+                        accepted_rps: (w.arrived - w.failed.min(w.arrived)) as f64 / secs.max(1e-9),
+                    };
+                    self.record(from, event);
+                }
+            }
+            if !down_now {
+                let sv_model = &self.s.topology.services[s];
+                let cap = sv_model.capacity * speed * f64::from(servers)
+                    / f64::from(sv_model.instances.max(1));
+                if cap > 0.0 {
+                    let ratio = w.arrived as f64 / (cap * secs);
+                    if recovering && full {
+                        self.storm_peak = self.storm_peak.max(ratio);
+                        if ratio > 1.0 {
+                            overloaded = true;
+                            self.excess += w.arrived as f64 - cap * secs;
+                        }
+                    }
+                    if full && let Some(rec) = self.rec.as_deref_mut() {
+                        rec.burst(s, SimTime(from), ratio);
+                    }
+                }
+            }
+        }
+        if recovering && overloaded {
+            self.overload_s += secs;
+        }
+        if let Some(rec) = self.rec.as_deref_mut() {
+            rec.add_counts(
+                SimTime(from),
+                SimTime(end),
+                self.win_users as f64,
+                self.win_ok as f64,
+            );
+        }
+        if let Some(o) = self.obs.as_deref_mut() {
+            o.window_users.push(self.win_users);
+            o.window_arrivals
+                .extend(self.win_svc.iter().map(|w| w.arrived));
+        }
+        if self.trace.is_some()
+            && (self.win_users > 0 || self.win_svc.iter().any(|w| w.arrived > 0))
+        {
+            let event = TraceEvent::Requests {
+                seconds: secs,
+                users: self.win_users,
+                users_ok: self.win_ok,
+                attempts: self.win_svc.iter().map(|w| w.arrived).sum(),
+                failed: self.win_svc.iter().map(|w| w.failed).sum(),
+            };
+            self.record(from, event);
+        }
+        // Restoration: a whole stability window after the last fault in which the users were
+        // served within the SLO and every service was up; restored from its start.
+        if !self.incident_restored && self.technical_recovery.is_some() && self.active_faults == 0 {
+            let start = self.hist.front().map_or(end, |h| h.0);
+            let covered = end - start + self.win_len > stability;
+            let users_ok = self.agg_users == 0 || self.agg_ok as f64 >= slo * self.agg_users as f64;
+            if start >= self.released_since && covered && users_ok && all_up {
+                self.incident_restored = true;
+                self.operational.get_or_insert(start);
+            }
+        }
+        self.win_svc.iter_mut().for_each(|w| *w = WinSvc::default());
+        self.win_users = 0;
+        self.win_ok = 0;
+        self.win_faulted = false;
+        self.win_start = end;
+    }
+
+    /// The trial's summary row.
+    pub(super) fn finish_row(mut self, aborted: bool) -> (TrialRow, Option<Box<Observed>>) {
+        let horizon = self.s.horizon;
+        let (mut tech_censored, mut op_censored) = (false, false);
+        let (technical, operational) = match self.first_failure {
+            None => (0.0, 0.0),
+            Some(f) => {
+                let end_s = horizon.since(f).as_secs_f64();
+                let tech = match self.technical_recovery {
+                    Some(r) => r.since(f).as_secs_f64(),
+                    None => {
+                        tech_censored = true;
+                        end_s
+                    }
+                };
+                let op = match self.operational {
+                    Some(o) if !tech_censored => SimTime(o).since(f).as_secs_f64(),
+                    _ => {
+                        op_censored = true;
+                        end_s
+                    }
+                };
+                (tech, op.max(tech))
+            }
+        };
+        let availability = if self.users > 0 {
+            self.users_ok as f64 / self.users as f64
+        } else {
+            1.0
+        };
+        let n = self.ever_bad.len().max(1) as f64;
+        let mut values = [0.0; Metric::COUNT];
+        let mut set = |m: Metric, x: f64| values[m.index()] = x;
+        set(Metric::TechnicalMttr, technical);
+        set(Metric::OperationalMttr, operational);
+        set(Metric::RestorationGap, operational - technical);
+        set(Metric::Availability, availability);
+        set(
+            Metric::BlastRadiusServices,
+            self.ever_bad.iter().filter(|b| **b).count() as f64 / n,
+        );
+        set(Metric::BlastRadiusRequests, 1.0 - availability);
+        set(Metric::StormPeakRatio, self.storm_peak);
+        set(Metric::OverloadSeconds, self.overload_s);
+        set(Metric::ExcessWork, self.excess);
+        set(
+            Metric::CascadeCount,
+            self.cascaded.iter().filter(|c| **c).count() as f64,
+        );
+        set(Metric::DegradedAuthAccepts, 0.0);
+        set(Metric::AuthRejectsPostRecovery, 0.0);
+        set(Metric::StaleReads, 0.0);
+        set(Metric::OutOfOrderReplays, 0.0);
+        set(Metric::LostWork, 0.0);
+        set(Metric::RoutingFailures, 0.0);
+        set(Metric::RecoverySuccessRate, 1.0);
+        // A trial without a successful user request has no latency: the horizon, a bound.
+        let none = horizon.as_secs_f64();
+        let lat = |x: f64| if x.is_nan() { none } else { x };
+        set(Metric::LatencyMean, lat(self.latency.mean_s()));
+        set(Metric::LatencyP50, lat(self.latency.quantile_s(0.5)));
+        set(Metric::LatencyP99, lat(self.latency.quantile_s(0.99)));
+        self.record(
+            horizon.0,
+            TraceEvent::TrialEnd {
+                technical_mttr_s: technical,
+                operational_mttr_s: operational,
+                availability,
+                never_technically_recovered: tech_censored,
+                never_operationally_restored: op_censored,
+            },
+        );
+        let mut row = TrialRow::new(values, tech_censored, op_censored);
+        row.aborted = aborted;
+        if let Some(o) = self.obs.as_deref_mut() {
+            o.users = self.users;
+            o.users_ok = self.users_ok;
+            o.events = self.events;
+        }
+        (row, self.obs)
+    }
+}
