@@ -56,6 +56,37 @@ fn one_trial(c: &mut Criterion) {
     });
 }
 
+/// The request engine on the classic single-server outage model (`scenarios/
+/// single-server-outage.ron`): one trial, its events as throughput.
+fn request_trial(c: &mut Criterion) {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/single-server-outage.ron"
+    );
+    let s = aftershock::scenario::load_file(std::path::Path::new(path), None).expect("valid");
+    let mut windows = Vec::new();
+    fault::draw(&s, s.seed, 0, &mut windows);
+    let events = aftershock::requests::count_events(&s, &s.plans[0], &windows, s.seed, 0);
+    let mut g = c.benchmark_group("single_server_outage");
+    g.throughput(Throughput::Elements(events));
+    let mut trial = 0u64;
+    g.bench_function("request_engine_one_trial", |b| {
+        b.iter(|| {
+            trial += 1;
+            fault::draw(&s, s.seed, trial, &mut windows);
+            black_box(sim::run_trial(
+                &s,
+                &s.plans[0],
+                &windows,
+                s.seed,
+                trial,
+                None,
+            ));
+        });
+    });
+    g.finish();
+}
+
 fn full_run(c: &mut Criterion) {
     let s = aftershock::scenario::default_scenario();
     let mut g = c.benchmark_group("default_scenario_run");
@@ -76,5 +107,5 @@ fn full_run(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, event_queue, one_trial, full_run);
+criterion_group!(benches, event_queue, one_trial, request_trial, full_run);
 criterion_main!(benches);

@@ -4,7 +4,8 @@
 //! checksum of every row's bits (of the metrics the engine reports) so an optimisation can be
 //! checked to change nothing.
 //!
-//! `cargo run --release --example trials -- [TRIALS] [SCENARIO.ron]`; under
+//! `cargo run --release --example trials -- [TRIALS] [SCENARIO.ron] [flow|requests]` (the
+//! engine: the file's by default); under
 //! `valgrind --tool=callgrind --toggle-collect='*run_trial_recorded*'
 //! --toggle-collect='*SeriesAcc*add_trial*' target/release/examples/trials 100` it gives
 //! instruction counts of the trials and their chart series (not of the events count below)
@@ -15,8 +16,14 @@ use aftershock::runner::{self, RunConfig};
 fn main() {
     let mut args = std::env::args().skip(1);
     let trials: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
-    let s = match args.next() {
-        Some(path) => aftershock::scenario::load_file(std::path::Path::new(&path), None)
+    let path = args.next();
+    let engine = args.next().map(|e| match e.as_str() {
+        "flow" => aftershock::model::Engine::Flow,
+        "requests" => aftershock::model::Engine::Requests,
+        other => panic!("unknown engine {other}: flow or requests"),
+    });
+    let s = match path {
+        Some(path) => aftershock::scenario::load_file(std::path::Path::new(&path), engine)
             .expect("valid scenario"),
         None => aftershock::scenario::default_scenario(),
     };
@@ -45,7 +52,14 @@ fn main() {
     for trial in 0..sample {
         aftershock::fault::draw(&s, s.seed, trial, &mut windows);
         for plan in &s.plans {
-            events += aftershock::flow::count_events(&s, plan, &windows, s.seed, trial);
+            events += match s.engine {
+                aftershock::model::Engine::Flow => {
+                    aftershock::flow::count_events(&s, plan, &windows, s.seed, trial)
+                }
+                aftershock::model::Engine::Requests => {
+                    aftershock::requests::count_events(&s, plan, &windows, s.seed, trial)
+                }
+            };
         }
     }
     let per_trial = events as f64 / (sample.max(1) as f64 * s.plans.len() as f64);

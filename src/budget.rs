@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use crate::fault;
 use crate::flow;
 use crate::metrics::TrialRow;
-use crate::model::{Scenario, Schedule};
+use crate::model::{Engine, Scenario, Schedule};
 
 /// Most time buckets one trial may have (horizon / resolution).
 pub const MAX_BUCKETS: u64 = 2_000_000;
@@ -37,6 +37,9 @@ pub enum BudgetRefusal {
     Events(f64, String),
     /// Too much CPU time.
     Cpu(f64),
+    /// A request-level run too large for the machine: the events one trial would handle and
+    /// the CPU seconds of the run.
+    Requests(f64, f64),
 }
 
 impl fmt::Display for BudgetRefusal {
@@ -63,6 +66,13 @@ impl fmt::Display for BudgetRefusal {
                 s / 3600.0,
                 MAX_CPU_SECONDS / 3600.0
             ),
+            BudgetRefusal::Requests(events, cpu) => write!(
+                f,
+                "the request engine would handle about {events:.3e} events per trial (limit {:.0e} per trial, {:.0} CPU-hours per run), about {:.1} CPU-hours for this run",
+                crate::requests::MAX_EVENTS_PER_TRIAL as f64,
+                MAX_CPU_SECONDS / 3600.0,
+                cpu / 3600.0
+            ),
         }
     }
 }
@@ -75,6 +85,7 @@ impl BudgetRefusal {
             BudgetRefusal::Memory(_) => "lower `trials` (or --trials): reports need one row per trial and plan".into(),
             BudgetRefusal::Events(_, at) => format!("make `{at}` longer (fewer events per trial) or shorten `horizon`"),
             BudgetRefusal::Cpu(_) => "lower `trials` (or --trials), shorten `horizon`, or redraw traffic noise less often (`noise.every`)".into(),
+            BudgetRefusal::Requests(..) => "simulate rates instead of requests with the flow engine (`--engine flow`), or check a scaled-down copy with the request engine (`aftershock crosscheck FILE --scale 0.01`)".into(),
         }
     }
 }
@@ -120,6 +131,40 @@ pub fn expected_events(s: &Scenario) -> f64 {
     sources(s).fold(4.0, |events, (_, n)| events + n)
 }
 
+/// Expected service visits (requests and attempts reaching a service) in one trial of the
+/// request engine: the entries' mean traffic over the horizon, carried down every dependency
+/// by its calls per request (retries not included: the pilot counts them).
+pub fn expected_visits(s: &Scenario) -> f64 {
+    let h = s.horizon.as_secs_f64();
+    let top = &s.topology;
+    let mut visits = vec![0.0; top.services.len()];
+    for t in &s.traffic {
+        let profile = if t.hourly.is_empty() {
+            1.0
+        } else {
+            t.hourly.iter().sum::<f64>() / t.hourly.len() as f64
+        };
+        visits[t.entry] += t.rate * profile * h;
+    }
+    for &v in &top.order {
+        for &e in &top.out_edges[v] {
+            let d = &top.deps[e];
+            visits[d.to] += visits[v] * d.calls;
+        }
+    }
+    visits.iter().sum()
+}
+
+/// Expected events of one request-engine trial: about three per visit (its arrival, the end of
+/// its work, its response or timeout), measured 2.4 to 3.1 on the library's request models.
+pub fn expected_request_events(s: &Scenario) -> f64 {
+    3.0 * expected_visits(s) + expected_events(s)
+}
+
+/// Seconds one request-engine event costs on one core (about 40 ns measured, see
+/// BENCHMARKS.md; rounded up).
+const REQUEST_EVENT_COST: f64 = 60e-9;
+
 /// Refuses runs that would need absurd memory or time, with the estimate.
 pub fn check_budget(s: &Scenario, trials: u64) -> Result<(), BudgetRefusal> {
     let buckets = s.horizon.0 / s.resolution.0.max(1);
@@ -134,6 +179,14 @@ pub fn check_budget(s: &Scenario, trials: u64) -> Result<(), BudgetRefusal> {
     let bytes = trials as f64 * plans * std::mem::size_of::<TrialRow>() as f64 + series;
     if bytes > MAX_BYTES {
         return Err(BudgetRefusal::Memory(bytes));
+    }
+    if s.engine == Engine::Requests {
+        let events = expected_request_events(s);
+        let cpu = trials as f64 * plans * events * REQUEST_EVENT_COST;
+        if events > crate::requests::MAX_EVENTS_PER_TRIAL as f64 / 2.0 || cpu > MAX_CPU_SECONDS {
+            return Err(BudgetRefusal::Requests(events, cpu));
+        }
+        return Ok(());
     }
     if let Some((at, n)) = densest_source(s)
         && expected_events(s) > crate::flow::MAX_EVENTS_PER_TRIAL as f64 / 2.0
@@ -165,13 +218,22 @@ pub const CPU_PILOT_TRIALS: u64 = 10;
 
 /// Estimated CPU time of trials `first..first + trials` of every plan, in seconds, from the
 /// events the first (at most [`CPU_PILOT_TRIALS`]) of them actually handle: a count, not a
-/// timing, so the estimate is the same on every machine and every run. The events are counted
-/// by the flow engine whatever the scenario's engine (the request engine has no event count of
-/// its own here yet), so the estimate is the flow engine's.
+/// timing, so the estimate is the same on every machine and every run. The request engine's
+/// pilot is one trial (its trials are long), counted by that engine, retries included.
 pub fn pilot_cpu_seconds(s: &Scenario, seed: u64, first: u64, trials: u64) -> f64 {
     let pilot = trials.min(CPU_PILOT_TRIALS);
     if pilot == 0 {
         return 0.0;
+    }
+    if s.engine == Engine::Requests {
+        let mut windows = Vec::new();
+        fault::draw(s, seed, first, &mut windows);
+        let events: u64 = s
+            .plans
+            .iter()
+            .map(|p| crate::requests::count_events(s, p, &windows, seed, first))
+            .sum();
+        return events as f64 * trials as f64 * REQUEST_EVENT_COST;
     }
     let events: u64 = (first..first + pilot)
         .into_par_iter()
@@ -199,6 +261,12 @@ pub fn check_run_budget(
     check_budget(s, trials)?;
     let cpu = pilot_cpu_seconds(s, seed, first, count);
     if cpu > MAX_CPU_SECONDS {
+        if s.engine == Engine::Requests {
+            return Err(BudgetRefusal::Requests(
+                cpu / (count.max(1) as f64 * s.plans.len() as f64 * REQUEST_EVENT_COST),
+                cpu,
+            ));
+        }
         return Err(BudgetRefusal::Cpu(cpu));
     }
     Ok(())
@@ -208,6 +276,12 @@ pub fn check_run_budget(
 /// (`label` is the scenario file as the user named it).
 pub fn aborted_message(s: &Scenario, label: &str, seed: u64, trial: u64, plan: usize) -> String {
     let name = &s.plans[plan].name;
+    if s.engine == Engine::Requests {
+        let cap = crate::requests::MAX_EVENTS_PER_TRIAL;
+        return format!(
+            "{label}: trial {trial} of plan `{name}` exceeded {cap} events in the request engine and was stopped; no report was written: the scenario is too large to simulate request by request\n  help: use the flow engine (`--engine flow`), or check a scaled-down copy (`aftershock crosscheck {label} --scale 0.01`)"
+        );
+    }
     let cap = crate::flow::MAX_EVENTS_PER_TRIAL;
     // This trial's own draw first: a schedule whose mean looks harmless can still draw
     // millions of windows (a heavy tail).

@@ -61,7 +61,7 @@ use crate::metrics::TrialRow;
 use crate::model::{Plan, Scenario};
 use crate::sim::series::Recorder;
 use crate::sim::trace::TraceRecord;
-pub use trial::{MAX_REQUESTS_PER_TRIAL, Observed};
+pub use trial::{MAX_EVENTS_PER_TRIAL, Observed};
 
 /// Runs one trial of `plan` against the fault windows drawn for it, optionally recording the
 /// event trace and the chart buckets (reset here). Returns the trial's summary row.
@@ -88,6 +88,20 @@ pub fn observe(s: &Scenario, plan: &Plan, seed: u64, trial: u64) -> (TrialRow, O
     fault::draw(s, seed, trial, &mut windows);
     let (row, obs) = run(s, plan, &windows, seed, trial, None, None, true);
     (row, *obs.expect("observations were asked for"))
+}
+
+/// The events trial `trial` of `plan` handles (for the run budget's pilot; a trial stopped at
+/// [`MAX_EVENTS_PER_TRIAL`] counts that many).
+pub fn count_events(
+    s: &Scenario,
+    plan: &Plan,
+    windows: &[FaultWindow],
+    seed: u64,
+    trial: u64,
+) -> u64 {
+    run(s, plan, windows, seed, trial, None, None, true)
+        .1
+        .map_or(0, |o| o.events)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -137,7 +137,7 @@ mod tests {
             assert!(b >= last || v >= 1 << 40);
             last = b;
             let (lo, w) = edges(b);
-            assert!(lo <= v as f64 && (v as f64) < lo + w + 1.0, "{v}: {lo} {w}");
+            assert!(lo <= v as f64 && (v as f64) <= lo + w, "{v}: {lo} {w}");
             assert!(w <= (lo / SUB as f64).max(1.0));
         }
         assert!(bucket(u64::MAX) < BUCKETS);

@@ -33,9 +33,9 @@ const NONE: u32 = u32::MAX;
 /// The parent of a user request.
 const USER: u32 = u32::MAX - 1;
 
-/// Requests handled in one trial at most; a trial beyond it is stopped and reported as too
-/// dense (the run's budget refuses such a scenario before it starts).
-pub const MAX_REQUESTS_PER_TRIAL: u64 = 200_000_000;
+/// Events one trial may handle at most; a trial beyond it is stopped and reported as too dense
+/// (the run's budget refuses a scenario expected to come near it before it starts).
+pub const MAX_EVENTS_PER_TRIAL: u64 = 1_000_000_000;
 
 /// Attempts a breaker must see in its window before their failure ratio can open it (a single
 /// failed call is not a ratio).
@@ -256,7 +256,6 @@ pub(super) struct RequestTrial<'a> {
     trace: Option<&'a mut Vec<TraceRecord>>,
     rec: Option<&'a mut Recorder>,
     events: u64,
-    requests: u64,
 }
 
 /// The service time of one request at `svc` (seconds at speed 1).
@@ -426,7 +425,6 @@ impl<'a> RequestTrial<'a> {
             trace,
             rec,
             events: 0,
-            requests: 0,
         }
     }
 
@@ -473,7 +471,7 @@ impl<'a> RequestTrial<'a> {
             self.advance_to(now);
             self.events += 1;
             self.handle(now, ev, &mut q);
-            if self.requests > MAX_REQUESTS_PER_TRIAL {
+            if self.events > MAX_EVENTS_PER_TRIAL {
                 return Err(());
             }
         }
@@ -614,7 +612,6 @@ impl<'a> RequestTrial<'a> {
         now: u64,
         deadline: u64,
     ) -> u32 {
-        self.requests += 1;
         let req = Req {
             svc: svc as u32,
             parent,

@@ -90,8 +90,7 @@ enum Check {
     },
     /// Both values are refused at the position of the setting at path `at` (which holds
     /// this one), with this message and help (substrings): a setting the flow engine does not
-    /// model. TODO(engine): once scenarios can choose the request-level engine, these rows
-    /// become cases run with `engine: Requests`.
+    /// model (the same settings are cases of the request engine's scenario).
     EngineRefused {
         at: &'static str,
         message: &'static str,
@@ -99,9 +98,8 @@ enum Check {
     },
     /// Rows identical, chart series different (`resolution`).
     SeriesOnly,
-    /// `engine`: each value selects its engine ([`Scenario::engine`]) and the metrics the
-    /// report gives values for. (The rows differ once the request engine replaces its
-    /// placeholder, which runs the flow engine; then this becomes a [`Check::Rows`] case.)
+    /// `engine`: each value selects its engine ([`Scenario::engine`]), the rows differ, and
+    /// so do the metrics the report gives values for.
     Engine,
 }
 
@@ -200,6 +198,43 @@ const STACK: &str = r#"Scenario(
     ],
 )"#;
 
+/// A stack both engines model (no roles, autoscaling, actions or deferred demand), small
+/// enough for the request engine.
+const ENGINES: &str = r#"Scenario(
+    name: "engines",
+    engine: Flow,
+    horizon: "2h",
+    seed: 5,
+    trials: 2,
+    services: [(name: "api", capacity: 200.0), (name: "db", capacity: 150.0)],
+    dependencies: [(from: "api", to: "db", timeout: "1s")],
+    traffic: [(entry: "api", rate: 80.0)],
+    failures: [(name: "db-down", kind: Crash(target: "db"),
+                schedule: Once(at: Fixed("20m"), duration: Fixed("10m")))],
+)"#;
+
+/// A server the request engine models request by request: clients time out after 1 s and
+/// retry twice at once; a 2-minute brownout (every response 2 s late) fills its queue with
+/// abandoned work, which sustains the failure unless the server drops expired requests.
+const REQUESTS: &str = r#"Scenario(
+    name: "requests",
+    engine: Requests,
+    horizon: "600s",
+    seed: 9,
+    trials: 2,
+    slo: (success_rate: 0.9, stability_window: "60s"),
+    services: [
+        (name: "clients", capacity: 1e9, base_latency: "0s"),
+        (name: "server", capacity: 10.0, base_latency: "0s", max_wait: "10s",
+         service_time: Exponential, drop_expired: false),
+    ],
+    dependencies: [(from: "clients", to: "server", timeout: "1s",
+                    retry: (max_attempts: 3, backoff_base: "0s", backoff_cap: "0s", jitter: None))],
+    traffic: [(entry: "clients", rate: 4.0)],
+    failures: [(name: "brownout", kind: Latency(target: "server", added: "2s"),
+                schedule: Once(at: Fixed("60s"), duration: Fixed("120s")))],
+)"#;
+
 /// An API whose calls to a database go through a breaker that defers what it suppresses; a
 /// report service shares the database. When the database returns, the breaker releases the
 /// deferred calls "at once": their retry policy shapes them in time (no jitter: one
@@ -207,20 +242,6 @@ const STACK: &str = r#"Scenario(
 /// equal or decorrelated jitter: spread over the backoff window), and what lands beyond the
 /// database's capacity takes it from the reports. (A steady stream of failures is retried at
 /// the policy's rate whatever the backoff: timing acts where clients are synchronized.)
-/// A stack both engines model (no roles, autoscaling, actions or deferred demand).
-const ENGINES: &str = r#"Scenario(
-    name: "engines",
-    engine: Flow,
-    horizon: "2h",
-    seed: 5,
-    trials: 2,
-    services: [(name: "api", capacity: 2000.0), (name: "db", capacity: 1500.0)],
-    dependencies: [(from: "api", to: "db", timeout: "1s")],
-    traffic: [(entry: "api", rate: 800.0)],
-    failures: [(name: "db-down", kind: Crash(target: "db"),
-                schedule: Once(at: Fixed("20m"), duration: Fixed("10m")))],
-)"#;
-
 const RETRY: &str = r#"Scenario(
     name: "retry",
     horizon: "2h",
@@ -568,9 +589,11 @@ fn table() -> Vec<Row> {
         r#"(name: "search", capacity: 600.0, zones: ["b"], service_time: Exponential, drop_expired: false)"#);
     let log_normal = Patched(STACK, r#"(name: "search", capacity: 600.0, zones: ["b"])"#,
         r#"(name: "search", capacity: 600.0, zones: ["b"], service_time: LogNormal(cv: 1.5))"#);
-    const FLOW_REFUSES: &str = "the flow engine does not model";
+    const FLOW_REFUSES: &str = "is not modelled by the flow engine";
     const REQUESTS_ENGINE: &str = "is modelled only by the requests engine: add `engine: Requests` \
-        at the top of the file or pass `--engine requests`";
+        or pass `--engine requests`";
+    let log_normal_requests = Patched(REQUESTS, "service_time: Exponential",
+        "service_time: LogNormal(cv: 1.5)");
     // The breaker releasing its deferred calls at a pace of its own.
     let paced = Patched(BREAKER, "release: AllAtOnce", "release: Rate(300.0)");
     // Half the base rate for twelve hours, then one and a half times it.
@@ -623,6 +646,14 @@ fn table() -> Vec<Row> {
               trials: Some(1),
               check: Check::Refused { message: FLOW_REFUSES, help: REQUESTS_ENGINE },
               why: "dropping expired work acts only in the request-level engine" },
+        case(Text(REQUESTS), "services[server].service_time", "Exponential", "Fixed", 2,
+             "the spread of service times sets the queueing delay (P-K: a fixed time waits half \
+              as long)"),
+        case(log_normal_requests, "services[server].service_time.cv", "1.5", "0.5", 2,
+             "a wider spread of service times waits longer"),
+        case(Text(REQUESTS), "services[server].drop_expired", "false", "true", 2,
+             "a server that drops requests its clients gave up on escapes the metastable retry \
+              storm"),
         case(s, "services[api].instances", "3", "4", 4,
              "instances are spread over the zones in turn: with 3 in two zones, losing the \
               second keeps two thirds, with 4 half"),
@@ -1123,18 +1154,17 @@ fn check(row: &Row) -> Result<String, String> {
                     ));
                 }
             }
-            let valued = |s: &Scenario| {
-                let r = Report::build(s, s.seed, &run(s, row.trials));
-                r.plans[0].metrics.len()
-            };
-            let (na, nb) = (valued(&sa), valued(&sb));
-            if na == nb {
-                Err(format!("both reports give {na} metrics a value"))
-            } else {
-                Ok(format!(
-                    "engines selected; {na} -> {nb} metrics with a value"
-                ))
+            let (ra, rb) = (run(&sa, row.trials), run(&sb, row.trials));
+            if bits(&ra) == bits(&rb) {
+                return Err("every trial row is identical: the engine changed nothing".into());
             }
+            let valued =
+                |s: &Scenario, r: &RunRows| Report::build(s, s.seed, r).plans[0].metrics.len();
+            Ok(format!(
+                "engines selected, rows differ; {} -> {} metrics with a value",
+                valued(&sa, &ra),
+                valued(&sb, &rb)
+            ))
         }
         Check::SeriesOnly => {
             let (sa, sb) = both(row)?;
