@@ -31,6 +31,7 @@ use crate::fault::{self, FaultWindow};
 use crate::metrics::TrialRow;
 use crate::model::{FailureKind, Plan, Role, Scenario};
 use crate::rng::{ChaCha8Rng, Purpose, stream};
+pub use crate::sim::Health;
 use crate::sim::series;
 use crate::sim::trace::{TraceEvent, TraceRecord};
 use metrics::Accumulators;
@@ -140,29 +141,6 @@ pub(crate) enum Ev {
     Traffic(u32),
     /// An internal timer or threshold crossing is due (stale unless the generation matches).
     Wake(u64),
-}
-
-/// Health of a service in the current flow solution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Health {
-    /// Serving everything it is offered, dependencies healthy, no adaptive state.
-    Up,
-    /// Running but overloaded, failing part of its requests, relying on adaptive behaviour,
-    /// or not yet registered.
-    Degraded,
-    /// Down (crashed, or every zone it runs in failed).
-    Down,
-}
-
-impl Health {
-    /// Name used in traces.
-    pub fn name(self) -> &'static str {
-        match self {
-            Health::Up => "up",
-            Health::Degraded => "degraded",
-            Health::Down => "down",
-        }
-    }
 }
 
 /// Circuit breaker state of an edge.

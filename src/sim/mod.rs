@@ -53,3 +53,27 @@ pub fn run_trial(
 ) -> TrialRow {
     run_trial_recorded(s, plan, windows, seed, trial, trace, None)
 }
+
+/// Health of a service: what either engine observes of it (the flow engine from its
+/// solution, the request engine from its measurement windows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// Serving everything it is offered, dependencies healthy, no adaptive state.
+    Up,
+    /// Running but overloaded, failing part of its requests, relying on adaptive behaviour,
+    /// or not yet registered.
+    Degraded,
+    /// Down (crashed, or every zone it runs in failed).
+    Down,
+}
+
+impl Health {
+    /// Name used in traces.
+    pub fn name(self) -> &'static str {
+        match self {
+            Health::Up => "up",
+            Health::Degraded => "degraded",
+            Health::Down => "down",
+        }
+    }
+}

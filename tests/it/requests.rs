@@ -45,8 +45,10 @@ fn mean_se(xs: &[f64]) -> (f64, f64) {
     (m, (v / n).sqrt())
 }
 
-/// Asserts `got` (mean, se) is within 4 standard errors and `rel` of `want`.
+/// Asserts `got` (mean, se) is within 4 standard errors and `rel` of `want` (and prints both,
+/// for FIDELITY.md: `cargo test --release --test it requests:: -- --nocapture`).
 fn assert_close(what: &str, (m, se): (f64, f64), want: f64, rel: f64) {
+    eprintln!("{what}: measured {m:.4} (se {se:.4}), formula {want:.4}, tolerance {rel}");
     assert!(
         (m - want).abs() <= 4.0 * se && (m - want).abs() <= rel * want.abs(),
         "{what}: measured {m:.4} (se {se:.4}), formula {want:.4}, tolerance {rel}"
@@ -142,6 +144,10 @@ fn littles_law_holds_at_every_service_of_a_network() {
         let l = o.in_system_s[svc] / horizon;
         let lambda = o.arrived[svc] as f64 / horizon;
         let w = o.sojourn_s[svc] / o.completed[svc] as f64;
+        eprintln!(
+            "Little, service {svc}: L {l:.4}, lambda W {:.4}",
+            lambda * w
+        );
         assert!(
             (l - lambda * w).abs() <= 0.01 * l,
             "service {svc}: L {l:.4} vs lambda W {:.4}",
@@ -186,6 +192,9 @@ fn a_backlog_drains_as_the_busy_period_formula_says() {
     assert!(b > 150.0, "a backlog built: {b}");
     let var = resid.iter().map(|r| (r - m) * (r - m)).sum::<f64>() / (resid.len() as f64 - 1.0);
     let want = b * (mu + lambda) / (mu - lambda).powi(3);
+    eprintln!(
+        "drain: E[B] {b:.1}, mean of T - B/(mu - lambda) {m:.3} s (se {se:.3}), variance {var:.2} vs {want:.2}"
+    );
     assert!(
         (var / want - 1.0).abs() < 0.2,
         "drain variance {var} vs {want}"
@@ -228,6 +237,7 @@ fn retries_amplify_as_the_formulas_say() {
     let s = retry_chain(1, 3, r#"ErrorRate(target: "s1", share: 0.5)"#);
     let (_, o) = requests::observe(&s, &s.plans[0], s.seed, 0);
     let a = o.attempts[0] as f64 / o.calls[0] as f64;
+    eprintln!("retries: {a:.4} attempts per call, formula 1.75");
     assert!((a - 1.75).abs() < 0.0175, "attempts per call {a}");
     // Three layers, the bottom fails a share p: layer k's calls fail with p_k = p_{k+1}^n, so
     // attempts multiply layer by layer: a(p_1) a(p_2) a(p_3) per user request at the bottom.
@@ -343,6 +353,7 @@ fn jitter_spreads_a_synchronized_release() {
             .unwrap()
     };
     let (none, equal, full) = (busiest("None"), busiest("Equal"), busiest("Full"));
+    eprintln!("jitter: busiest second none {none}, equal {equal}, full {full}");
     assert!(none > 3_500, "no jitter: one synchronized wave ({none})");
     assert!(
         full * 4 < none,
