@@ -9,7 +9,7 @@
 
 use super::{BreakerState, EPS, FlowTrial, Health, TraceEvent};
 use crate::engine::SimTime;
-use crate::metrics::{Metric, TrialRow};
+use crate::metrics::TrialRow;
 
 /// Running totals of one trial.
 #[derive(Debug, Clone)]
@@ -533,82 +533,31 @@ impl FlowTrial<'_> {
     pub(super) fn finish(mut self) -> TrialRow {
         // The last recovery phase ends with the trial.
         self.storm.end(self.s.horizon);
-        let mut values = [0.0; Metric::COUNT];
-        // A trial not recovered (or not restored) within the horizon is censored: its MTTR is
-        // the time from the first failure to the end of the simulation, a lower bound, never
-        // a time beyond it.
-        let (mut tech_censored, mut op_censored) = (false, false);
-        let (technical, operational) = match self.first_failure {
-            None => (0.0, 0.0),
-            Some(f) => {
-                let end_s = self.s.horizon.since(f).as_secs_f64();
-                let tech = match self.technical_recovery {
-                    Some(r) => r.since(f).as_secs_f64(),
-                    None => {
-                        tech_censored = true;
-                        end_s
-                    }
-                };
-                let op = match self.acc.operational {
-                    Some(o) if !tech_censored => o.since(f).as_secs_f64(),
-                    _ => {
-                        op_censored = true;
-                        end_s
-                    }
-                };
-                (tech, op.max(tech))
-            }
-        };
         let a = &self.acc;
-        let availability = if a.user_offered > 0.0 {
-            (a.user_ok / a.user_offered).clamp(0.0, 1.0)
-        } else {
-            1.0
-        };
-        let n = a.ever_bad.len().max(1) as f64;
-        let set = |v: &mut [f64; Metric::COUNT], m: Metric, x: f64| v[m.index()] = x;
-        set(&mut values, Metric::TechnicalMttr, technical);
-        set(&mut values, Metric::OperationalMttr, operational);
-        set(&mut values, Metric::RestorationGap, operational - technical);
-        set(&mut values, Metric::Availability, availability);
-        set(
-            &mut values,
-            Metric::BlastRadiusServices,
-            a.ever_bad.iter().filter(|b| **b).count() as f64 / n,
-        );
-        set(&mut values, Metric::BlastRadiusRequests, 1.0 - availability);
-        set(&mut values, Metric::StormPeakRatio, self.storm.peak);
-        set(&mut values, Metric::OverloadSeconds, a.overload_s);
-        set(&mut values, Metric::ExcessWork, a.excess_work);
-        set(
-            &mut values,
-            Metric::CascadeCount,
-            a.cascaded.iter().filter(|c| **c).count() as f64,
-        );
-        set(&mut values, Metric::DegradedAuthAccepts, a.degraded_accepts);
-        set(&mut values, Metric::AuthRejectsPostRecovery, a.auth_rejects);
-        set(&mut values, Metric::StaleReads, a.stale_reads);
-        set(&mut values, Metric::OutOfOrderReplays, a.out_of_order);
-        set(&mut values, Metric::LostWork, a.lost_work);
-        set(&mut values, Metric::RoutingFailures, a.routing_failures);
-        let success = if self.stages_total > 0 {
-            f64::from(self.stages_first_pass) / f64::from(self.stages_total)
-        } else {
-            1.0
-        };
-        set(&mut values, Metric::RecoverySuccessRate, success);
-        // Response times are not modelled by the flow engine: not a value, not 0.
-        for m in Metric::LATENCY {
-            set(&mut values, m, f64::NAN);
+        let (row, end) = crate::sim::summary::Measured {
+            horizon: self.s.horizon,
+            first_failure: self.first_failure,
+            technical_recovery: self.technical_recovery,
+            operational: a.operational,
+            user_offered: a.user_offered,
+            user_ok: a.user_ok,
+            ever_bad: &a.ever_bad,
+            cascaded: &a.cascaded,
+            storm_peak: self.storm.peak,
+            overload_s: a.overload_s,
+            excess_work: a.excess_work,
+            degraded_accepts: a.degraded_accepts,
+            auth_rejects: a.auth_rejects,
+            stale_reads: a.stale_reads,
+            out_of_order: a.out_of_order,
+            lost_work: a.lost_work,
+            routing_failures: a.routing_failures,
+            stages: (self.stages_first_pass, self.stages_total),
+            // Response times are not modelled by the flow engine: not a value, not 0.
+            latency: None,
         }
-        let event = TraceEvent::TrialEnd {
-            technical_mttr_s: technical,
-            operational_mttr_s: operational,
-            availability,
-            never_technically_recovered: tech_censored,
-            never_operationally_restored: op_censored,
-        };
-        self.record(self.s.horizon, event);
-        TrialRow::new(values, tech_censored, op_censored)
+        .summarize();
+        self.record(self.s.horizon, end);
+        row
     }
 }

@@ -20,11 +20,12 @@ use super::backoff;
 use super::sketch::Sketch;
 use crate::engine::{EventQueue, SimDuration, SimTime};
 use crate::fault::FaultWindow;
-use crate::metrics::{Metric, TrialRow};
+use crate::metrics::TrialRow;
 use crate::model::{DepKind, FailureKind, Plan, Scenario, ServiceTime};
 use crate::rng::{ChaCha8Rng, Purpose, stream};
 use crate::sim::Health;
 use crate::sim::series::Recorder;
+use crate::sim::summary::Measured;
 use crate::sim::trace::{TraceEvent, TraceRecord};
 use crate::sim::traffic::EntryRates;
 
@@ -1328,77 +1329,38 @@ impl<'a> RequestTrial<'a> {
 
     /// The trial's summary row.
     pub(super) fn finish_row(mut self, aborted: bool) -> (TrialRow, Option<Box<Observed>>) {
-        let horizon = self.s.horizon;
-        let (mut tech_censored, mut op_censored) = (false, false);
-        let (technical, operational) = match self.first_failure {
-            None => (0.0, 0.0),
-            Some(f) => {
-                let end_s = horizon.since(f).as_secs_f64();
-                let tech = match self.technical_recovery {
-                    Some(r) => r.since(f).as_secs_f64(),
-                    None => {
-                        tech_censored = true;
-                        end_s
-                    }
-                };
-                let op = match self.operational {
-                    Some(o) if !tech_censored => SimTime(o).since(f).as_secs_f64(),
-                    _ => {
-                        op_censored = true;
-                        end_s
-                    }
-                };
-                (tech, op.max(tech))
-            }
-        };
-        let availability = if self.users > 0 {
-            self.users_ok as f64 / self.users as f64
-        } else {
-            1.0
-        };
-        let n = self.ever_bad.len().max(1) as f64;
-        let mut values = [0.0; Metric::COUNT];
-        let mut set = |m: Metric, x: f64| values[m.index()] = x;
-        set(Metric::TechnicalMttr, technical);
-        set(Metric::OperationalMttr, operational);
-        set(Metric::RestorationGap, operational - technical);
-        set(Metric::Availability, availability);
-        set(
-            Metric::BlastRadiusServices,
-            self.ever_bad.iter().filter(|b| **b).count() as f64 / n,
-        );
-        set(Metric::BlastRadiusRequests, 1.0 - availability);
-        set(Metric::StormPeakRatio, self.storm_peak);
-        set(Metric::OverloadSeconds, self.overload_s);
-        set(Metric::ExcessWork, self.excess);
-        set(
-            Metric::CascadeCount,
-            self.cascaded.iter().filter(|c| **c).count() as f64,
-        );
-        set(Metric::DegradedAuthAccepts, 0.0);
-        set(Metric::AuthRejectsPostRecovery, 0.0);
-        set(Metric::StaleReads, 0.0);
-        set(Metric::OutOfOrderReplays, 0.0);
-        set(Metric::LostWork, 0.0);
-        set(Metric::RoutingFailures, 0.0);
-        set(Metric::RecoverySuccessRate, 1.0);
         // A trial without a successful user request has no latency: the horizon, a bound.
-        let none = horizon.as_secs_f64();
+        let none = self.s.horizon.as_secs_f64();
         let lat = |x: f64| if x.is_nan() { none } else { x };
-        set(Metric::LatencyMean, lat(self.latency.mean_s()));
-        set(Metric::LatencyP50, lat(self.latency.quantile_s(0.5)));
-        set(Metric::LatencyP99, lat(self.latency.quantile_s(0.99)));
-        self.record(
-            horizon.0,
-            TraceEvent::TrialEnd {
-                technical_mttr_s: technical,
-                operational_mttr_s: operational,
-                availability,
-                never_technically_recovered: tech_censored,
-                never_operationally_restored: op_censored,
-            },
-        );
-        let mut row = TrialRow::new(values, tech_censored, op_censored);
+        let latency = [
+            lat(self.latency.mean_s()),
+            lat(self.latency.quantile_s(0.5)),
+            lat(self.latency.quantile_s(0.99)),
+        ];
+        let (mut row, end) = Measured {
+            horizon: self.s.horizon,
+            first_failure: self.first_failure,
+            technical_recovery: self.technical_recovery,
+            operational: self.operational.map(SimTime),
+            user_offered: self.users as f64,
+            user_ok: self.users_ok as f64,
+            ever_bad: &self.ever_bad,
+            cascaded: &self.cascaded,
+            storm_peak: self.storm_peak,
+            overload_s: self.overload_s,
+            excess_work: self.excess,
+            // No roles in this engine yet (scenarios with roles are refused).
+            degraded_accepts: 0.0,
+            auth_rejects: 0.0,
+            stale_reads: 0.0,
+            out_of_order: 0.0,
+            lost_work: 0.0,
+            routing_failures: 0.0,
+            stages: (0, 0),
+            latency: Some(latency),
+        }
+        .summarize();
+        self.record(self.s.horizon.0, end);
         row.aborted = aborted;
         if let Some(o) = self.obs.as_deref_mut() {
             o.users = self.users;
