@@ -374,3 +374,29 @@ fn same_trial_same_result() {
     assert_eq!(bits(&a.0), bits(&b.0));
     assert_eq!(a.1.window_arrivals, b.1.window_arrivals);
 }
+
+#[test]
+fn a_timeout_fails_the_tail_of_the_mm1_response_time() {
+    // Clients calling an M/M/1 server (lambda 8, mu 10) with a 1 s timeout and no retries: the
+    // response time of M/M/1 is exponential with rate mu - lambda, so a share e^-2 = 13.5% of
+    // calls time out (the server still serves them, so the queue is the M/M/1 queue). 16 trials
+    // of 5000 s; tolerance 4 standard errors and 3%.
+    let s = scenario(
+        r#"Scenario(
+    name: "tail", horizon: "5000s", seed: 17, engine: Requests,
+    services: [
+        (name: "clients", capacity: 1e9, base_latency: "0s"),
+        (name: "server", capacity: 10.0, base_latency: "0s", max_wait: "1h"),
+    ],
+    dependencies: [(from: "clients", to: "server", timeout: "1s")],
+    traffic: [(entry: "clients", rate: 8.0)],
+)"#,
+    );
+    let failed: Vec<f64> = (0..16)
+        .map(|t| {
+            let (row, _) = requests::observe(&s, &s.plans[0], s.seed, t);
+            1.0 - row.get(aftershock::metrics::Metric::Availability)
+        })
+        .collect();
+    assert_close("M/M/1 P(response > 1 s)", mean_se(&failed), (-2f64).exp(), 0.03);
+}
