@@ -9,6 +9,7 @@ mod cli;
 mod comparison;
 mod conservation;
 mod convergence;
+mod crosscheck;
 mod determinism;
 mod engines;
 mod error_help;
