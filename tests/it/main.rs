@@ -29,6 +29,7 @@ mod planes;
 mod plans;
 mod replay;
 mod requests;
+mod requests_outputs;
 mod series;
 mod settings_act;
 mod shard;
