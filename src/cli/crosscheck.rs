@@ -95,10 +95,21 @@ pub(super) fn run(args: CrosscheckArgs) -> Result<(), Failure> {
             runner::check_run_budget(s, seed, trials, 0, trials)
         });
         if let Err(refusal) = budget {
+            // Both engines run here: the way out is a smaller copy, not the other engine.
+            let hint = match refusal {
+                runner::BudgetRefusal::Requests(events, _) => format!(
+                    "check a smaller copy: a lower `--scale` (this run's is {scale}; such as 0.01){}",
+                    if events > crate::requests::MAX_EVENTS_PER_TRIAL as f64 {
+                        ""
+                    } else {
+                        ", or fewer `--trials`"
+                    }
+                ),
+                _ => refusal.hint(),
+            };
             return Err(Failure::bad_input(format!(
-                "{label}: with the {} engine: {refusal}\n  help: {}",
-                s.engine,
-                refusal.hint()
+                "{label}: with the {} engine: {refusal}\n  help: {hint}",
+                s.engine
             )));
         }
     }
@@ -112,17 +123,11 @@ pub(super) fn run(args: CrosscheckArgs) -> Result<(), Failure> {
             } else {
                 &requests
             };
-            let mut message = format!(
+            return Err(Failure::bad_input(format!(
                 "with the {} engine: {}",
                 a.engine,
                 runner::aborted_message(s, &label, seed, a.trial, a.plan)
-            );
-            if a.engine == Engine::Requests {
-                message.push_str(
-                    "\n  help: add `--engine requests` to the replay command to replay the trial with the request engine",
-                );
-            }
-            return Err(Failure::bad_input(message));
+            )));
         }
     };
     out!("{}", c.table());

@@ -166,6 +166,17 @@ fn a_scenario_one_engine_refuses_exits_2_at_its_position() {
         "{}",
         out.stderr
     );
+    // Scaled up beyond what the request engine can simulate: refused before anything runs,
+    // with the way out that a cross-check has.
+    write(dir.path(), "two.ron", TWO_PLANS);
+    let out = cli(dir.path(), "crosscheck", &["two.ron", "--scale", "1e6"]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(out.stdout.is_empty());
+    assert!(
+        out.stderr.contains("with the requests engine") && out.stderr.contains("a lower `--scale`"),
+        "{}",
+        out.stderr
+    );
     // Usage: a scale of 0, --engine, no trials.
     for args in [
         &["two.ron", "--scale", "0"][..],
