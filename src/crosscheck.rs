@@ -5,9 +5,12 @@
 //! their difference has a much tighter interval than two independent means. Per plan and
 //! metric reported by both engines the cross-check gives both means, the paired difference
 //! (requests - flow) with its 95% interval (Student's t), and whether the engines agree: the
-//! difference's magnitude is within the metric's [`tolerance`]. Per plan difference against
-//! the baseline it says whether the engines agree on its direction wherever either finds it
-//! significant (the decision a user takes from a report).
+//! difference's magnitude is within the metric's [`tolerance`] (a metric with a value in
+//! neither engine, as when no trial ran, has no verdict; a value in one engine only is a
+//! disagreement). Per plan difference against the baseline it says whether the engines agree
+//! on its direction wherever either finds it significant (the decision a user takes from a
+//! report). A trial stopped at its event cap in either engine has no valid row, so the
+//! cross-check refuses to compare ([`Aborted`]).
 
 use crate::metrics::{Better, Metric};
 use crate::model::{ActionKind, Engine, Role, Scenario, Step, Strategy};
@@ -15,9 +18,10 @@ use crate::runner::{self, RunConfig, RunRows};
 use crate::stats::{self, Paired};
 
 /// The stated tolerance of an agreement on metric `m` whose means are `a` and `b`: 10% of the
-/// larger magnitude, and never less than a floor in the metric's unit (1 s for times, 0.005
-/// for shares, 0.1 for load ratios, 1 for counts): below the floor a difference is noise for
-/// a decision.
+/// larger magnitude, and never less than a floor in the metric's unit (1 s for recovery times
+/// and overload seconds, 1 ms for response times, 0.005 for shares, 0.1 for load ratios, 1 for
+/// counts): below the floor a difference is noise for a decision. A NaN mean (no value) is
+/// left out of the magnitude.
 pub fn tolerance(m: Metric, a: f64, b: f64) -> f64 {
     let floor = match m {
         Metric::TechnicalMttr
@@ -50,13 +54,37 @@ pub struct Level {
     pub diff: Paired,
     /// The stated tolerance ([`tolerance`]).
     pub tolerance: f64,
-    /// `|diff| <= tolerance`.
-    pub agree: bool,
+    /// `|diff| <= tolerance`; `None` when neither engine has a value (both means NaN), and
+    /// `Some(false)` when only one has.
+    pub agree: Option<bool>,
 }
 
 /// Whether a paired difference is significant: its 95% interval excludes 0.
 fn significant(p: &Paired) -> bool {
     p.ci95_low > 0.0 || p.ci95_high < 0.0
+}
+
+/// The direction of a mean difference: -1, 0 (none, or NaN) or 1. Unlike `f64::signum`, a
+/// difference of exactly 0 has no direction.
+fn direction(x: f64) -> i8 {
+    if x > 0.0 {
+        1
+    } else if x < 0.0 {
+        -1
+    } else {
+        0
+    }
+}
+
+/// Whether two engines' differences of one plan against the baseline agree in direction:
+/// neither is significant, or both mean differences point the same way (0 counts as a
+/// direction of its own, so a significant difference in one engine and none in the other
+/// disagree).
+fn directions_match(flow: &Paired, requests: &Paired) -> bool {
+    match (significant(flow), significant(requests)) {
+        (false, false) => true,
+        _ => direction(flow.mean_diff) == direction(requests.mean_diff),
+    }
 }
 
 /// One plan's difference against the baseline, in both engines.
@@ -70,7 +98,8 @@ pub struct Direction {
     pub flow: Paired,
     /// Plan - baseline in the request engine.
     pub requests: Paired,
-    /// Neither engine finds it significant, or both do with the same sign.
+    /// Neither engine finds it significant (95% interval excluding 0), or their mean
+    /// differences have the same sign (an exact 0 matching only 0).
     pub agree: bool,
 }
 
@@ -92,7 +121,11 @@ pub struct Crosscheck {
 /// Multiplies every rate and capacity of `s` by `f` (traffic, service capacities, queue
 /// drain rates and backlogs, cache keys, lag rates, breaker deferral bounds and release rates,
 /// failover backups, retry release rates): the same system at another size, for checking a
-/// large scenario at a size the request engine handles.
+/// large scenario at a size the request engine handles. Instance counts are whole numbers and
+/// stay, so in the request engine one request's mean service time `instances / capacity`
+/// grows by `1 / f` (response times grow with it: keep it well below the timeouts), and
+/// breakers, which need [`crate::requests::trial::BREAKER_MIN_CALLS`] outcomes in their
+/// window, see fewer calls.
 pub fn scale(s: &mut Scenario, f: f64) {
     for t in &mut s.traffic {
         t.rate *= f;
@@ -149,8 +182,20 @@ pub fn scale(s: &mut Scenario, f: f64) {
     }
 }
 
+/// A trial stopped at its event cap: its row is not valid, so nothing is compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Aborted {
+    /// The engine whose trial stopped.
+    pub engine: Engine,
+    /// Trial index.
+    pub trial: u64,
+    /// Plan index.
+    pub plan: usize,
+}
+
 /// Runs `flow` and `requests` (the same scenario loaded for each engine) on trials
-/// `0..trials` and compares them.
+/// `0..trials` and compares them; refuses when a trial of either engine was stopped at its
+/// event cap (the first such trial, flow first).
 pub fn run(
     flow: &Scenario,
     requests: &Scenario,
@@ -158,15 +203,25 @@ pub fn run(
     trials: u64,
     threads: Option<usize>,
     scale: f64,
-) -> Crosscheck {
+) -> Result<Crosscheck, Aborted> {
     let cfg = RunConfig {
         seed,
         trials,
         threads,
     };
-    let a = runner::run(flow, &cfg, 0, &|_| {});
-    let b = runner::run(requests, &cfg, 0, &|_| {});
-    compare(flow, &a, &b, trials, scale)
+    let mut rows = Vec::with_capacity(2);
+    for s in [flow, requests] {
+        let r = runner::run(s, &cfg, 0, &|_| {});
+        if let Some((trial, plan)) = r.first_aborted() {
+            return Err(Aborted {
+                engine: s.engine,
+                trial,
+                plan,
+            });
+        }
+        rows.push(r);
+    }
+    Ok(compare(flow, &rows[0], &rows[1], trials, scale))
 }
 
 fn compare(s: &Scenario, a: &RunRows, b: &RunRows, trials: u64, scale: f64) -> Crosscheck {
@@ -187,6 +242,11 @@ fn compare(s: &Scenario, a: &RunRows, b: &RunRows, trials: u64, scale: f64) -> C
             let diff = stats::paired(&fa, &fb, lower, &mut scratch);
             let (ma, mb) = (mean(&fa), mean(&fb));
             let tol = tolerance(m, ma, mb);
+            let agree = match (ma.is_nan(), mb.is_nan()) {
+                (true, true) => None,
+                (false, false) => Some(diff.mean_diff.abs() <= tol),
+                _ => Some(false),
+            };
             levels.push(Level {
                 plan: plan.name.clone(),
                 metric: m,
@@ -194,23 +254,19 @@ fn compare(s: &Scenario, a: &RunRows, b: &RunRows, trials: u64, scale: f64) -> C
                 requests: mb,
                 diff,
                 tolerance: tol,
-                agree: diff.mean_diff.abs() <= tol,
+                agree,
             });
             if k != s.baseline {
                 let base_a = a.column(s.baseline, m);
                 let base_b = b.column(s.baseline, m);
                 let da = stats::paired(&base_a, &fa, lower, &mut scratch);
                 let db = stats::paired(&base_b, &fb, lower, &mut scratch);
-                let agree = match (significant(&da), significant(&db)) {
-                    (false, false) => true,
-                    _ => da.mean_diff.signum() == db.mean_diff.signum(),
-                };
                 directions.push(Direction {
                     plan: plan.name.clone(),
                     metric: m,
                     flow: da,
                     requests: db,
-                    agree,
+                    agree: directions_match(&da, &db),
                 });
             }
         }
@@ -234,8 +290,9 @@ fn mean(xs: &[f64]) -> f64 {
 
 impl Crosscheck {
     /// The printed table: per plan and metric both means, the paired difference with its
-    /// interval, the tolerance and the verdict; then the plan differences whose direction the
-    /// engines disagree on.
+    /// interval, the tolerance and the verdict (`agree`, `DIFFER`, or `-` when neither engine
+    /// has a value); then how many plan differences against the baseline agree in direction,
+    /// and each one the engines disagree on.
     pub fn table(&self) -> String {
         use std::fmt::Write;
         let mut out = String::new();
@@ -244,15 +301,29 @@ impl Crosscheck {
             "crosscheck {}: {} trials per engine, rates and capacities x{}",
             self.scenario, self.trials, self.scale
         );
+        let pw = self
+            .levels
+            .iter()
+            .map(|l| l.plan.chars().count())
+            .chain(std::iter::once(4))
+            .max()
+            .unwrap_or(4);
+        let mw = self
+            .levels
+            .iter()
+            .map(|l| l.metric.key().len())
+            .chain(std::iter::once(6))
+            .max()
+            .unwrap_or(6);
         let _ = writeln!(
             out,
-            "{:<14} {:<24} {:>12} {:>12} {:>12} {:>25} {:>10}  verdict",
+            "{:<pw$} {:<mw$} {:>12} {:>12} {:>12} {:>25} {:>10}  verdict",
             "plan", "metric", "flow", "requests", "req - flow", "95% interval", "tolerance"
         );
         for l in &self.levels {
             let _ = writeln!(
                 out,
-                "{:<14} {:<24} {:>12} {:>12} {:>12} {:>25} {:>10}  {}",
+                "{:<pw$} {:<mw$} {:>12} {:>12} {:>12} {:>25} {:>10}  {}",
                 l.plan,
                 l.metric.key(),
                 num(l.flow),
@@ -260,16 +331,29 @@ impl Crosscheck {
                 num(l.diff.mean_diff),
                 format!("[{}, {}]", num(l.diff.ci95_low), num(l.diff.ci95_high)),
                 num(l.tolerance),
-                if l.agree { "agree" } else { "DIFFER" }
+                match l.agree {
+                    Some(true) => "agree",
+                    Some(false) => "DIFFER",
+                    None => "-",
+                }
             );
         }
-        let agree = self.levels.iter().filter(|l| l.agree).count();
+        let compared = self.levels.iter().filter(|l| l.agree.is_some()).count();
+        let agree = self.levels.iter().filter(|l| l.agree == Some(true)).count();
         let _ = writeln!(
             out,
-            "{agree} of {} plan metrics agree within tolerance",
-            self.levels.len()
+            "{agree} of {compared} plan metrics agree within tolerance{}",
+            match self.levels.len() - compared {
+                0 => String::new(),
+                n => format!(" ({n} without a value in either engine)"),
+            }
         );
-        if !self.directions.is_empty() {
+        if self.directions.is_empty() {
+            let _ = writeln!(
+                out,
+                "plan differences against the baseline: none (one plan)"
+            );
+        } else {
             let bad: Vec<&Direction> = self.directions.iter().filter(|d| !d.agree).collect();
             let _ = writeln!(
                 out,
@@ -280,7 +364,7 @@ impl Crosscheck {
             for d in bad {
                 let _ = writeln!(
                     out,
-                    "  {} {}: flow {} [{}, {}], requests {} [{}, {}]",
+                    "  DIFFER {} {}: flow {} [{}, {}], requests {} [{}, {}]",
                     d.plan,
                     d.metric.key(),
                     num(d.flow.mean_diff),
@@ -295,7 +379,8 @@ impl Crosscheck {
         out
     }
 
-    /// Whether every plan difference's direction agrees.
+    /// Whether every plan difference's direction agrees (true with one plan: nothing to
+    /// compare).
     pub fn directions_agree(&self) -> bool {
         self.directions.iter().all(|d| d.agree)
     }
@@ -311,4 +396,73 @@ fn num(x: f64) -> String {
     }
     let digits = (3 - x.abs().log10().floor() as i32).clamp(0, 6) as usize;
     format!("{x:.digits$}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::TrialRow;
+
+    fn paired(mean_diff: f64, ci95_low: f64, ci95_high: f64) -> Paired {
+        Paired {
+            mean_diff,
+            ci95_low,
+            ci95_high,
+            plan_wins_share: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_significant_difference_and_none_disagree_in_direction() {
+        let none = paired(0.0, 0.0, 0.0);
+        let down = paired(-2.0, -3.0, -1.0);
+        let up = paired(2.0, 1.0, 3.0);
+        let up_weak = paired(0.5, -1.0, 2.0);
+        assert!(directions_match(&none, &none));
+        assert!(directions_match(&up, &up_weak));
+        assert!(!directions_match(&up, &down));
+        assert!(!directions_match(&down, &up_weak));
+        // `f64::signum(0.0)` is 1: a significant rise must not match no change at all.
+        assert!(!directions_match(&up, &none));
+        assert!(!directions_match(&none, &down));
+        // Neither significant: agree whatever the signs.
+        assert!(directions_match(&up_weak, &paired(-0.5, -2.0, 1.0)));
+    }
+
+    #[test]
+    fn the_tolerance_has_a_floor_and_ignores_a_missing_mean() {
+        assert_eq!(tolerance(Metric::Availability, 0.99, 0.98), 0.099);
+        assert_eq!(tolerance(Metric::TechnicalMttr, 2.0, 3.0), 1.0);
+        assert_eq!(tolerance(Metric::TechnicalMttr, f64::NAN, 300.0), 30.0);
+        assert_eq!(tolerance(Metric::CascadeCount, f64::NAN, f64::NAN), 1.0);
+        assert_eq!(tolerance(Metric::LatencyP99, 0.0, 0.0), 0.001);
+    }
+
+    fn rows(values: &[f64]) -> RunRows {
+        RunRows {
+            first_trial: 0,
+            plans: 1,
+            rows: values
+                .iter()
+                .map(|&v| TrialRow::new([v; Metric::COUNT], false, false))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_metric_without_values_has_no_verdict_and_one_engine_alone_differs() {
+        let s = crate::scenario::default_scenario();
+        let mut s = s;
+        s.plans.truncate(1);
+        s.baseline = 0;
+        let c = compare(&s, &rows(&[]), &rows(&[]), 0, 1.0);
+        assert!(c.levels.iter().all(|l| l.agree.is_none()));
+        assert!(c.table().contains("0 of 0 plan metrics agree"));
+        let c = compare(&s, &rows(&[f64::NAN]), &rows(&[1.0]), 1, 1.0);
+        assert!(c.levels.iter().all(|l| l.agree == Some(false)));
+        let c = compare(&s, &rows(&[1.0, 1.0]), &rows(&[1.0, 1.0]), 2, 1.0);
+        assert!(c.levels.iter().all(|l| l.agree == Some(true)));
+        assert!(c.table().contains("none (one plan)"));
+        assert!(c.directions_agree());
+    }
 }

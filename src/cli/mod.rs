@@ -21,6 +21,7 @@ macro_rules! outln {
 }
 
 mod check;
+mod crosscheck;
 mod graph;
 mod interrupt;
 mod sweep;
@@ -122,6 +123,13 @@ pub enum Command {
     },
     /// Run a scenario over a grid of parameter values; write sweep.csv and charts.
     Sweep(SweepArgs),
+    /// Run a scenario with both engines on the same trials and compare them metric by metric
+    /// (exit 0: every plan difference has the same direction in both, 1: one does not, 2: bad
+    /// input).
+    #[command(
+        long_about = "Run a scenario with both engines (flow and requests) on the same trials and compare them metric by metric.\n\nPrints, per plan and metric both engines report, both means, the paired difference (requests - flow) with its 95% interval, the tolerance and the verdict, then whether the engines agree on the direction of every plan's difference against the baseline.\n\nExit codes: 0 when every plan difference against the baseline has the same direction in both engines (or neither finds it significant), 1 when one does not, 2 for bad input (a scenario either engine refuses, a run budget exceeded)."
+    )]
+    Crosscheck(CrosscheckArgs),
 }
 
 /// The `--engine` choice.
@@ -251,6 +259,27 @@ pub struct CheckArgs {
     pub engine: Option<EngineArg>,
 }
 
+/// Arguments of `crosscheck`.
+#[derive(Debug, Args)]
+pub struct CrosscheckArgs {
+    /// Scenario file; both engines must model it (its `engine` field is ignored).
+    #[arg(value_name = "FILE")]
+    pub scenario: PathBuf,
+    /// Trials per engine (default: the scenario's `trials`, at most 200).
+    #[arg(long)]
+    pub trials: Option<u64>,
+    /// Multiply every rate and capacity by F (> 0) before running, to check a large
+    /// scenario at a size the request engine handles.
+    #[arg(long, value_name = "F", default_value_t = 1.0, value_parser = crosscheck::parse_scale)]
+    pub scale: f64,
+    /// Master seed (default: the scenario's `seed`).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Worker threads (default: one per core). Results are identical for any value.
+    #[arg(long, value_parser = parse_threads)]
+    pub threads: Option<usize>,
+}
+
 /// Arguments of `sweep`.
 #[derive(Debug, Args)]
 pub struct SweepArgs {
@@ -374,6 +403,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         }
         Command::Check(args) => check::run(args),
         Command::Sweep(args) => sweep::run(args),
+        Command::Crosscheck(args) => crosscheck::run(args),
         Command::Graph { scenario } => {
             let s = load(scenario.as_deref(), None)?;
             out!("{}", graph::dot(&s));

@@ -8,7 +8,7 @@ use aftershock::metrics::Metric;
 use aftershock::model::Engine;
 use aftershock::scenario;
 
-use crate::support::{cli, write};
+use crate::support::{cli, pos, write};
 
 /// A stack both engines model.
 const BOTH: &str = r#"Scenario(
@@ -134,17 +134,6 @@ fn help_of(err: &str, at: &str, message: &str) -> Option<String> {
         .get(i + 1)
         .and_then(|h| h.trim_start().strip_prefix("help: "))
         .map(str::to_string)
-}
-
-/// `line:col` of the first occurrence of `needle` in `text` (1-based).
-fn pos(text: &str, needle: &str) -> String {
-    let b = text
-        .find(needle)
-        .unwrap_or_else(|| panic!("`{needle}` not in text"));
-    let before = &text[..b];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().unwrap().chars().count() + 1;
-    format!("{line}:{col}")
 }
 
 #[test]

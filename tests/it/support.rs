@@ -110,3 +110,14 @@ pub fn run_at_root(args: &[&str]) -> (Option<i32>, String) {
     let out = cli(root(), args[0], &args[1..]);
     (out.code, out.stderr)
 }
+
+/// `line:col` of the first occurrence of `needle` in `text` (1-based).
+pub fn pos(text: &str, needle: &str) -> String {
+    let b = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("`{needle}` not in text"));
+    let before = &text[..b];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().unwrap().chars().count() + 1;
+    format!("{line}:{col}")
+}

@@ -1,0 +1,250 @@
+//! `aftershock crosscheck`: both engines on the same trials. It prints both means and a
+//! verdict per plan and metric and exits 0 when the plan differences agree in direction; a
+//! scenario either engine refuses exits 2 with the problems at their positions; `--scale`
+//! shrinks the request counts and keeps availability; the output does not depend on the
+//! thread count.
+
+use aftershock::crosscheck;
+use aftershock::metrics::Metric;
+use aftershock::model::Engine;
+use aftershock::requests;
+use aftershock::scenario;
+
+use crate::support::{cli, pos, write};
+
+/// Two services both engines model, two `AllAtOnce` plans, a retry policy and a crash.
+const TWO_PLANS: &str = r#"Scenario(
+    name: "two-plans",
+    horizon: "20m",
+    seed: 5,
+    trials: 500,
+    services: [(name: "api", capacity: 200.0), (name: "db", capacity: 150.0)],
+    dependencies: [(from: "api", to: "db", timeout: "1s",
+                    retry: (max_attempts: 3, backoff_base: "100ms", backoff_cap: "1s", jitter: Full))],
+    traffic: [(entry: "api", rate: 80.0)],
+    failures: [(name: "db-down", kind: Crash(target: "db"),
+                schedule: Once(at: Fixed("5m"), duration: Fixed("2m")))],
+    plans: [(name: "first", strategy: AllAtOnce), (name: "second", strategy: AllAtOnce)],
+)"#;
+
+/// The printed line of `plan` and `metric`, split at whitespace.
+fn line<'a>(out: &'a str, plan: &str, metric: &str) -> Vec<&'a str> {
+    out.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|w| w.len() >= 2 && w[0] == plan && w[1] == metric)
+        .unwrap_or_else(|| panic!("no line for {plan} {metric} in\n{out}"))
+}
+
+#[test]
+fn prints_both_means_and_verdicts_the_same_for_any_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "two.ron", TWO_PLANS);
+    let one = cli(
+        dir.path(),
+        "crosscheck",
+        &["two.ron", "--trials", "12", "--threads", "1"],
+    );
+    assert_eq!(one.code, Some(0), "{}{}", one.stdout, one.stderr);
+    let two = cli(
+        dir.path(),
+        "crosscheck",
+        &["two.ron", "--trials", "12", "--threads", "2"],
+    );
+    assert_eq!(two.code, Some(0), "{}", two.stderr);
+    assert_eq!(one.stdout, two.stdout, "--threads 1 and 2 print the same");
+    let out = &one.stdout;
+    assert!(
+        out.starts_with("crosscheck two-plans: 12 trials per engine, rates and capacities x1\n"),
+        "{out}"
+    );
+    // Every metric both engines report, per plan, with both means and a verdict; none of the
+    // response times (the flow engine does not model them).
+    for plan in ["first", "second"] {
+        for &m in Engine::Flow.reported() {
+            let w = line(out, plan, m.key());
+            let verdict = *w.last().unwrap();
+            assert!(verdict == "agree" || verdict == "DIFFER", "{w:?}");
+        }
+        let w = line(out, plan, "availability");
+        let (flow, req): (f64, f64) = (w[2].parse().unwrap(), w[3].parse().unwrap());
+        // Down 2 of 20 minutes: both about 0.9.
+        assert!(
+            (flow - 0.9).abs() < 0.01 && (req - 0.9).abs() < 0.01,
+            "{w:?}"
+        );
+        assert_eq!(*w.last().unwrap(), "agree");
+        let w = line(out, plan, "technical_mttr_s");
+        assert_eq!(
+            (w[2], w[3], *w.last().unwrap()),
+            ("120.0", "120.0", "agree"),
+            "{w:?}"
+        );
+    }
+    assert!(!out.contains("latency"), "{out}");
+    // The plans are the same plan: no difference, in either engine.
+    assert!(
+        out.contains("plan differences against the baseline: 17 of 17 agree in direction"),
+        "{out}"
+    );
+    // The default trial count is the scenario's, at most 200 (said in --help).
+    let help = cli(dir.path(), "crosscheck", &["--help"]);
+    assert!(help.stdout.contains("at most 200"), "{}", help.stdout);
+    assert!(help.stdout.contains("Exit codes"), "{}", help.stdout);
+}
+
+#[test]
+fn a_scenario_one_engine_refuses_exits_2_at_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    // The flow engine refuses a service-time distribution.
+    let fixed = TWO_PLANS.replace(
+        r#"(name: "db", capacity: 150.0)"#,
+        r#"(name: "db", capacity: 150.0, service_time: Fixed)"#,
+    );
+    // The request engine refuses roles (and a strategy other than AllAtOnce).
+    let roles = TWO_PLANS
+        .replace(
+            r#"(name: "db", capacity: 150.0)"#,
+            r#"(name: "db", capacity: 150.0,
+                 roles: [Database(replica: "replica", read_share: 0.5, lag_growth: 0.1, lag_close_rate: 1.0)]),
+               (name: "replica", capacity: 150.0)"#,
+        )
+        .replace(
+            r#"(name: "second", strategy: AllAtOnce)"#,
+            r#"(name: "second", strategy: Topological(gate: Fixed("1m")))"#,
+        );
+    for (name, text, needles) in [
+        (
+            "fixed.ron",
+            &fixed,
+            &[("Fixed)", "not modelled by the flow engine")][..],
+        ),
+        (
+            "roles.ron",
+            &roles,
+            &[
+                ("Database(", "a service role (`roles`) is not modelled"),
+                ("Topological(", "other than `AllAtOnce` is not modelled"),
+            ][..],
+        ),
+    ] {
+        write(dir.path(), name, text);
+        let out = cli(dir.path(), "crosscheck", &[name, "--trials", "2"]);
+        assert_eq!(out.code, Some(2), "{name}: {}", out.stderr);
+        assert!(out.stdout.is_empty(), "{name}: nothing runs");
+        for (needle, message) in needles {
+            let at = format!("{name}:{}: ", pos(text, needle));
+            assert!(
+                out.stderr
+                    .lines()
+                    .any(|l| l.starts_with(&at) && l.contains(message)),
+                "{name}: no `{message}` at {at}:\n{}",
+                out.stderr
+            );
+        }
+        assert!(
+            out.stderr.contains("needs a scenario both engines model")
+                && out.stderr.contains("`--engine` have no meaning here"),
+            "{}",
+            out.stderr
+        );
+        // The override is the cross-check's, not a flag the user gave.
+        assert!(
+            !out.stderr.contains("which this run uses"),
+            "{}",
+            out.stderr
+        );
+    }
+    // A problem both engines find is listed once.
+    let bad = TWO_PLANS.replace("capacity: 200.0", "capacity: -1.0");
+    write(dir.path(), "bad.ron", &bad);
+    let out = cli(dir.path(), "crosscheck", &["bad.ron"]);
+    assert_eq!(out.code, Some(2));
+    let at = format!("bad.ron:{}: ", pos(&bad, "-1.0"));
+    assert_eq!(
+        out.stderr.lines().filter(|l| l.starts_with(&at)).count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    // Scaled up beyond what the request engine can simulate: refused before anything runs,
+    // with the way out that a cross-check has.
+    write(dir.path(), "two.ron", TWO_PLANS);
+    let out = cli(dir.path(), "crosscheck", &["two.ron", "--scale", "1e6"]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(out.stdout.is_empty());
+    assert!(
+        out.stderr.contains("with the requests engine") && out.stderr.contains("a lower `--scale`"),
+        "{}",
+        out.stderr
+    );
+    // Usage: a scale of 0, --engine, no trials.
+    for args in [
+        &["two.ron", "--scale", "0"][..],
+        &["two.ron", "--scale", "inf"][..],
+        &["two.ron", "--engine", "flow"][..],
+        &["two.ron", "--trials", "0"][..],
+    ] {
+        write(dir.path(), "two.ron", TWO_PLANS);
+        let out = cli(dir.path(), "crosscheck", args);
+        assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains("help:"), "{args:?}: {}", out.stderr);
+    }
+}
+
+#[test]
+fn scale_halves_rates_capacities_and_request_counts_and_keeps_availability() {
+    let flow = scenario::load_str(TWO_PLANS, "two.ron", Some(Engine::Flow)).unwrap();
+    let req = scenario::load_str(TWO_PLANS, "two.ron", Some(Engine::Requests)).unwrap();
+    let (mut flow_half, mut req_half) = (flow.clone(), req.clone());
+    crosscheck::scale(&mut flow_half, 0.5);
+    crosscheck::scale(&mut req_half, 0.5);
+    assert_eq!(req_half.traffic[0].rate, 40.0);
+    let caps: Vec<f64> = req_half
+        .topology
+        .services
+        .iter()
+        .map(|s| s.capacity)
+        .collect();
+    assert_eq!(caps, [100.0, 75.0]);
+    // Half the requests arrive (80/s for 20 minutes: 96,000 user requests, so 2% is many
+    // standard deviations).
+    let (_, full) = requests::observe(&req, &req.plans[0], req.seed, 0);
+    let (_, half) = requests::observe(&req_half, &req_half.plans[0], req.seed, 0);
+    let ratio = half.users as f64 / full.users as f64;
+    assert!(
+        (ratio - 0.5).abs() < 0.01,
+        "users {} vs {}",
+        half.users,
+        full.users
+    );
+    // Availability stays close in both engines.
+    let a = crosscheck::run(&flow, &req, 5, 8, Some(2), 1.0).unwrap();
+    let b = crosscheck::run(&flow_half, &req_half, 5, 8, Some(2), 0.5).unwrap();
+    let avail = |c: &crosscheck::Crosscheck| {
+        let l = c
+            .levels
+            .iter()
+            .find(|l| l.metric == Metric::Availability)
+            .unwrap();
+        (l.flow, l.requests)
+    };
+    let (fa, ra) = avail(&a);
+    let (fb, rb) = avail(&b);
+    assert!((fa - fb).abs() < 1e-9, "flow {fa} vs {fb}");
+    assert!((ra - rb).abs() < 0.005, "requests {ra} vs {rb}");
+    // The command says which scale ran.
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "two.ron", TWO_PLANS);
+    let out = cli(
+        dir.path(),
+        "crosscheck",
+        &["two.ron", "--trials", "4", "--scale", "0.5"],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stdout
+            .starts_with("crosscheck two-plans: 4 trials per engine, rates and capacities x0.5\n"),
+        "{}",
+        out.stdout
+    );
+}
