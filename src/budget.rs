@@ -167,6 +167,17 @@ const REQUEST_EVENT_COST: f64 = 60e-9;
 
 /// Refuses runs that would need absurd memory or time, with the estimate.
 pub fn check_budget(s: &Scenario, trials: u64) -> Result<(), BudgetRefusal> {
+    check_budget_of(s, trials, true)
+}
+
+/// [`check_budget`] as validation applies it to a file's own `trials`: a request-level run's
+/// events and time are left to the command that runs it ([`check_run_budget`]), which may run
+/// a scaled-down copy (`crosscheck --scale`).
+pub fn check_file_budget(s: &Scenario, trials: u64) -> Result<(), BudgetRefusal> {
+    check_budget_of(s, trials, false)
+}
+
+fn check_budget_of(s: &Scenario, trials: u64, requests: bool) -> Result<(), BudgetRefusal> {
     let buckets = s.horizon.0 / s.resolution.0.max(1);
     if buckets > MAX_BUCKETS {
         return Err(BudgetRefusal::Buckets(buckets));
@@ -181,6 +192,9 @@ pub fn check_budget(s: &Scenario, trials: u64) -> Result<(), BudgetRefusal> {
         return Err(BudgetRefusal::Memory(bytes));
     }
     if s.engine == Engine::Requests {
+        if !requests {
+            return Ok(());
+        }
         let events = expected_request_events(s);
         let cpu = trials as f64 * plans * events * REQUEST_EVENT_COST;
         if events > crate::requests::MAX_EVENTS_PER_TRIAL as f64 / 2.0 || cpu > MAX_CPU_SECONDS {

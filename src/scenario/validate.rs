@@ -636,7 +636,7 @@ fn build(cx: &mut Ctx, raw: &RawScenario, text: &str, engine: Option<Engine>) ->
         expectations,
         engine,
     };
-    if let Err(refusal) = crate::budget::check_budget(&scenario, scenario.trials) {
+    if let Err(refusal) = crate::budget::check_file_budget(&scenario, scenario.trials) {
         let at = match refusal {
             crate::runner::BudgetRefusal::Buckets(_) if raw.resolution.is_some() => "resolution",
             crate::runner::BudgetRefusal::Buckets(_) => "horizon",
