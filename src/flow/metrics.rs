@@ -272,7 +272,7 @@ impl FlowTrial<'_> {
     pub(super) fn in_recovery_phase(&self) -> bool {
         self.first_failure.is_some()
             && self.active_faults == 0
-            && self.n_repairing == 0
+            && self.ctl.n_repairing == 0
             && !self.acc.incident_restored
     }
 
@@ -336,8 +336,8 @@ impl FlowTrial<'_> {
     fn released(&self) -> bool {
         self.technical_recovery.is_some()
             && self.active_faults == 0
-            && self.n_held == 0
-            && self.n_repairing == 0
+            && self.ctl.n_held == 0
+            && self.ctl.n_repairing == 0
     }
 
     /// True when nothing is left to restore: the operational restoration condition.
@@ -591,8 +591,8 @@ impl FlowTrial<'_> {
         set(&mut values, Metric::OutOfOrderReplays, a.out_of_order);
         set(&mut values, Metric::LostWork, a.lost_work);
         set(&mut values, Metric::RoutingFailures, a.routing_failures);
-        let success = if self.stages_total > 0 {
-            f64::from(self.stages_first_pass) / f64::from(self.stages_total)
+        let success = if self.ctl.stages_total > 0 {
+            f64::from(self.ctl.stages_first_pass) / f64::from(self.ctl.stages_total)
         } else {
             1.0
         };

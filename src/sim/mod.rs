@@ -6,13 +6,15 @@
 //! runner, the chart layout's pilot, `replay`); it dispatches on [`Scenario::engine`] to the
 //! flow engine ([`crate::flow`]) or the request engine ([`crate::requests`]), which share its
 //! signature. What is engine-independent lives here: [`series`] (a trial's chart buckets,
-//! filled by either engine), [`trace`] (the JSON-lines event trace) and [`traffic`] (the
-//! external traffic rates, profile and noise, per entry).
+//! filled by either engine), [`trace`] (the JSON-lines event trace), [`traffic`] (the
+//! external traffic rates, profile and noise, per entry) and [`plan`] (the recovery-plan
+//! controller, driving an engine through [`plan::PlanHost`]).
 //!
 //! Invariants: a trial's row depends only on `(scenario, plan, windows, seed, trial)`, never
 //! on recording or tracing; an engine writes NaN into the metrics it does not model
 //! ([`crate::model::Engine::reported`]), and every output reports those as not modelled.
 
+pub mod plan;
 pub mod series;
 pub mod trace;
 pub mod traffic;
