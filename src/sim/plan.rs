@@ -1127,6 +1127,207 @@ fn action_note<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::trace::TraceRecord;
+
+    /// A host that is no engine: faults take services down and nothing else happens; every
+    /// process completes at once. It logs the commands it receives.
+    struct Log<'a> {
+        ctl: Controller<'a>,
+        down: Vec<u32>,
+        active: u32,
+        commands: Vec<String>,
+        trace: Vec<TraceRecord>,
+    }
+
+    impl<'a> PlanHost<'a> for Log<'a> {
+        fn ctl(&self) -> &Controller<'a> {
+            &self.ctl
+        }
+        fn ctl_mut(&mut self) -> &mut Controller<'a> {
+            &mut self.ctl
+        }
+        fn active_faults(&self) -> u32 {
+            self.active
+        }
+        fn fault_down(&self, s: usize) -> bool {
+            self.down[s] > 0
+        }
+        fn has_backup(&self, _: usize) -> bool {
+            false
+        }
+        fn done(&self, _: Process) -> bool {
+            true
+        }
+        fn done_at(&self, _: Process, now: SimTime) -> Option<SimTime> {
+            Some(now)
+        }
+        fn ramp_steps(&self) -> u32 {
+            20
+        }
+        fn restore(&mut self, s: usize, _: Option<&'a ActionKind>, now: SimTime) {
+            self.commands.push(format!("{} restore {s}", now.0));
+        }
+        fn switch_to_backup(&mut self, s: usize, _: f64) {
+            self.commands.push(format!("backup {s}"));
+        }
+        fn action_effects_due(&mut self, _: SimTime) {}
+        fn ramp_release(&mut self, share: f64, _: f64, caches: bool) {
+            self.commands.push(format!("ramp {share:.3} {caches}"));
+        }
+        fn release_retries(&mut self, _: SimTime) {
+            let mode = self.ctl.retry_mode;
+            self.commands.push(format!("retries {mode:?}"));
+        }
+        fn release_caches(&mut self, _: SimTime) {
+            self.commands.push("caches".into());
+        }
+        fn prewarm(&mut self) {
+            self.commands.push("prewarm".into());
+        }
+        fn reconcile(&mut self) {
+            self.commands.push("reconcile".into());
+        }
+        fn reregister(&mut self, _: SimTime) {
+            self.commands.push("reregister".into());
+        }
+        fn scale_up(&mut self, _: SimTime) {
+            self.commands.push("scale_up".into());
+        }
+        fn technically_recovered(&mut self, now: SimTime) {
+            self.commands.push(format!("{} technical", now.0));
+        }
+        fn changed(&mut self) {}
+        fn tracing(&self) -> bool {
+            true
+        }
+        fn record(&mut self, now: SimTime, event: TraceEvent) {
+            self.trace.push(TraceRecord {
+                t_s: now.as_secs_f64(),
+                event,
+            });
+        }
+    }
+
+    /// Drives the controller over a trial's fault windows, as an engine calls it.
+    fn drive<'a>(
+        s: &'a Scenario,
+        plan: &'a Plan,
+        windows: &'a [FaultWindow],
+        trial: u64,
+    ) -> Log<'a> {
+        let n = s.topology.services.len();
+        let mut h = Log {
+            ctl: Controller::new(s, plan, windows, s.seed, trial),
+            down: vec![0; n],
+            active: 0,
+            commands: Vec::new(),
+            trace: Vec::new(),
+        };
+        let mut events: Vec<(SimTime, usize, bool)> = windows
+            .iter()
+            .enumerate()
+            .flat_map(|(w, x)| [(x.start, 2 * w, true), (x.end, 2 * w + 1, false)])
+            .filter(|e| e.0 < s.horizon)
+            .collect();
+        events.sort_by_key(|e| (e.0, e.1));
+        let due = |h: &mut Log<'a>, until: SimTime| {
+            while let Some(t) = h.ctl.next_timer().filter(|&t| t < until) {
+                timers(h, t);
+                while awaited_done(h) {
+                    run_program(h, t);
+                }
+            }
+        };
+        for (at, k, start) in events {
+            due(&mut h, at);
+            let w = k / 2;
+            let key = matches!(
+                s.failures[windows[w].failure].kind,
+                FailureKind::KeyRotation(_)
+            );
+            let targets = h.ctl.down_targets(w);
+            if start {
+                for &t in &targets {
+                    h.down[t] += 1;
+                }
+                h.active += u32::from(!key);
+                fault_started(&mut h, w, at);
+            } else {
+                h.active -= u32::from(!key);
+                for &t in &targets {
+                    h.down[t] -= 1;
+                    if h.down[t] == 0 {
+                        component_up(&mut h, t, w, at);
+                    }
+                }
+                fault_cleared(&mut h, w, at);
+            }
+        }
+        due(&mut h, s.horizon);
+        h
+    }
+
+    /// The controller runs against a host that is not the flow engine: a staged plan holds the
+    /// repaired cluster, runs its four stages (drawing the same durations, verifications and
+    /// escalations as in the flow engine, which only waits longer for its processes) and
+    /// restores it before ramping the returning traffic in.
+    #[test]
+    fn the_controller_drives_any_host() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scenarios/db-cluster-outage.ron"
+        );
+        let s = crate::scenario::load_file(std::path::Path::new(path), None).unwrap();
+        let plan = s.plans.iter().find(|p| p.name == "staged").unwrap();
+        let mut checked = 0;
+        let mut windows = Vec::new();
+        for trial in 0..40 {
+            crate::fault::draw(&s, s.seed, trial, &mut windows);
+            if windows.len() != 1 || windows[0].end >= s.horizon {
+                continue; // One outage within the horizon: no fault abandons a program.
+            }
+            let h = drive(&s, plan, &windows, trial);
+            let cluster = h.ctl.down_targets(0)[0];
+            assert_eq!(h.ctl.n_held, 0);
+            assert_eq!(h.ctl.next_timer(), None);
+            let pos = |c: &str| h.commands.iter().position(|x| x.ends_with(c)).unwrap();
+            assert!(pos("technical") < pos("prewarm"));
+            assert!(pos("prewarm") < pos("reconcile"));
+            assert!(pos("reconcile") < pos("reregister"));
+            assert!(pos("scale_up") < pos(&format!("restore {cluster}")));
+            // The same stage outcomes, in the same order, as the flow engine's trial.
+            let stages = |trace: &[TraceRecord]| -> Vec<(&'static str, u32, &'static str)> {
+                trace
+                    .iter()
+                    .filter_map(|r| match r.event {
+                        TraceEvent::Stage {
+                            stage,
+                            attempt,
+                            outcome,
+                            ..
+                        } if outcome != "awaiting_process" => Some((stage, attempt, outcome)),
+                        _ => None,
+                    })
+                    .collect()
+            };
+            let mut flow = Vec::new();
+            crate::flow::run_trial(&s, plan, &windows, s.seed, trial, Some(&mut flow));
+            let (flow, mock) = (stages(&flow), stages(&h.trace));
+            assert_eq!(mock.first(), Some(&("identity_prewarm", 0, "started")));
+            assert_eq!(mock.last().map(|x| x.0), Some("traffic_reentry"));
+            assert_eq!(flow, mock, "trial {trial}");
+            // Each start of traffic re-entry (a failed verification restarts it) ramps in 20
+            // steps.
+            let ramps = mock
+                .iter()
+                .filter(|x| x.0 == "traffic_reentry" && x.2 == "started")
+                .count();
+            let steps = h.commands.iter().filter(|c| c.starts_with("ramp")).count();
+            assert_eq!(steps, 20 * ramps);
+            checked += 1;
+        }
+        assert!(checked >= 5, "{checked} trials with one outage");
+    }
 
     #[test]
     fn ramp_shares() {
