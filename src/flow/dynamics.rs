@@ -9,10 +9,10 @@
 //! respond to a new flow solution at the same instant.
 
 use super::burst::{Impulse, ReleaseShape, release_shape};
-use super::plan::Release;
 use super::{BreakerState, DECAY_END, EPS, FlowTrial, SNAP, TraceEvent, WakeSource, full};
 use crate::engine::{EventQueue, SimDuration, SimTime};
 use crate::model::{Breaker, Role};
+use crate::sim::plan::Release;
 
 /// Seconds until `x`, moving at `rate`, reaches `target` (strictly ahead), if it does.
 fn crossing(x: f64, rate: f64, target: f64) -> Option<f64> {
@@ -92,7 +92,7 @@ impl<'a> FlowTrial<'a> {
                     r.token_share = 1.0 - (1.0 - r.token_share) * (-refresh * tau).exp();
                     r.key_recoveries += 1;
                     let u: f64 = self.auth_rng[a].as_mut().map_or(1.0, rand::RngExt::random);
-                    if r.token_share > EPS && u < mismatch_p && !self.prewarmed {
+                    if r.token_share > EPS && u < mismatch_p && !self.ctl.prewarmed {
                         r.mismatch = true;
                     } else if !r.mismatch {
                         // Tokens that still validate are refreshed over time, harmlessly.
@@ -128,7 +128,7 @@ impl<'a> FlowTrial<'a> {
                 let refreshing = self.roles[a].expired > 0.0 || self.roles[a].refresh_rate > 0.0;
                 let reachable = !self.ef[e].cut && !self.sf[self.edges[e].to].down_now;
                 let origin_ok = self.ef[e].q >= 0.5 || (refreshing && reachable);
-                let hold = self.hold_caches;
+                let hold = self.ctl.hold_caches;
                 let r = &mut self.roles[a];
                 match r.origin_down_since {
                     None if !origin_ok => {
@@ -167,7 +167,7 @@ impl<'a> FlowTrial<'a> {
             }
             // Queue: a backlog that consumers cannot work through must be reconciled.
             if let Some((consumers, ..)) = self.queue_of(a)
-                && !self.reconciled
+                && !self.ctl.reconciled
                 && self.consumer_progress(consumers) < 0.5
             {
                 self.roles[a].needs_reconcile = true;
@@ -179,7 +179,7 @@ impl<'a> FlowTrial<'a> {
                 let want =
                     super::ceil(self.sf[a].arrivals / (per_instance * auto.target_utilisation));
                 let mut want = (want.max(f64::from(auto.min)).min(f64::from(auto.max))) as u32;
-                if self.scale_pinned {
+                if self.ctl.scale_pinned {
                     // Re-targeted by the plan: no shrinking below the pre-outage pool.
                     want = want.max(svc.instances);
                 }
@@ -443,7 +443,7 @@ impl<'a> FlowTrial<'a> {
     /// recovery action such as a restart, holds it down). A repaired primary catches up
     /// whether it takes traffic or the plan holds it out.
     pub(super) fn lag_grows(&self, s: usize) -> bool {
-        self.fault_down(s) || self.repair[s].is_some()
+        self.fault_down(s) || self.ctl.repair[s].is_some()
     }
 
     /// Expired entries of cache `s` refreshed per second now: the reads of them that go
@@ -823,10 +823,10 @@ impl<'a> FlowTrial<'a> {
     /// breaker is configured, or as the plan's release step says. Released "at once", the
     /// calls return as the edge's retry policy shapes them ([`super::burst`]).
     pub(super) fn start_release(&mut self, e: usize, b: &Breaker, now: SimTime) {
-        if self.deferred[e] <= EPS || self.hold_retries {
+        if self.deferred[e] <= EPS || self.ctl.hold_retries {
             return;
         }
-        let at_once = match self.retry_mode {
+        let at_once = match self.ctl.retry_mode {
             Release::Breaker => match b.release_rate {
                 Some(r) => {
                     self.release_rate[e] = r;
@@ -841,7 +841,7 @@ impl<'a> FlowTrial<'a> {
             }
             Release::Ramp => {
                 self.release_rate[e] =
-                    self.within_headroom(e, self.deferred[e] / self.ramp_left_secs(now));
+                    self.within_headroom(e, self.deferred[e] / self.ctl.ramp_left_secs(now));
                 return;
             }
         };

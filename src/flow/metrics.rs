@@ -272,7 +272,7 @@ impl FlowTrial<'_> {
     pub(super) fn in_recovery_phase(&self) -> bool {
         self.first_failure.is_some()
             && self.active_faults == 0
-            && self.n_repairing == 0
+            && self.ctl.n_repairing == 0
             && !self.acc.incident_restored
     }
 
@@ -336,8 +336,8 @@ impl FlowTrial<'_> {
     fn released(&self) -> bool {
         self.technical_recovery.is_some()
             && self.active_faults == 0
-            && self.n_held == 0
-            && self.n_repairing == 0
+            && self.ctl.n_held == 0
+            && self.ctl.n_repairing == 0
     }
 
     /// True when nothing is left to restore: the operational restoration condition.
@@ -552,7 +552,7 @@ impl FlowTrial<'_> {
             out_of_order: a.out_of_order,
             lost_work: a.lost_work,
             routing_failures: a.routing_failures,
-            stages: (self.stages_first_pass, self.stages_total),
+            stages: (self.ctl.stages_first_pass, self.ctl.stages_total),
             // Response times are not modelled by the flow engine: not a value, not 0.
             latency: None,
         }

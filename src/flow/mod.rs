@@ -189,31 +189,11 @@ pub(crate) struct FlowTrial<'a> {
     s: &'a Scenario,
     // Plan state.
     plan: &'a Plan,
-    plan_rng: ChaCha8Rng,
-    ctl: plan::Control,
-    held: Vec<bool>,
-    n_held: u32,
-    repair: Vec<Option<plan::Repair>>,
-    n_repairing: u32,
-    release_action: Vec<Option<usize>>,
+    /// The recovery-plan controller's state ([`crate::sim::plan`]).
+    ctl: crate::sim::plan::Controller<'a>,
     backup: Vec<Option<f64>>,
-    switch_at: Vec<Option<SimTime>>,
     replay: Vec<Option<(f64, SimTime)>>,
     fail_start: Vec<(SimTime, f64)>,
-    incident_open: bool,
-    program: Option<plan::Program>,
-    layers: Vec<usize>,
-    prewarmed: bool,
-    reconciled: bool,
-    hold_retries: bool,
-    hold_caches: bool,
-    retry_mode: plan::Release,
-    cache_spread: Option<f64>,
-    ramp: Option<plan::RampState>,
-    ramp_f: f64,
-    scale_pinned: bool,
-    stages_total: u32,
-    stages_first_pass: u32,
     windows: &'a [FaultWindow],
     // Static, packed for the hot loops.
     edges: Vec<solve::EdgeInfo>,
@@ -642,31 +622,10 @@ impl<'a> FlowTrial<'a> {
         let mut t = FlowTrial {
             s,
             plan,
-            plan_rng: stream(seed, trial, Purpose::Plan(&plan.name)),
-            ctl: plan::Control::of(&plan.strategy),
-            held: vec![false; n],
-            n_held: 0,
-            repair: vec![None; n],
-            n_repairing: 0,
-            release_action: vec![None; n],
+            ctl: crate::sim::plan::Controller::new(s, plan, windows, seed, trial),
             backup: vec![None; n],
-            switch_at: vec![None; windows.len()],
             replay: vec![None; n],
             fail_start: vec![(SimTime::ZERO, 0.0); n],
-            incident_open: false,
-            program: None,
-            layers: Vec::new(),
-            prewarmed: false,
-            reconciled: false,
-            hold_retries: false,
-            hold_caches: false,
-            retry_mode: plan::Release::Breaker,
-            cache_spread: None,
-            ramp: None,
-            ramp_f: 1.0,
-            scale_pinned: false,
-            stages_total: 0,
-            stages_first_pass: 0,
             windows,
             edges,
             role_edges,
@@ -875,7 +834,8 @@ impl<'a> FlowTrial<'a> {
     /// a backup serves in its place.
     #[inline(always)]
     pub(crate) fn is_down(&self, s: usize) -> bool {
-        (self.fault_down(s) || self.held[s] || self.repair[s].is_some()) && self.backup[s].is_none()
+        (self.fault_down(s) || self.ctl.held[s] || self.ctl.repair[s].is_some())
+            && self.backup[s].is_none()
     }
 
     /// The services whose backlog loops have work: none while every backlog is 0 and not
@@ -914,7 +874,7 @@ impl<'a> FlowTrial<'a> {
         let mut came_up = Vec::new();
         match &f.kind {
             FailureKind::Crash(_) | FailureKind::Zone { .. } => {
-                let affected = self.down_targets(w);
+                let affected = self.ctl.down_targets(w);
                 let before: Vec<(bool, bool)> = affected
                     .iter()
                     .map(|&t| (self.fault_down(t), self.is_down(t)))
@@ -992,7 +952,7 @@ impl<'a> FlowTrial<'a> {
             self.on_down(s, now);
         }
         for s in came_up {
-            self.component_up(s, w, now);
+            crate::sim::plan::component_up(self, s, w, now);
         }
         self.dirty = true;
     }
@@ -1259,7 +1219,7 @@ impl Process for FlowTrial<'_> {
                     self.acc.healthy_since = None;
                 }
                 self.apply_fault(w, true, now);
-                self.plan_fault_started(w, now);
+                crate::sim::plan::fault_started(self, w, now);
                 if self.trace.is_some() {
                     let event = TraceEvent::FaultStart {
                         failure: self.s.failures[self.windows[w].failure].name.clone(),
@@ -1269,7 +1229,11 @@ impl Process for FlowTrial<'_> {
                     self.record(now, event);
                 }
             }
-            Ev::FaultEnd(w) => self.plan_fault_cleared(w as usize, now),
+            Ev::FaultEnd(w) => {
+                let w = w as usize;
+                self.apply_fault(w, false, now);
+                crate::sim::plan::fault_cleared(self, w, now);
+            }
             Ev::Wake(generation) => {
                 if generation == self.wake_gen {
                     self.wake(now);
@@ -1286,10 +1250,10 @@ impl Process for FlowTrial<'_> {
             self.solve(now);
             // A stage or step that waited for a process goes on the moment it completed.
             for _ in 0..8 {
-                if !self.awaited_done() {
+                if !crate::sim::plan::awaited_done(self) {
                     break;
                 }
-                self.run_program(now);
+                crate::sim::plan::run_program(self, now);
                 if self.needs_solve() {
                     self.solve(now);
                 }

@@ -134,7 +134,7 @@ impl FlowTrial<'_> {
                 // with what arrives.
                 let drain = if self.roles[q].queue_backlog > 1e-9 {
                     // A plan's traffic ramp lets the backlog back in gradually.
-                    max_rate * self.ramp_f
+                    max_rate * self.ctl.ramp_f
                 } else {
                     self.sf[q].served.min(max_rate)
                 };

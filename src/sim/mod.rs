@@ -8,12 +8,14 @@
 //! signature. What is engine-independent lives here: [`series`] (a trial's chart buckets,
 //! filled by either engine), [`trace`] (the JSON-lines event trace), [`traffic`] (the
 //! external traffic rates, profile and noise, per entry), [`summary`] (a trial's row from what
-//! an engine measured) and [`Health`].
+//! an engine measured), [`plan`] (the recovery-plan controller, driving an engine through
+//! [`plan::PlanHost`]) and [`Health`].
 //!
 //! Invariants: a trial's row depends only on `(scenario, plan, windows, seed, trial)`, never
 //! on recording or tracing; an engine writes NaN into the metrics it does not model
 //! ([`crate::model::Engine::reported`]), and every output reports those as not modelled.
 
+pub mod plan;
 pub mod series;
 pub mod summary;
 pub mod trace;
