@@ -31,9 +31,9 @@ use crate::fault::{self, FaultWindow};
 use crate::metrics::TrialRow;
 use crate::model::{FailureKind, Plan, Role, Scenario};
 use crate::rng::{ChaCha8Rng, Purpose, stream};
-pub use crate::sim::Health;
 use crate::sim::series;
 use crate::sim::trace::{TraceEvent, TraceRecord};
+pub use crate::sim::{Health, first_failure};
 use metrics::Accumulators;
 use roles::RoleState;
 pub use solve::{attempts_per_call, call_failure, call_success, retried_attempts_per_call};
@@ -346,29 +346,9 @@ pub(crate) struct FlowTrial<'a> {
     rec: Option<&'a mut series::Recorder>,
 }
 
-/// Runs one trial of `plan` against the fault windows drawn for it, optionally recording the
-/// event trace. Returns the trial's summary row.
-pub fn run_trial(
-    s: &Scenario,
-    plan: &Plan,
-    windows: &[FaultWindow],
-    seed: u64,
-    trial: u64,
-    trace: Option<&mut Vec<TraceRecord>>,
-) -> TrialRow {
-    run_trial_recorded(s, plan, windows, seed, trial, trace, None)
-}
-
-/// The first failure of a trial (key rotations are routine, not failures).
-pub fn first_failure(s: &Scenario, windows: &[FaultWindow]) -> Option<SimTime> {
-    windows
-        .iter()
-        .filter(|w| !matches!(s.failures[w.failure].kind, FailureKind::KeyRotation(_)))
-        .map(|w| w.start)
-        .min()
-}
-
-/// [`run_trial`], also filling `rec`'s buckets (reset here) for charts.
+/// Runs one trial of `plan` against the fault windows drawn for it with the flow engine,
+/// optionally recording the event trace and filling `rec`'s chart buckets (reset here); every
+/// caller goes through [`crate::sim::run_trial_recorded`].
 pub fn run_trial_recorded(
     s: &Scenario,
     plan: &Plan,
@@ -1297,7 +1277,7 @@ mod tests {
         for trial in 0..trials {
             crate::fault::draw(s, s.seed, trial, &mut windows);
             for (p, plan) in s.plans.iter().enumerate() {
-                let row = super::run_trial(s, plan, &windows, s.seed, trial, None);
+                let row = crate::sim::run_trial(s, plan, &windows, s.seed, trial, None);
                 for m in Metric::ALL {
                     sums[p][m.index()] += row.get(m) / trials as f64;
                 }

@@ -75,7 +75,7 @@ pub fn run_trial_recorded(
     mut rec: Option<&mut Recorder>,
 ) -> TrialRow {
     if let Some(r) = rec.as_deref_mut() {
-        r.reset(crate::flow::first_failure(s, windows));
+        r.reset(crate::sim::first_failure(s, windows));
     }
     run(s, plan, windows, seed, trial, trace, rec, false).0
 }

@@ -21,9 +21,10 @@ pub mod summary;
 pub mod trace;
 pub mod traffic;
 
+use crate::engine::SimTime;
 use crate::fault::FaultWindow;
 use crate::metrics::TrialRow;
-use crate::model::{Engine, Plan, Scenario};
+use crate::model::{Engine, FailureKind, Plan, Scenario};
 use series::Recorder;
 use trace::TraceRecord;
 
@@ -80,4 +81,13 @@ impl Health {
             Health::Down => "down",
         }
     }
+}
+
+/// The first failure of a trial (key rotations are routine, not failures).
+pub fn first_failure(s: &Scenario, windows: &[FaultWindow]) -> Option<SimTime> {
+    windows
+        .iter()
+        .filter(|w| !matches!(s.failures[w.failure].kind, FailureKind::KeyRotation(_)))
+        .map(|w| w.start)
+        .min()
 }
