@@ -68,10 +68,11 @@ impl fmt::Display for BudgetRefusal {
             ),
             BudgetRefusal::Requests(events, cpu) => write!(
                 f,
-                "the request engine would handle about {events:.3e} events per trial (limit {:.0e} per trial, {:.0} CPU-hours per run), about {:.1} CPU-hours for this run",
+                "the request engine would handle about {events:.2e} events per trial (a trial may handle {:.0e}): about {} per trial and {:.1} CPU-hours for this run (a run may take {:.0})",
                 crate::requests::MAX_EVENTS_PER_TRIAL as f64,
-                MAX_CPU_SECONDS / 3600.0,
-                cpu / 3600.0
+                cpu_words(events * REQUEST_EVENT_COST),
+                cpu / 3600.0,
+                MAX_CPU_SECONDS / 3600.0
             ),
         }
     }
@@ -159,6 +160,17 @@ pub fn expected_visits(s: &Scenario) -> f64 {
 /// its work, its response or timeout), measured 2.4 to 3.1 on the library's request models.
 pub fn expected_request_events(s: &Scenario) -> f64 {
     3.0 * expected_visits(s) + expected_events(s)
+}
+
+/// CPU time in words: seconds, minutes or hours.
+fn cpu_words(secs: f64) -> String {
+    if secs < 120.0 {
+        format!("{secs:.1} CPU-seconds")
+    } else if secs < 7200.0 {
+        format!("{:.1} CPU-minutes", secs / 60.0)
+    } else {
+        format!("{:.1} CPU-hours", secs / 3600.0)
+    }
 }
 
 /// Seconds one request-engine event costs on one core (about 40 ns measured, see

@@ -181,3 +181,51 @@ fn request_engine_replay_traces_windows_and_faults_and_reproduces_the_row() {
         }
     }
 }
+
+#[test]
+fn a_request_level_run_too_large_for_the_machine_is_refused_before_it_starts() {
+    // retry-storm's stack at full size: 4,000 users/s for a day, amplified by three layers.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let file = root.join("fidelity/retry-storm-core.ron");
+    let file = file.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let o = cli(
+        dir.path(),
+        "run",
+        &[
+            file,
+            "--engine",
+            "requests",
+            "--trials",
+            "1",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.code, Some(2), "{}", o.stderr);
+    // The estimate, the time it would take, and the two ways out.
+    for part in [
+        "events per trial",
+        "CPU-minutes per trial",
+        "`--engine flow`",
+        "--scale",
+    ] {
+        assert!(o.stderr.contains(part), "no `{part}` in:\n{}", o.stderr);
+    }
+    assert!(!out_dir.exists(), "nothing is written");
+    // The flow engine runs it.
+    let o = cli(
+        dir.path(),
+        "run",
+        &[
+            file,
+            "--trials",
+            "2",
+            "--quiet",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+}
