@@ -293,13 +293,19 @@ fn every_library_scenario_agrees_on_directions_or_is_listed_with_its_reason() {
                     );
                 }
             }
-            Ok(requests) => {
+            Ok(mut requests) => {
                 assert!(
                     !NOT_COMPARABLE.contains(&name.as_str()),
                     "{name} is comparable now: remove it from NOT_COMPARABLE and FIDELITY.md"
                 );
-                let flow = aftershock::scenario::load_file(&path, Some(Engine::Flow)).unwrap();
-                let c = aftershock::crosscheck::run(&flow, &requests, flow.seed, 40, None, 1.0)
+                let mut flow = aftershock::scenario::load_file(&path, Some(Engine::Flow)).unwrap();
+                // Scaled down (as `crosscheck --scale` does) to at most about two million
+                // request events per trial, so that the test stays quick.
+                let events = aftershock::budget::expected_request_events(&requests);
+                let scale = (2e6 / events).min(1.0);
+                aftershock::crosscheck::scale(&mut flow, scale);
+                aftershock::crosscheck::scale(&mut requests, scale);
+                let c = aftershock::crosscheck::run(&flow, &requests, flow.seed, 40, None, scale)
                     .unwrap_or_else(|_| panic!("{name}: a trial stopped at its event cap"));
                 assert!(c.directions_agree(), "{name}:\n{}", c.table());
             }
