@@ -115,7 +115,7 @@ fn run(
     rec: Option<&mut Recorder>,
     observe: bool,
 ) -> (TrialRow, Option<Box<Observed>>) {
-    let mut t = trial::RequestTrial::new(s, windows, seed, trial, trace, rec, observe);
+    let mut t = trial::RequestTrial::new(s, plan, windows, seed, trial, trace, rec, observe);
     if t.trace_on() {
         t.start_trace(plan, trial, seed);
     }
