@@ -398,5 +398,10 @@ fn a_timeout_fails_the_tail_of_the_mm1_response_time() {
             1.0 - row.get(aftershock::metrics::Metric::Availability)
         })
         .collect();
-    assert_close("M/M/1 P(response > 1 s)", mean_se(&failed), (-2f64).exp(), 0.03);
+    assert_close(
+        "M/M/1 P(response > 1 s)",
+        mean_se(&failed),
+        (-2f64).exp(),
+        0.03,
+    );
 }
