@@ -9,7 +9,12 @@
 //! metric means per request): per window and service the attempts that arrived and the ones
 //! that failed, per window the user requests offered and served; health, restoration, storm,
 //! overload and cascades are read from these windows. A window is closed early at every fault
-//! start and end, so the windows of a recovery phase start at its first instant.
+//! start and end, so the windows of a recovery phase start at its first instant, and at the
+//! recovery plan's last release.
+//!
+//! The trial owns the plan's [`Controller`] and is its host ([`PlanHost`], through `Host`:
+//! the trial and its event queue): held components are down, the ramp's share admits user
+//! arrivals, the controller's timers are an event of their own (see [`super`]).
 
 use std::collections::VecDeque;
 
