@@ -68,7 +68,7 @@ const DECAY_END: f64 = 1e-3;
 
 /// Steps of a traffic ramp (a staircase with this many steps of equal length; halving their
 /// length moves no reported mean by more than 1%, tested).
-const RAMP_STEPS: u32 = 20;
+pub(crate) const RAMP_STEPS: u32 = 20;
 
 #[cfg(test)]
 thread_local! {

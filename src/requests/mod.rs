@@ -41,6 +41,28 @@
 //!   of capacity; injected latency delays every response; an error rate fails that share of the
 //!   requests arriving, at once; a partition fails every attempt on the edge at once.
 //!
+//! - **Recovery plans** run through the flow engine's controller ([`crate::sim::plan`]),
+//!   called at the same moments (a fault's start, its end, the controller's timers). A
+//!   repaired component the plan still holds (or repairs) is down to requests: every arrival
+//!   fails at once, as when it was crashed, until the plan restores it. Technical recovery is
+//!   the first moment no fault is active; restoration needs every component released, and is
+//!   judged on windows after the last fault's end and the plan's last release (both cut the
+//!   measuring window). The processes a stage or step confirms (replication lag,
+//!   registrations, pools) are complete at once: without roles and autoscaling, which this
+//!   engine refuses, there is nothing to wait for; so a custom step that acts on them
+//!   (`PrewarmIdentity`, `ReconcileState`, `Reregister`, `ScaleUp`, `InvalidateCaches`,
+//!   `ReleaseRetries`) is a no-op here, and a stage takes its drawn duration and verification
+//!   and changes nothing else. `recovery_success_rate` comes from the controller's stage
+//!   counters.
+//! - **A traffic ramp** (a `TrafficReentry` stage's ramp, a `RampTraffic` step) admits only
+//!   its current share of the user arrivals at the entries while it runs; the others are shed:
+//!   they fail at once, before the entry, and count as failed user requests (not as failures
+//!   of the entry service). The draw comes from a stream keyed by the plan, so the arrivals
+//!   themselves stay the same for every plan. This differs from the flow engine, whose ramp
+//!   paces only the traffic that returns (deferred retries, extended cache entries, queue
+//!   drains): a scenario this engine accepts has none of it, so there a ramp costs the
+//!   flow engine nothing and this engine the shed users (`tests/it/requests_plans.rs`).
+//!
 //! **Measures** are read over windows of the scenario's `storm_window` (restarted at every
 //! fault start and end): a service is down in a window if it was down at any time in it, and
 //! degraded if it failed more of the requests reaching it (timeouts of its callers included)
@@ -50,7 +72,7 @@
 //! requests over capacity in whole windows of a recovery phase. Latency is the time from a user
 //! request's arrival to its successful response, folded into a bounded [`sketch::Sketch`].
 //! Metrics of roles (cache, queue, auth, replicas, discovery) are 0: scenarios with roles are
-//! refused by this engine until it models them.
+//! refused by this engine until it models them, and so are autoscaling and recovery actions.
 
 pub mod backoff;
 pub mod sketch;
@@ -115,7 +137,7 @@ fn run(
     rec: Option<&mut Recorder>,
     observe: bool,
 ) -> (TrialRow, Option<Box<Observed>>) {
-    let mut t = trial::RequestTrial::new(s, windows, seed, trial, trace, rec, observe);
+    let mut t = trial::RequestTrial::new(s, plan, windows, seed, trial, trace, rec, observe);
     if t.trace_on() {
         t.start_trace(plan, trial, seed);
     }

@@ -9,7 +9,12 @@
 //! metric means per request): per window and service the attempts that arrived and the ones
 //! that failed, per window the user requests offered and served; health, restoration, storm,
 //! overload and cascades are read from these windows. A window is closed early at every fault
-//! start and end, so the windows of a recovery phase start at its first instant.
+//! start and end, so the windows of a recovery phase start at its first instant, and at the
+//! recovery plan's last release.
+//!
+//! The trial owns the plan's [`Controller`] and is its host ([`PlanHost`], through `Host`:
+//! the trial and its event queue): held components are down, the ramp's share admits user
+//! arrivals, the controller's timers are an event of their own (see [`super`]).
 
 use std::collections::VecDeque;
 
@@ -21,9 +26,10 @@ use super::sketch::Sketch;
 use crate::engine::{EventQueue, SimDuration, SimTime};
 use crate::fault::FaultWindow;
 use crate::metrics::TrialRow;
-use crate::model::{DepKind, FailureKind, Plan, Scenario, ServiceTime};
+use crate::model::{ActionKind, DepKind, FailureKind, Plan, Scenario, ServiceTime};
 use crate::rng::{ChaCha8Rng, Purpose, stream};
 use crate::sim::Health;
+use crate::sim::plan::{self, Controller, PlanHost, Process};
 use crate::sim::series::Recorder;
 use crate::sim::summary::Measured;
 use crate::sim::trace::{TraceEvent, TraceRecord};
@@ -64,6 +70,8 @@ enum Ev {
     Traffic(u32),
     /// An edge's breaker half-opens (stale unless the generation matches).
     HalfOpen(u32, u32),
+    /// The plan controller's next timer (stale unless the generation matches).
+    Plan(u32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,6 +207,15 @@ pub struct Observed {
 pub(super) struct RequestTrial<'a> {
     s: &'a Scenario,
     windows: &'a [FaultWindow],
+    /// The recovery plan's controller (held components, program, ramp, stage counters).
+    ctl: Controller<'a>,
+    /// The generation of the controller's pending timer event, and its time.
+    plan_gen: u32,
+    plan_at: Option<u64>,
+    /// Admission of user arrivals while a ramp runs (keyed by the plan).
+    rng_ramp: ChaCha8Rng,
+    /// A fault is being lifted: its components' restorations are traced with it.
+    lifting: bool,
     active: Vec<bool>,
     active_faults: u32,
     reqs: Vec<Req>,
@@ -275,8 +292,10 @@ fn service_time(kind: ServiceTime, mean: f64, ln: (f64, f64), rng: &mut ChaCha8R
 }
 
 impl<'a> RequestTrial<'a> {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         s: &'a Scenario,
+        plan: &'a Plan,
         windows: &'a [FaultWindow],
         seed: u64,
         trial: u64,
@@ -366,6 +385,15 @@ impl<'a> RequestTrial<'a> {
         RequestTrial {
             s,
             windows,
+            ctl: Controller::new(s, plan, windows, seed, trial),
+            plan_gen: 0,
+            plan_at: None,
+            rng_ramp: stream(
+                seed,
+                trial,
+                Purpose::Plan(format!("{}/ramp-admission", plan.name).as_str()),
+            ),
+            lifting: false,
             active: vec![false; windows.len()],
             active_faults: 0,
             reqs: Vec::new(),
@@ -505,10 +533,15 @@ impl<'a> RequestTrial<'a> {
                     return;
                 }
                 let entry = self.s.traffic[i].entry;
-                let r = self.new_req(entry, USER, 0, now, u64::MAX);
                 self.users += 1;
                 self.win_users += 1;
-                self.arrive(r, now, q);
+                if self.ctl.ramp_f < 1.0 && self.rng_ramp.random::<f64>() >= self.ctl.ramp_f {
+                    // A plan's traffic ramp admits only its share of the users: the rest are
+                    // shed at once, before the entry.
+                } else {
+                    let r = self.new_req(entry, USER, 0, now, u64::MAX);
+                    self.arrive(r, now, q);
+                }
                 self.next_arrival(i, now, q);
             }
             Ev::Traffic(i) => {
@@ -565,6 +598,13 @@ impl<'a> RequestTrial<'a> {
             }
             Ev::FaultStart(w) => self.fault(w as usize, true, now, q),
             Ev::FaultEnd(w) => self.fault(w as usize, false, now, q),
+            Ev::Plan(generation) => {
+                if generation == self.plan_gen {
+                    self.plan_at = None;
+                    plan::timers(&mut Host { t: self, q }, SimTime(now));
+                    self.plan_settle(now, q);
+                }
+            }
             Ev::HalfOpen(e, epoch) => {
                 let name = self.edge_name(e as usize);
                 if let Some(b) = self.breaker[e as usize].as_mut()
@@ -1007,7 +1047,10 @@ impl<'a> RequestTrial<'a> {
         }
     }
 
-    /// Fault window `w` starts (`on`) or ends.
+    /// Fault window `w` starts (`on`) or ends. The plan's controller is told as the flow
+    /// engine tells it: after a fault is applied (`fault_started`); when it is lifted, each
+    /// component no longer down by a fault first (`component_up`: released at once, or held
+    /// by the plan), then the end itself (`fault_cleared`: technical recovery, the program).
     fn fault(&mut self, w: usize, on: bool, now: u64, q: &mut EventQueue<Ev>) {
         if on == self.active[w] {
             return;
@@ -1017,43 +1060,11 @@ impl<'a> RequestTrial<'a> {
             self.close_window(now);
         }
         self.win_faulted = true;
+        let targets = self.ctl.down_targets(w);
+        let before: Vec<bool> = targets.iter().map(|&t| self.fault_down(t)).collect();
         self.active[w] = on;
         let window = self.windows[w];
         let failure = &self.s.failures[window.failure];
-        if on {
-            self.active_faults += 1;
-            self.first_failure.get_or_insert(SimTime(now));
-            self.incident_restored = false;
-            if window.end < self.s.horizon {
-                q.push(window.end, Ev::FaultEnd(w as u32));
-            }
-            if self.trace.is_some() {
-                let services = failure
-                    .kind
-                    .services()
-                    .iter()
-                    .map(|&t| self.name(t))
-                    .collect();
-                let event = TraceEvent::FaultStart {
-                    failure: failure.name.clone(),
-                    services,
-                    until_s: window.end.as_secs_f64(),
-                };
-                self.record(now, event);
-            }
-        } else {
-            self.active_faults -= 1;
-            self.released_since = now;
-            if self.trace.is_some() {
-                let services = failure
-                    .kind
-                    .services()
-                    .iter()
-                    .map(|&t| self.name(t))
-                    .collect();
-                self.record(now, TraceEvent::Restored { services });
-            }
-        }
         let touched = failure.kind.services();
         if let FailureKind::Partition { from, to } = failure.kind {
             for &e in &self.s.topology.out_edges[from] {
@@ -1066,30 +1077,82 @@ impl<'a> RequestTrial<'a> {
                 }
             }
         }
-        for s in touched {
-            self.refresh_service(s, now, q);
-        }
-        if self.active_faults == 0 && self.technical_recovery.is_none() {
-            if let Some(f) = self.first_failure {
-                self.technical_recovery = Some(SimTime(now));
-                if let Some(o) = self.obs.as_deref_mut() {
-                    for (i, sv) in self.svc.iter().enumerate() {
-                        let in_system = sv.busy as u64 + sv.queue.len() as u64;
-                        o.backlog_at_recovery[i] = in_system;
-                        if in_system == 0 {
-                            o.drain_s[i] = Some(0.0);
-                        }
-                    }
+        if on {
+            self.active_faults += 1;
+            self.first_failure.get_or_insert(SimTime(now));
+            self.incident_restored = false;
+            if window.end < self.s.horizon {
+                q.push(window.end, Ev::FaultEnd(w as u32));
+            }
+            if self.trace.is_some() {
+                let services = touched.iter().map(|&t| self.name(t)).collect();
+                let event = TraceEvent::FaultStart {
+                    failure: failure.name.clone(),
+                    services,
+                    until_s: window.end.as_secs_f64(),
+                };
+                self.record(now, event);
+            }
+            for &s in &touched {
+                self.refresh_service(s, now, q);
+            }
+            plan::fault_started(&mut Host { t: self, q }, w, SimTime(now));
+        } else {
+            self.active_faults -= 1;
+            self.released_since = now;
+            self.lifting = true;
+            for (k, &t) in targets.iter().enumerate() {
+                if before[k] && !self.fault_down(t) {
+                    plan::component_up(&mut Host { t: self, q }, t, w, SimTime(now));
                 }
-                let mttr_s = SimTime(now).since(f).as_secs_f64();
-                self.record(now, TraceEvent::TechnicalRecovery { mttr_s });
+            }
+            self.lifting = false;
+            for &s in &touched {
+                self.refresh_service(s, now, q);
+            }
+            if self.trace.is_some() {
+                // What the plan holds is restored when it releases it.
+                let services: Vec<String> = touched
+                    .iter()
+                    .filter(|&&t| !self.ctl.held[t])
+                    .map(|&t| self.name(t))
+                    .collect();
+                if !services.is_empty() {
+                    self.record(now, TraceEvent::Restored { services });
+                }
+            }
+            plan::fault_cleared(&mut Host { t: self, q }, w, SimTime(now));
+        }
+        self.plan_settle(now, q);
+    }
+
+    /// After the controller acted at `now`: a stage or step that waits for a process goes
+    /// on once it has completed, and the controller's next timer is scheduled.
+    fn plan_settle(&mut self, now: u64, q: &mut EventQueue<Ev>) {
+        // Every process the controller may wait for is complete at once in this engine
+        // (`PlanHost::done`), so this loop ends after a step or two.
+        for _ in 0..8 {
+            let mut h = Host { t: self, q };
+            if !plan::awaited_done(&h) {
+                break;
+            }
+            plan::run_program(&mut h, SimTime(now));
+        }
+        let next = self.ctl.next_timer().map(|t| t.0.max(now));
+        if next != self.plan_at {
+            // A timer pending at another time is stale from now on.
+            self.plan_gen = self.plan_gen.wrapping_add(1);
+            self.plan_at = next.filter(|&t| t < self.s.horizon.0);
+            if let Some(t) = self.plan_at {
+                q.push(SimTime(t), Ev::Plan(self.plan_gen));
             }
         }
     }
 
-    /// Recomputes service `s`'s state from the active faults; a service going down fails its
-    /// queue and the requests in service, a smaller capacity sheds what no longer fits.
-    fn refresh_service(&mut self, s: usize, now: u64, q: &mut EventQueue<Ev>) {
+    /// The state the active faults give service `s`: crashed (or a zone its shared
+    /// infrastructure needs failed), server speed, share of requests not failed by an error
+    /// rate, added latency, and servers up.
+    fn fault_state(&self, s: usize) -> (bool, f64, f64, u64, u32) {
         let sv = &self.s.topology.services[s];
         let mut down = false;
         let mut speed = 1.0;
@@ -1134,6 +1197,43 @@ impl<'a> RequestTrial<'a> {
                 .map(|z| n / zones + u64::from(z < n % zones))
                 .sum()
         } as u32;
+        (down, speed, ok_share, added, servers)
+    }
+
+    /// Service `s` is down by a fault: crashed, or every zone it is placed in failed.
+    fn fault_down(&self, s: usize) -> bool {
+        let (down, _, _, _, servers) = self.fault_state(s);
+        down || servers == 0
+    }
+
+    /// No fault is active (and no recovery action runs): technical recovery, the first time.
+    fn technically_recovered(&mut self, now: u64) {
+        if self.technical_recovery.is_none()
+            && let Some(f) = self.first_failure
+        {
+            self.technical_recovery = Some(SimTime(now));
+            if let Some(o) = self.obs.as_deref_mut() {
+                for (i, sv) in self.svc.iter().enumerate() {
+                    let in_system = sv.busy as u64 + sv.queue.len() as u64;
+                    o.backlog_at_recovery[i] = in_system;
+                    if in_system == 0 {
+                        o.drain_s[i] = Some(0.0);
+                    }
+                }
+            }
+            let mttr_s = SimTime(now).since(f).as_secs_f64();
+            self.record(now, TraceEvent::TechnicalRecovery { mttr_s });
+        }
+    }
+
+    /// Recomputes service `s`'s state from the active faults and the plan (a component the
+    /// plan holds out of traffic is down); a service going down fails its queue and the
+    /// requests in service, a smaller capacity sheds what no longer fits.
+    fn refresh_service(&mut self, s: usize, now: u64, q: &mut EventQueue<Ev>) {
+        let sv = &self.s.topology.services[s];
+        let (fault, speed, ok_share, added, servers) = self.fault_state(s);
+        let down = fault || self.ctl.held[s] || self.ctl.repair[s].is_some();
+        let n = u64::from(sv.instances);
         let capacity = sv.capacity * speed * f64::from(servers) / n.max(1) as f64;
         let old_speed = self.svc[s].speed;
         if speed != old_speed && !self.svc[s].in_service.is_empty() {
@@ -1165,7 +1265,8 @@ impl<'a> RequestTrial<'a> {
         st.added = added;
         st.qcap = (sv.max_wait.as_secs_f64() * capacity).floor() as usize;
         let is_down = down || servers == 0;
-        if is_down {
+        if is_down || (was_down && now > self.win_start) {
+            // Down at some time in the window (a plan may release a component mid-window).
             self.win_svc[s].down = true;
         }
         if is_down && !was_down {
@@ -1187,9 +1288,13 @@ impl<'a> RequestTrial<'a> {
         }
     }
 
-    /// In a recovery phase: a fault happened, none is active, the incident is not restored.
+    /// In a recovery phase: a fault happened, none is active, no recovery action runs, the
+    /// incident is not restored (the flow engine's definition).
     fn in_recovery_phase(&self) -> bool {
-        self.first_failure.is_some() && self.active_faults == 0 && !self.incident_restored
+        self.first_failure.is_some()
+            && self.active_faults == 0
+            && self.ctl.n_repairing == 0
+            && !self.incident_restored
     }
 
     /// Closes the window `[win_start, end)`: health, restoration, storm, charts.
@@ -1309,9 +1414,16 @@ impl<'a> RequestTrial<'a> {
             };
             self.record(from, event);
         }
-        // Restoration: a whole stability window after the last fault in which the users were
-        // served within the SLO and every service was up; restored from its start.
-        if !self.incident_restored && self.technical_recovery.is_some() && self.active_faults == 0 {
+        // Restoration: a whole stability window after the last fault (and the plan's last
+        // release) in which the users were served within the SLO and every service was up;
+        // restored from its start. Every component must be released: none held, none under
+        // repair.
+        if !self.incident_restored
+            && self.technical_recovery.is_some()
+            && self.active_faults == 0
+            && self.ctl.n_held == 0
+            && self.ctl.n_repairing == 0
+        {
             let start = self.hist.front().map_or(end, |h| h.0);
             let covered = end - start + self.win_len > stability;
             let users_ok = self.agg_users == 0 || self.agg_ok as f64 >= slo * self.agg_users as f64;
@@ -1356,7 +1468,7 @@ impl<'a> RequestTrial<'a> {
             out_of_order: 0.0,
             lost_work: 0.0,
             routing_failures: 0.0,
-            stages: (0, 0),
+            stages: (self.ctl.stages_first_pass, self.ctl.stages_total),
             latency: Some(latency),
         }
         .summarize();
@@ -1368,5 +1480,116 @@ impl<'a> RequestTrial<'a> {
             o.events = self.events;
         }
         (row, self.obs)
+    }
+}
+
+/// The request engine as the plan controller's host: the trial and its event queue (a
+/// restored component's waiting requests start at once).
+struct Host<'t, 'a> {
+    t: &'t mut RequestTrial<'a>,
+    q: &'t mut EventQueue<Ev>,
+}
+
+impl<'a> PlanHost<'a> for Host<'_, 'a> {
+    fn ctl(&self) -> &Controller<'a> {
+        &self.t.ctl
+    }
+
+    fn ctl_mut(&mut self) -> &mut Controller<'a> {
+        &mut self.t.ctl
+    }
+
+    fn active_faults(&self) -> u32 {
+        self.t.active_faults
+    }
+
+    fn fault_down(&self, s: usize) -> bool {
+        self.t.fault_down(s)
+    }
+
+    /// No failover backups: recovery actions are refused by this engine.
+    fn has_backup(&self, _: usize) -> bool {
+        false
+    }
+
+    /// Without roles (no replication lag, no discovery) and autoscaling, which this engine
+    /// refuses, every process the controller waits for is complete at once.
+    fn done(&self, _: Process) -> bool {
+        true
+    }
+
+    fn done_at(&self, _: Process, now: SimTime) -> Option<SimTime> {
+        Some(now)
+    }
+
+    /// The flow engine's staircase, so that a ramp's steps (and their trace) are the same.
+    fn ramp_steps(&self) -> u32 {
+        crate::flow::RAMP_STEPS
+    }
+
+    /// The component takes requests again (recovery actions are refused, so there is none to
+    /// apply). The plan's last release is a moment like a fault's end: the measuring window is
+    /// cut there, and restoration is judged on windows after it.
+    fn restore(&mut self, s: usize, _: Option<&'a ActionKind>, now: SimTime) {
+        let t = &mut *self.t;
+        let now = now.0;
+        if !t.lifting && t.ctl.n_held == 0 && t.ctl.n_repairing == 0 && t.active_faults == 0 {
+            t.released_since = now;
+            if now > t.win_start {
+                t.close_window(now);
+            }
+        }
+        t.refresh_service(s, now, self.q);
+        if !t.lifting && t.trace.is_some() {
+            let services = vec![t.name(s)];
+            t.record(now, TraceEvent::Restored { services });
+        }
+    }
+
+    /// Unreachable: failovers are recovery actions, refused by this engine.
+    fn switch_to_backup(&mut self, _: usize, _: f64) {
+        unreachable!("recovery actions are refused by the request engine");
+    }
+
+    /// Nothing: the controller calls it only for plans with recovery actions (refused here).
+    fn action_effects_due(&mut self, _: SimTime) {}
+
+    /// Nothing is held to return along the ramp: breakers defer no demand (`max_deferred` is
+    /// refused) and there are no caches (roles are refused). The ramp's share of traffic is
+    /// read from [`Controller::ramp_f`] at every user arrival instead.
+    fn ramp_release(&mut self, _: f64, _: f64, _: bool) {}
+
+    /// Nothing: retries are never deferred in this engine (each is its own request, retried
+    /// after its backoff whatever the plan).
+    fn release_retries(&mut self, _: SimTime) {}
+
+    /// Nothing: no caches (roles are refused).
+    fn release_caches(&mut self, _: SimTime) {}
+
+    /// Nothing: no auth services or tokens (roles are refused).
+    fn prewarm(&mut self) {}
+
+    /// Nothing: no queues or replicas (roles are refused).
+    fn reconcile(&mut self) {}
+
+    /// Nothing: no service discovery (roles are refused).
+    fn reregister(&mut self, _: SimTime) {}
+
+    /// Nothing: no autoscalers (refused).
+    fn scale_up(&mut self, _: SimTime) {}
+
+    fn technically_recovered(&mut self, now: SimTime) {
+        self.t.technically_recovered(now.0);
+    }
+
+    /// Nothing to recompute: every command above takes effect when it is issued.
+    fn changed(&mut self) {}
+
+    fn tracing(&self) -> bool {
+        self.t.trace.is_some()
+    }
+
+    fn record(&mut self, now: SimTime, event: TraceEvent) {
+        self.t.record(now.0, event);
     }
 }

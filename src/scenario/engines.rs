@@ -10,7 +10,7 @@
 //! `Flow` ([`EngineChoice`]); it is known before validation, so a refusal is an ordinary
 //! positioned problem (`FILE:LINE:COL`, exit 2).
 
-use super::raw::{RawEngine, RawFailureKind, RawRelease, RawScenario, RawServiceTime, RawStrategy};
+use super::raw::{RawEngine, RawFailureKind, RawRelease, RawScenario, RawServiceTime};
 use crate::model::Engine;
 
 /// The engine a scenario runs with, and where that choice comes from (for messages).
@@ -82,17 +82,6 @@ pub const UNMODELLED: &[Unmodelled] = &[
             let used = r.services.iter().enumerate();
             used.filter(|(_, s)| s.autoscale.is_some())
                 .map(|(i, _)| format!("services[{i}].autoscale"))
-                .collect()
-        },
-    },
-    Unmodelled {
-        engine: Engine::Requests,
-        what: "a plan strategy other than `AllAtOnce`",
-        find: |r| {
-            let plans = r.plans.iter().enumerate();
-            plans
-                .filter(|(_, p)| !matches!(p.strategy, RawStrategy::AllAtOnce))
-                .map(|(i, _)| format!("plans[{i}].strategy"))
                 .collect()
         },
     },

@@ -100,7 +100,7 @@ fn a_scenario_one_engine_refuses_exits_2_at_its_position() {
         r#"(name: "db", capacity: 150.0)"#,
         r#"(name: "db", capacity: 150.0, service_time: Fixed)"#,
     );
-    // The request engine refuses roles (and a strategy other than AllAtOnce).
+    // The request engine refuses roles (a topological plan is modelled by both).
     let roles = TWO_PLANS
         .replace(
             r#"(name: "db", capacity: 150.0)"#,
@@ -121,10 +121,7 @@ fn a_scenario_one_engine_refuses_exits_2_at_its_position() {
         (
             "roles.ron",
             &roles,
-            &[
-                ("Database(", "a service role (`roles`) is not modelled"),
-                ("Topological(", "other than `AllAtOnce` is not modelled"),
-            ][..],
+            &[("Database(", "a service role (`roles`) is not modelled")][..],
         ),
     ] {
         write(dir.path(), name, text);

@@ -30,6 +30,7 @@ mod plans;
 mod replay;
 mod requests;
 mod requests_outputs;
+mod requests_plans;
 mod series;
 mod settings_act;
 mod shard;
