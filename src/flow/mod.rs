@@ -1277,7 +1277,8 @@ mod tests {
         for trial in 0..trials {
             crate::fault::draw(s, s.seed, trial, &mut windows);
             for (p, plan) in s.plans.iter().enumerate() {
-                let row = crate::sim::run_trial(s, plan, &windows, s.seed, trial, None);
+                let row =
+                    crate::flow::run_trial_recorded(s, plan, &windows, s.seed, trial, None, None);
                 for m in Metric::ALL {
                     sums[p][m.index()] += row.get(m) / trials as f64;
                 }

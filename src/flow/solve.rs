@@ -1117,7 +1117,7 @@ pub(super) mod tests {
             each_trial(&s, |plan, windows, trial| {
                 let run = |load_first: bool| {
                     LOAD_FIRST.set(load_first);
-                    crate::sim::run_trial(&s, plan, windows, s.seed, trial, None)
+                    crate::flow::run_trial_recorded(&s, plan, windows, s.seed, trial, None, None)
                 };
                 let (plain, fast) = (run(true), run(false));
                 assert_eq!(
@@ -1147,7 +1147,7 @@ pub(super) mod tests {
         for (path, s) in library() {
             SKIPPED.set(0);
             each_trial(&s, |plan, windows, trial| {
-                crate::sim::run_trial(&s, plan, windows, s.seed, trial, None);
+                crate::flow::run_trial_recorded(&s, plan, windows, s.seed, trial, None, None);
             });
             eprintln!(
                 "{}: {} skipped passes checked",
@@ -1174,7 +1174,7 @@ pub(super) mod tests {
         for (path, s) in library() {
             SCALED.set((0, 0.0));
             each_trial(&s, |plan, windows, trial| {
-                crate::sim::run_trial(&s, plan, windows, s.seed, trial, None);
+                crate::flow::run_trial_recorded(&s, plan, windows, s.seed, trial, None, None);
             });
             let (n, worst) = SCALED.get();
             eprintln!("{}: {n} scaled solutions, worst {worst:e}", path.display());

@@ -54,14 +54,10 @@
 //!   `ReleaseRetries`) is a no-op here, and a stage takes its drawn duration and verification
 //!   and changes nothing else. `recovery_success_rate` comes from the controller's stage
 //!   counters.
-//! - **A traffic ramp** (a `TrafficReentry` stage's ramp, a `RampTraffic` step) admits only
-//!   its current share of the user arrivals at the entries while it runs; the others are shed:
-//!   they fail at once, before the entry, and count as failed user requests (not as failures
-//!   of the entry service). The draw comes from a stream keyed by the plan, so the arrivals
-//!   themselves stay the same for every plan. This differs from the flow engine, whose ramp
-//!   paces only the traffic that returns (deferred retries, extended cache entries, queue
-//!   drains): a scenario this engine accepts has none of it, so there a ramp costs the
-//!   flow engine nothing and this engine the shed users (`tests/it/requests_plans.rs`).
+//! - **A traffic ramp** (a `TrafficReentry` stage's ramp, a `RampTraffic` step) paces, as in
+//!   the flow engine, only the traffic that returns (deferred retries, extended cache entries,
+//!   queue drains), never fresh user requests; a scenario this engine accepts has none of it,
+//!   so here a ramp only takes its time (the stage or step waits for it).
 //!
 //! **Measures** are read over windows of the scenario's `storm_window` (restarted at every
 //! fault start and end): a service is down in a window if it was down at any time in it, and

@@ -13,8 +13,8 @@
 //! recovery plan's last release.
 //!
 //! The trial owns the plan's [`Controller`] and is its host ([`PlanHost`], through `Host`:
-//! the trial and its event queue): held components are down, the ramp's share admits user
-//! arrivals, the controller's timers are an event of their own (see [`super`]).
+//! the trial and its event queue): held components are down, the controller's timers are an
+//! event of their own (see [`super`]).
 
 use std::collections::VecDeque;
 
@@ -212,8 +212,6 @@ pub(super) struct RequestTrial<'a> {
     /// The generation of the controller's pending timer event, and its time.
     plan_gen: u32,
     plan_at: Option<u64>,
-    /// Admission of user arrivals while a ramp runs (keyed by the plan).
-    rng_ramp: ChaCha8Rng,
     /// A fault is being lifted: its components' restorations are traced with it.
     lifting: bool,
     active: Vec<bool>,
@@ -388,11 +386,6 @@ impl<'a> RequestTrial<'a> {
             ctl: Controller::new(s, plan, windows, seed, trial),
             plan_gen: 0,
             plan_at: None,
-            rng_ramp: stream(
-                seed,
-                trial,
-                Purpose::Plan(format!("{}/ramp-admission", plan.name).as_str()),
-            ),
             lifting: false,
             active: vec![false; windows.len()],
             active_faults: 0,
@@ -535,13 +528,8 @@ impl<'a> RequestTrial<'a> {
                 let entry = self.s.traffic[i].entry;
                 self.users += 1;
                 self.win_users += 1;
-                if self.ctl.ramp_f < 1.0 && self.rng_ramp.random::<f64>() >= self.ctl.ramp_f {
-                    // A plan's traffic ramp admits only its share of the users: the rest are
-                    // shed at once, before the entry.
-                } else {
-                    let r = self.new_req(entry, USER, 0, now, u64::MAX);
-                    self.arrive(r, now, q);
-                }
+                let r = self.new_req(entry, USER, 0, now, u64::MAX);
+                self.arrive(r, now, q);
                 self.next_arrival(i, now, q);
             }
             Ev::Traffic(i) => {
@@ -1555,8 +1543,8 @@ impl<'a> PlanHost<'a> for Host<'_, 'a> {
     fn action_effects_due(&mut self, _: SimTime) {}
 
     /// Nothing is held to return along the ramp: breakers defer no demand (`max_deferred` is
-    /// refused) and there are no caches (roles are refused). The ramp's share of traffic is
-    /// read from [`Controller::ramp_f`] at every user arrival instead.
+    /// refused) and there are no caches or queues (roles are refused). As in the flow engine, a
+    /// ramp paces only what returns, never fresh user traffic, so here it only takes its time.
     fn ramp_release(&mut self, _: f64, _: f64, _: bool) {}
 
     /// Nothing: retries are never deferred in this engine (each is its own request, retried

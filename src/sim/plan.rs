@@ -1311,7 +1311,15 @@ mod tests {
                     .collect()
             };
             let mut flow = Vec::new();
-            crate::sim::run_trial(&s, plan, &windows, s.seed, trial, Some(&mut flow));
+            crate::flow::run_trial_recorded(
+                &s,
+                plan,
+                &windows,
+                s.seed,
+                trial,
+                Some(&mut flow),
+                None,
+            );
             let (flow, mock) = (stages(&flow), stages(&h.trace));
             assert_eq!(mock.first(), Some(&("identity_prewarm", 0, "started")));
             assert_eq!(mock.last().map(|x| x.0), Some("traffic_reentry"));

@@ -1,7 +1,7 @@
 //! Recovery plans in the request engine: every strategy runs through the same controller as
 //! in the flow engine (`sim::plan`). A plan holds a repaired component out of traffic for as
 //! long as its stages, gates and layers say (arrivals at it fail at once, as when it was
-//! down), a traffic ramp admits only its share of the users, and the stage counters give
+//! down), a traffic ramp paces only what returns (nothing here), and the stage counters give
 //! `recovery_success_rate`. Cross-checked against the flow engine on the same trials.
 
 use aftershock::crosscheck;
@@ -97,8 +97,8 @@ fn users(trace: &[TraceRecord]) -> u64 {
 
 /// Each plan holds the failed components as long as its program says: the same technical
 /// MTTR for all (the faults end at 7 minutes), later restoration and lower availability the
-/// longer it holds (all at once, then topological, then custom, which adds a ramp that sheds
-/// users); the staged plan's pre-warm fails its verification in some trials, so its
+/// longer it holds (all at once, then topological and custom, which hold the same and whose
+/// ramp paces nothing here: nothing returns in this scenario); the staged plan's pre-warm fails its verification in some trials, so its
 /// `recovery_success_rate` is below 1 and its hold is one, two or four minutes.
 #[test]
 fn each_plan_holds_as_its_program_says_and_costs_what_it_implies() {
@@ -142,9 +142,9 @@ fn each_plan_holds_as_its_program_says_and_costs_what_it_implies() {
         }
     }
     let (op, av) = (|p: usize| mean[p][0], |p: usize| mean[p][1]);
-    assert!(op(all) < op(topo) && op(topo) < op(custom), "{mean:?}");
+    assert!(op(all) < op(topo) && op(topo) <= op(custom), "{mean:?}");
     assert!(op(all) + 60.0 < op(staged), "{mean:?}");
-    assert!(av(all) > av(topo) && av(topo) > av(custom), "{mean:?}");
+    assert!(av(all) > av(topo) && av(all) > av(custom), "{mean:?}");
     assert!(av(all) > av(staged), "{mean:?}");
     // A verification passes with probability 0.7: some trials pass the first time, some not.
     assert!(success > 0.4 && success < 0.95, "{success}");
@@ -158,10 +158,10 @@ fn each_plan_holds_as_its_program_says_and_costs_what_it_implies() {
 }
 
 /// The ramp's steps, the stages and the program's steps are in the request engine's trace as
-/// in the flow engine's; while the ramp runs only its share of the users is admitted (the rest
-/// fail at once: the window's users served fall below the offered).
+/// in the flow engine's; the ramp paces only what returns, never fresh users, in both engines
+/// (nothing returns here: the users are served as before).
 #[test]
-fn the_controller_notes_are_traced_and_the_ramp_sheds_users() {
+fn the_controller_notes_are_traced_and_the_ramp_sheds_no_users() {
     let s = load(Engine::Requests);
     let custom = s.plans.iter().position(|p| p.name == "custom").unwrap();
     let (_, trace) = trial(&s, custom, 0);
@@ -180,7 +180,7 @@ fn the_controller_notes_are_traced_and_the_ramp_sheds_users() {
         .filter(|r| matches!(r.event, TraceEvent::PlanStep { .. }))
         .count();
     assert_eq!(steps, 4);
-    // The first 10 s of the ramp admit a few percent of the users.
+    // The first window of the ramp serves the users as any other.
     let first = trace
         .iter()
         .find_map(|r| match r.event {
@@ -191,7 +191,7 @@ fn the_controller_notes_are_traced_and_the_ramp_sheds_users() {
         })
         .expect("a window starting with the ramp");
     assert!(
-        first.0 > 600 && (first.1 as f64) < 0.1 * first.0 as f64,
+        first.0 > 600 && (first.1 as f64) > 0.9 * first.0 as f64,
         "{first:?}"
     );
 
@@ -200,7 +200,7 @@ fn the_controller_notes_are_traced_and_the_ramp_sheds_users() {
     let mut windows = Vec::new();
     fault::draw(&flow, flow.seed, 0, &mut windows);
     let mut ft = Vec::new();
-    aftershock::flow::run_trial(
+    aftershock::sim::run_trial(
         &flow,
         &flow.plans[custom],
         &windows,
@@ -226,16 +226,9 @@ fn the_controller_notes_are_traced_and_the_ramp_sheds_users() {
 
 /// The two engines agree on the direction of every plan difference either finds significant.
 ///
-/// They agree on the levels of the holds (technical MTTR, the topological plan's restoration,
-/// the staged plan's stage outcomes and `recovery_success_rate`, which draw the same
-/// numbers), but not on what a ramp costs, a genuine modelling difference: the flow engine's
-/// ramp paces only the traffic that returns (deferred retries, extended cache entries, queue
-/// drains), none of which this scenario has, so there it costs nothing; the request engine's
-/// ramp admits only its share of the users and sheds the rest. On 60 trials the staged and
-/// custom plans (each with a two-minute linear ramp) have an availability about 0.033 lower
-/// and an operational MTTR 110 s longer in the request engine than in the flow engine (the
-/// users shed fail the SLO until the ramp ends). The direction of every difference against
-/// all-at-once is the same in both, because the holds dominate.
+/// They draw the same numbers for the holds (technical MTTR, the topological plan's
+/// restoration, the staged plan's stage outcomes and `recovery_success_rate`), and a ramp paces
+/// only what returns in both (nothing, here).
 #[test]
 fn plans_cross_check_in_direction() {
     let (flow, req) = (load(Engine::Flow), load(Engine::Requests));
@@ -255,7 +248,7 @@ fn plans_cross_check_in_direction() {
 }
 
 /// The same trial twice gives the same rows, and every plan of a trial sees the same users
-/// (common random numbers: admission along a ramp draws from the plan's own stream).
+/// (common random numbers: the arrivals' streams never mention the plan).
 #[test]
 fn plans_are_deterministic_and_share_arrivals() {
     let s = load(Engine::Requests);
