@@ -576,6 +576,8 @@ impl<'a> RequestTrial<'a> {
                     self.win_svc[to].failed += 1;
                     self.inflight[call.edge as usize] -= 1;
                     self.calls[c as usize].child = NONE;
+                    // A timeout is a failed outcome for the caller's breaker.
+                    self.record_outcome(call.edge as usize, false, now, q);
                     self.attempt_failed(c, now, q);
                 }
             }

@@ -405,3 +405,42 @@ fn a_timeout_fails_the_tail_of_the_mm1_response_time() {
         0.03,
     );
 }
+
+#[test]
+fn a_breaker_opens_on_timeouts_and_probes_while_half_open() {
+    // Clients (20/s) call a server with a 100 ms timeout through a breaker (half of 5 or more
+    // outcomes failing in 10 s opens it for 30 s, then 3 probes). For 60 s every response is
+    // 1 s late: without the breaker the server receives all 1,200 attempts of those 60 s; with
+    // it, those of the first 5 s or so (until the timeouts are half of the window's outcomes,
+    // the rest being the successes of the seconds before: about 100), then 3 probes when it
+    // half-opens 30 s later (they time out, it opens again until after the brownout).
+    let text = |breaker: &str| {
+        format!(
+            r#"Scenario(
+    name: "breaker", horizon: "100s", seed: 21, engine: Requests,
+    services: [
+        (name: "clients", capacity: 1e9, base_latency: "0s"),
+        (name: "server", capacity: 1000.0, instances: 10, base_latency: "0s"),
+    ],
+    dependencies: [(from: "clients", to: "server", timeout: "100ms"{breaker})],
+    traffic: [(entry: "clients", rate: 20.0)],
+    failures: [(name: "slow", kind: Latency(target: "server", added: "1s"),
+                schedule: Once(at: Fixed("20s"), duration: Fixed("60s")))],
+)"#
+        )
+    };
+    let arrivals = |t: &str| {
+        let s = scenario(t);
+        let (_, o) = requests::observe(&s, &s.plans[0], s.seed, 0);
+        (20..80).map(|w| o.window_arrivals[w * 2 + 1]).sum::<u64>()
+    };
+    let open = arrivals(&text(
+        r#", breaker: (failure_threshold: 0.5, window: "10s", open_for: "30s", half_open_probes: 3)"#,
+    ));
+    let none = arrivals(&text(""));
+    assert!(none > 1_000, "without a breaker: {none}");
+    assert!(
+        (80..130).contains(&open),
+        "the breaker sheds the attempts: {open} of {none}"
+    );
+}
