@@ -62,9 +62,10 @@
 //! **Measures** are read over windows of the scenario's `storm_window` (restarted at every
 //! fault start and end): a service is down in a window if it was down at any time in it, and
 //! degraded if it failed more of the requests reaching it (timeouts of its callers included)
-//! than the SLO allows; operational restoration is the start of the first run of windows
-//! lasting the stability window in which every fault is over, the users' success rate is within
-//! the SLO and every service is up. Storm peak, overload and excess work are the offered
+//! than the SLO allows over the trailing stability window; operational restoration is the
+//! start of the first run of windows lasting the stability window in which every fault is
+//! over, every component is released, every breaker is closed, the users' success rate is
+//! within the SLO and every service is up. Storm peak, overload and excess work are the offered
 //! requests over capacity in whole windows of a recovery phase. Latency is the time from a user
 //! request's arrival to its successful response, folded into a bounded [`sketch::Sketch`].
 //! Metrics of roles (cache, queue, auth, replicas, discovery) are 0: scenarios with roles are

@@ -987,6 +987,8 @@ impl<'a> RequestTrial<'a> {
                 } else if good + 1 >= probes {
                     b.state = BreakerState::Closed;
                     b.slots = [(u64::MAX, 0, 0); BREAKER_SLOTS];
+                    // Restoration is judged on what follows the last breaker closing.
+                    self.released_since = self.released_since.max(now);
                 } else {
                     b.state = BreakerState::HalfOpen { sent, ok: good + 1 };
                 }
@@ -1406,8 +1408,8 @@ impl<'a> RequestTrial<'a> {
         }
         // Restoration: a whole stability window after the last fault (and the plan's last
         // release) in which the users were served within the SLO and every service was up;
-        // restored from its start. Every component must be released: none held, none under
-        // repair.
+        // restored from its start. Every component must be released (none held, none under
+        // repair) and every breaker closed, as in the flow engine.
         if !self.incident_restored
             && self.technical_recovery.is_some()
             && self.active_faults == 0
@@ -1417,7 +1419,15 @@ impl<'a> RequestTrial<'a> {
             let start = self.hist.front().map_or(end, |h| h.0);
             let covered = end - start + self.win_len > stability;
             let users_ok = self.agg_users == 0 || self.agg_ok as f64 >= slo * self.agg_users as f64;
-            if start >= self.released_since && covered && users_ok && all_up {
+            let closed = self
+                .breaker
+                .iter()
+                .all(|b| b.as_ref().is_none_or(|b| b.state == BreakerState::Closed));
+            if !closed {
+                // A breaker still open: the stable run starts after it closes.
+                self.released_since = self.released_since.max(end);
+            }
+            if start >= self.released_since && covered && users_ok && all_up && closed {
                 self.incident_restored = true;
                 self.operational.get_or_insert(start);
             }

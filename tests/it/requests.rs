@@ -443,4 +443,35 @@ fn a_breaker_opens_on_timeouts_and_probes_while_half_open() {
         (80..130).contains(&open),
         "the breaker sheds the attempts: {open} of {none}"
     );
+    // Restoration waits for the breaker to close (it is adaptive state, as in the flow
+    // engine): the stable run starts no sooner than the breaker's last closing.
+    let s = scenario(&text(
+        r#", breaker: (failure_threshold: 0.5, window: "10s", open_for: "30s", half_open_probes: 3)"#,
+    ));
+    let s = aftershock::model::Scenario {
+        horizon: aftershock::engine::SimTime(400 * 1_000_000_000),
+        ..s
+    };
+    let mut windows = Vec::new();
+    aftershock::fault::draw(&s, s.seed, 0, &mut windows);
+    let mut trace = Vec::new();
+    let row = aftershock::sim::run_trial(&s, &s.plans[0], &windows, s.seed, 0, Some(&mut trace));
+    let closed = trace
+        .iter()
+        .filter(|r| {
+            matches!(&r.event, aftershock::sim::trace::TraceEvent::Breaker { state, .. }
+                if *state == "breaker_closed")
+        })
+        .map(|r| r.t_s)
+        .fold(f64::NAN, f64::max);
+    assert!(
+        closed > 80.0,
+        "the breaker closes after the brownout: {closed}"
+    );
+    let op = row.get(aftershock::metrics::Metric::OperationalMttr);
+    assert!(
+        !row.op_censored && op + 20.0 >= closed,
+        "restored at {} s, breaker closed at {closed} s",
+        op + 20.0
+    );
 }
