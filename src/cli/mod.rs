@@ -96,6 +96,10 @@ pub enum Command {
         /// Scenario files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Validate for this engine (overrides each file's `engine`): what it does not model is
+        /// refused, as `run --engine` would.
+        #[arg(long, value_enum)]
+        engine: Option<EngineArg>,
     },
     /// Re-run one trial with its full event trace (JSON lines).
     Replay(ReplayArgs),
@@ -387,7 +391,7 @@ pub fn main_exit() -> i32 {
 fn dispatch(cli: Cli) -> Result<(), Failure> {
     match cli.command.unwrap_or(Command::Run(RunArgs::default())) {
         Command::Run(args) => run(args),
-        Command::Validate { files } => validate(&files),
+        Command::Validate { files, engine } => validate(&files, engine.map(Engine::from)),
         Command::Replay(args) => replay(args),
         Command::Merge(args) => merge(args),
         Command::Generate {
@@ -730,14 +734,15 @@ fn write_charts(
     Ok(figures)
 }
 
-fn validate(files: &[PathBuf]) -> Result<(), Failure> {
+fn validate(files: &[PathBuf], engine: Option<Engine>) -> Result<(), Failure> {
     let mut failed = 0;
     for f in files {
-        match scenario::load_file(f, None) {
+        match scenario::load_file(f, engine) {
             Ok(s) => {
                 outln!(
-                    "{}: ok ({} services, {} dependencies, {} failures, {} plans)",
+                    "{}: ok ({} engine, {} services, {} dependencies, {} failures, {} plans)",
                     f.display(),
+                    s.engine,
                     s.topology.services.len(),
                     s.topology.deps.len(),
                     s.failures.len(),

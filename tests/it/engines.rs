@@ -363,3 +363,25 @@ fn shards_of_different_engines_are_not_merged() {
     let o = cli(dir.path(), "merge", &["s0", "s1", "--out", "m", "--quiet"]);
     assert_eq!(o.code, Some(0), "{}", o.stderr);
 }
+
+#[test]
+fn validate_checks_a_file_for_the_engine_asked() {
+    // The file runs with the flow engine; asked for the request engine, what that engine does
+    // not model is refused at its position.
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let file = root.join("scenarios/retry-storm.ron");
+    let file = file.to_str().unwrap();
+    let ok = crate::support::cli(dir.path(), "validate", &[file]);
+    assert_eq!(ok.code, Some(0), "{}", ok.stderr);
+    assert!(ok.stdout.contains("ok (flow engine,"), "{}", ok.stdout);
+    let refused = crate::support::cli(dir.path(), "validate", &[file, "--engine", "requests"]);
+    assert_eq!(refused.code, Some(2), "{}", refused.stdout);
+    assert!(
+        refused
+            .stderr
+            .contains("retry-storm.ron:93:34: a breaker's deferred demand"),
+        "{}",
+        refused.stderr
+    );
+}

@@ -225,7 +225,7 @@ fn a_soft_edge_breaks_the_cycle() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
         out.stdout
-            .contains("soft_cycle.ron: ok (3 services, 3 dependencies"),
+            .contains("soft_cycle.ron: ok (flow engine, 3 services, 3 dependencies"),
         "{}",
         out.stdout
     );
