@@ -224,7 +224,7 @@ fn close(a: f64, b: f64, scale: f64) -> bool {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(crate::support::proptest_cases(64)))]
+    #![proptest_config(crate::support::proptest_config(64))]
 
     #[test]
     fn work_is_conserved_and_never_negative(spec in spec(), seed in 0u64..1000, trial in 0u64..50) {

@@ -239,7 +239,7 @@ fn replace_numbers(text: &str, spans: &[(usize, usize)], picks: &[(Index, String
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(crate::support::proptest_cases(256)))]
+    #![proptest_config(crate::support::proptest_config(256))]
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {

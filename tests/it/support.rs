@@ -95,6 +95,16 @@ pub fn proptest_cases(default: u32) -> u32 {
         .unwrap_or(default)
 }
 
+/// A property test's configuration: `cases` cases (or `PROPTEST_CASES`), drawn from a fixed
+/// seed so that CI runs the same cases every time (`PROPTEST_RNG_SEED=N` explores others).
+pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+    let mut c = proptest::test_runner::Config::with_cases(proptest_cases(cases));
+    if std::env::var("PROPTEST_RNG_SEED").is_err() {
+        c.rng_seed = proptest::test_runner::RngSeed::Fixed(0x5eed_2026);
+    }
+    c
+}
+
 /// The `aftershock` binary under test.
 pub fn binary() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_BIN_EXE_aftershock"))
