@@ -347,7 +347,8 @@ pub(crate) struct FlowTrial<'a> {
 }
 
 /// Runs one trial of `plan` against the fault windows drawn for it with the flow engine,
-/// optionally recording the event trace and filling `rec`'s chart buckets (reset here); every
+/// optionally recording the event trace and filling `rec`'s chart buckets (reset by the
+/// caller); every
 /// caller goes through [`crate::sim::run_trial_recorded`].
 pub fn run_trial_recorded(
     s: &Scenario,
@@ -356,11 +357,8 @@ pub fn run_trial_recorded(
     seed: u64,
     trial: u64,
     trace: Option<&mut Vec<TraceRecord>>,
-    mut rec: Option<&mut series::Recorder>,
+    rec: Option<&mut series::Recorder>,
 ) -> TrialRow {
-    if let Some(r) = rec.as_deref_mut() {
-        r.reset(first_failure(s, windows));
-    }
     let mut t = FlowTrial::new(s, plan, windows, seed, trial, trace);
     t.rec = rec;
     if t.trace.is_some() {

@@ -83,7 +83,8 @@ use crate::sim::trace::TraceRecord;
 pub use trial::{MAX_EVENTS_PER_TRIAL, Observed};
 
 /// Runs one trial of `plan` against the fault windows drawn for it, optionally recording the
-/// event trace and the chart buckets (reset here). Returns the trial's summary row.
+/// event trace and filling the chart buckets (reset by the caller,
+/// [`crate::sim::run_trial_recorded`]). Returns the trial's summary row.
 pub fn run_trial_recorded(
     s: &Scenario,
     plan: &Plan,
@@ -91,11 +92,8 @@ pub fn run_trial_recorded(
     seed: u64,
     trial: u64,
     trace: Option<&mut Vec<TraceRecord>>,
-    mut rec: Option<&mut Recorder>,
+    rec: Option<&mut Recorder>,
 ) -> TrialRow {
-    if let Some(r) = rec.as_deref_mut() {
-        r.reset(crate::sim::first_failure(s, windows));
-    }
     run(s, plan, windows, seed, trial, trace, rec, false).0
 }
 
@@ -105,7 +103,7 @@ pub fn run_trial_recorded(
 pub fn observe(s: &Scenario, plan: &Plan, seed: u64, trial: u64) -> (TrialRow, Observed) {
     let mut windows = Vec::new();
     fault::draw(s, seed, trial, &mut windows);
-    let (row, obs) = run(s, plan, &windows, seed, trial, None, None, true);
+    let (row, obs, _) = run(s, plan, &windows, seed, trial, None, None, true);
     (row, *obs.expect("observations were asked for"))
 }
 
@@ -118,9 +116,7 @@ pub fn count_events(
     seed: u64,
     trial: u64,
 ) -> u64 {
-    run(s, plan, windows, seed, trial, None, None, true)
-        .1
-        .map_or(0, |o| o.events)
+    run(s, plan, windows, seed, trial, None, None, false).2
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -133,12 +129,14 @@ fn run(
     trace: Option<&mut Vec<TraceRecord>>,
     rec: Option<&mut Recorder>,
     observe: bool,
-) -> (TrialRow, Option<Box<Observed>>) {
+) -> (TrialRow, Option<Box<Observed>>, u64) {
     let mut t = trial::RequestTrial::new(s, plan, windows, seed, trial, trace, rec, observe);
     if t.trace_on() {
         t.start_trace(plan, trial, seed);
     }
     let too_dense = windows.len() >= fault::MAX_WINDOWS;
     let outcome = if too_dense { Err(()) } else { t.run() };
-    t.finish_row(outcome.is_err())
+    let events = t.events();
+    let (row, obs) = t.finish_row(outcome.is_err());
+    (row, obs, events)
 }

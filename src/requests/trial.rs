@@ -1439,6 +1439,11 @@ impl<'a> RequestTrial<'a> {
         self.win_start = end;
     }
 
+    /// Events handled so far.
+    pub(super) fn events(&self) -> u64 {
+        self.events
+    }
+
     /// The trial's summary row.
     pub(super) fn finish_row(mut self, aborted: bool) -> (TrialRow, Option<Box<Observed>>) {
         // A trial without a successful user request has no latency: the horizon, a bound.

@@ -37,8 +37,12 @@ pub fn run_trial_recorded(
     seed: u64,
     trial: u64,
     trace: Option<&mut Vec<TraceRecord>>,
-    rec: Option<&mut Recorder>,
+    mut rec: Option<&mut Recorder>,
 ) -> TrialRow {
+    // The buckets are aligned on the first failure, whatever the engine.
+    if let Some(r) = rec.as_deref_mut() {
+        r.reset(first_failure(s, windows));
+    }
     match s.engine {
         Engine::Flow => crate::flow::run_trial_recorded(s, plan, windows, seed, trial, trace, rec),
         Engine::Requests => {
