@@ -327,7 +327,19 @@ impl<'a> FlowTrial<'a> {
                 let (rate, progress, ..) = self.acc.queue_rate[s];
                 let stalled = self.consumer_progress(consumers) < 0.5;
                 let r = &mut self.roles[s];
-                r.queue_backlog = (r.queue_backlog + rate * dt).clamp(0.0, max_q);
+                let raw = r.queue_backlog + rate * dt;
+                r.queue_backlog = raw.clamp(0.0, max_q);
+                // The rates hold until the next wake, which lands on the integer tick after
+                // a crossing: what the clamp cuts off was never handed out (below 0) or was
+                // lost to a full queue (above the maximum), and the ledger says so.
+                let (short, over) = ((-raw).max(0.0), (raw - max_q).max(0.0));
+                if short > 0.0 || over > 0.0 {
+                    if self.ledger {
+                        self.acc.progressed[s] -= short;
+                        self.acc.lost[s] += over;
+                    }
+                    self.acc.lost_work += over;
+                }
                 if stalled && r.needs_reconcile {
                     // Consumers cannot progress: everything queued now is outage backlog.
                     r.outage_left = r.queue_backlog;
