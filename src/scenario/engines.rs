@@ -10,7 +10,7 @@
 //! `Flow` ([`EngineChoice`]); it is known before validation, so a refusal is an ordinary
 //! positioned problem (`FILE:LINE:COL`, exit 2).
 
-use super::raw::{RawEngine, RawFailureKind, RawRelease, RawScenario, RawServiceTime};
+use super::raw::{RawEngine, RawFailureKind, RawRelease, RawRole, RawScenario, RawServiceTime};
 use crate::model::Engine;
 
 /// The engine a scenario runs with, and where that choice comes from (for messages).
@@ -61,20 +61,36 @@ pub struct Unmodelled {
     pub find: fn(&RawScenario) -> Vec<String>,
 }
 
+/// An entry refusing one kind of service role in the request engine, at each use
+/// (`services[i].roles[j]`).
+macro_rules! role_refused {
+    ($what:literal, $kind:ident) => {
+        Unmodelled {
+            engine: Engine::Requests,
+            what: $what,
+            find: |r| {
+                let mut v = Vec::new();
+                for (i, s) in r.services.iter().enumerate() {
+                    for (j, role) in s.roles.iter().enumerate() {
+                        if matches!(role, RawRole::$kind { .. }) {
+                            v.push(format!("services[{i}].roles[{j}]"));
+                        }
+                    }
+                }
+                v
+            },
+        }
+    };
+}
+
 /// Every setting that one engine does not model.
 pub const UNMODELLED: &[Unmodelled] = &[
     // --- Not modelled by the request engine (yet).
-    Unmodelled {
-        engine: Engine::Requests,
-        what: "a service role (`roles`)",
-        find: |r| {
-            let mut v = Vec::new();
-            for (i, s) in r.services.iter().enumerate() {
-                v.extend((0..s.roles.len()).map(|j| format!("services[{i}].roles[{j}]")));
-            }
-            v
-        },
-    },
+    role_refused!("a `Cache` role", Cache),
+    role_refused!("a `Queue` role", Queue),
+    role_refused!("an `Auth` role", Auth),
+    role_refused!("a `Database` role", Database),
+    role_refused!("a `Discovery` role", Discovery),
     Unmodelled {
         engine: Engine::Requests,
         what: "`autoscale`",

@@ -121,7 +121,7 @@ fn a_scenario_one_engine_refuses_exits_2_at_its_position() {
         (
             "roles.ron",
             &roles,
-            &[("Database(", "a service role (`roles`) is not modelled")][..],
+            &[("Database(", "a `Database` role is not modelled")][..],
         ),
     ] {
         write(dir.path(), name, text);

@@ -146,8 +146,8 @@ fn the_request_engine_refuses_what_it_does_not_model_where_it_is_written() {
     let help = "is not modelled by the requests engine yet: use the flow engine (`--engine flow`)";
     for (needle, message) in [
         ("(min: 1", "`autoscale` is not modelled"),
-        ("Database(", "a service role (`roles`) is not modelled"),
-        ("Auth(", "a service role (`roles`) is not modelled"),
+        ("Database(", "a `Database` role is not modelled"),
+        ("Auth(", "an `Auth` role is not modelled"),
         ("0.8,", "a dependency's `read_share` is not modelled"),
         ("100.0", "`max_deferred` above 0) is not modelled"),
         ("Rate(", "paced `release` (`Rate`) is not modelled"),
