@@ -80,7 +80,7 @@ use crate::metrics::TrialRow;
 use crate::model::{Plan, Scenario};
 use crate::sim::series::Recorder;
 use crate::sim::trace::TraceRecord;
-pub use trial::{MAX_EVENTS_PER_TRIAL, Observed};
+pub use trial::{MAX_EVENTS_PER_TRIAL, Observed, QueueCounts};
 
 /// Runs one trial of `plan` against the fault windows drawn for it, optionally recording the
 /// event trace and filling the chart buckets (reset by the caller,

@@ -23,6 +23,10 @@ use rand_distr::{Distribution, Exp1, StandardNormal};
 
 use super::backoff;
 use super::sketch::Sketch;
+#[path = "database.rs"]
+mod database;
+#[path = "queue.rs"]
+mod queue;
 use crate::engine::{EventQueue, SimDuration, SimTime};
 use crate::fault::FaultWindow;
 use crate::metrics::TrialRow;
@@ -34,11 +38,14 @@ use crate::sim::series::Recorder;
 use crate::sim::summary::Measured;
 use crate::sim::trace::{TraceEvent, TraceRecord};
 use crate::sim::traffic::EntryRates;
+pub use queue::QueueCounts;
 
 /// No request / call.
 const NONE: u32 = u32::MAX;
 /// The parent of a user request.
 const USER: u32 = u32::MAX - 1;
+/// The parent of a queue message's request at a consumer (its `parent_gen` is the pacer).
+const MSG: u32 = u32::MAX - 2;
 
 /// Events one trial may handle at most; a trial beyond it is stopped and reported as too dense
 /// (the run's budget refuses a scenario expected to come near it before it starts).
@@ -72,6 +79,8 @@ enum Ev {
     HalfOpen(u32, u32),
     /// The plan controller's next timer (stale unless the generation matches).
     Plan(u32),
+    /// A queue consumer's next hand-out (pacer, generation: stale unless it matches).
+    Pull(u32, u32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,6 +211,8 @@ pub struct Observed {
     pub expired_dropped: u64,
     /// Events handled.
     pub events: u64,
+    /// Per queue: its messages.
+    pub queues: Vec<QueueCounts>,
 }
 
 pub(super) struct RequestTrial<'a> {
@@ -272,6 +283,9 @@ pub(super) struct RequestTrial<'a> {
     trace: Option<&'a mut Vec<TraceRecord>>,
     rec: Option<&'a mut Recorder>,
     events: u64,
+    /// Queue roles ([`queue`]) and database roles ([`database`]).
+    queues: queue::Queues,
+    dbs: database::Databases,
 }
 
 /// The service time of one request at `svc` (seconds at speed 1).
@@ -447,6 +461,8 @@ impl<'a> RequestTrial<'a> {
             trace,
             rec,
             events: 0,
+            queues: queue::Queues::new(s),
+            dbs: database::Databases::new(s, seed, trial),
         }
     }
 
@@ -595,6 +611,7 @@ impl<'a> RequestTrial<'a> {
                     self.plan_settle(now, q);
                 }
             }
+            Ev::Pull(p, generation) => self.pull(p as usize, generation, now, q),
             Ev::HalfOpen(e, epoch) => {
                 let name = self.edge_name(e as usize);
                 if let Some(b) = self.breaker[e as usize].as_mut()
@@ -767,6 +784,13 @@ impl<'a> RequestTrial<'a> {
             // The backlog left at recovery is worked off (the system is empty).
             o.drain_s[s] = Some((now - t0.0) as f64 * 1e-9);
         }
+        if self.queues.is_queue(s) {
+            self.enqueue(s, now, q);
+        }
+        if self.dbs.on && self.dbs.lag_at(s, now) > 0.0 {
+            // Served by a primary still closing its replication lag: stale.
+            self.dbs.stale_reads += 1;
+        }
         let req = &mut self.reqs[r as usize];
         req.stage = Stage::Calling;
         req.edge = 0;
@@ -896,6 +920,11 @@ impl<'a> RequestTrial<'a> {
             q.push(SimTime(deadline), Ev::Timeout(c, epoch));
         }
         self.inflight[e] += 1;
+        let to = if self.dbs.on {
+            self.read_target(e, to)
+        } else {
+            to
+        };
         let child = self.new_req(to, c, epoch, now, deadline);
         self.calls[c as usize].child = child;
         self.arrive(child, now, q);
@@ -954,11 +983,17 @@ impl<'a> RequestTrial<'a> {
                 self.win_ok += 1;
                 self.latency.add(now - req.born);
             }
+        } else if req.parent == MSG {
+            self.message_done(req.parent_gen as usize, ok, now, q);
         } else if req.parent != NONE {
             let c = req.parent;
             let call = self.calls[c as usize];
             if call.epoch == req.parent_gen && call.child == r {
                 let e = call.edge as usize;
+                if ok && self.dbs.on && self.s.topology.deps[e].to != s {
+                    // A read the replica served for a down primary: stale.
+                    self.dbs.stale_reads += 1;
+                }
                 self.inflight[e] -= 1;
                 self.calls[c as usize].child = NONE;
                 self.record_outcome(e, ok, now, q);
@@ -1121,8 +1156,8 @@ impl<'a> RequestTrial<'a> {
     /// After the controller acted at `now`: a stage or step that waits for a process goes
     /// on once it has completed, and the controller's next timer is scheduled.
     fn plan_settle(&mut self, now: u64, q: &mut EventQueue<Ev>) {
-        // Every process the controller may wait for is complete at once in this engine
-        // (`PlanHost::done`), so this loop ends after a step or two.
+        // A process the controller waits for is complete at once in this engine, or at a known
+        // time (replication lag: the program's timer), so this loop ends after a step or two.
         for _ in 0..8 {
             let mut h = Host { t: self, q };
             if !plan::awaited_done(&h) {
@@ -1278,6 +1313,12 @@ impl<'a> RequestTrial<'a> {
             }
             self.pull_queue(s, now, q);
         }
+        if self.queues.any() {
+            self.consumer_changed(s, now, q);
+        }
+        if self.dbs.on {
+            self.primary_changed(s, now);
+        }
     }
 
     /// In a recovery phase: a fault happened, none is active, no recovery action runs, the
@@ -1335,7 +1376,10 @@ impl<'a> RequestTrial<'a> {
             let (arrived, failed) = self.agg_svc[s];
             let health = if w.down || down_now {
                 Health::Down
-            } else if arrived > 0 && (failed as f64) > (1.0 - slo) * arrived as f64 {
+            } else if arrived > 0 && (failed as f64) > (1.0 - slo) * arrived as f64
+                || self.dbs.on && self.dbs.lag_open_in(s, from, end)
+            {
+                // (A primary still closing its replication lag is degraded.)
                 Health::Degraded
             } else {
                 Health::Up
@@ -1427,6 +1471,10 @@ impl<'a> RequestTrial<'a> {
                 // A breaker still open: the stable run starts after it closes.
                 self.released_since = self.released_since.max(end);
             }
+            if self.queues.any() && self.queues.backlog_held() {
+                // A queue still working off a backlog: the stable run starts after it drains.
+                self.released_since = self.released_since.max(end);
+            }
             if start >= self.released_since && covered && users_ok && all_up && closed {
                 self.incident_restored = true;
                 self.operational.get_or_insert(start);
@@ -1466,12 +1514,12 @@ impl<'a> RequestTrial<'a> {
             storm_peak: self.storm_peak,
             overload_s: self.overload_s,
             excess_work: self.excess,
-            // No roles in this engine yet (scenarios with roles are refused).
+            // (Caches and auth are refused by this engine.)
             degraded_accepts: 0.0,
             auth_rejects: 0.0,
-            stale_reads: 0.0,
-            out_of_order: 0.0,
-            lost_work: 0.0,
+            stale_reads: self.dbs.stale_reads as f64,
+            out_of_order: self.queues.out_of_order as f64,
+            lost_work: self.queues.lost as f64,
             routing_failures: 0.0,
             stages: (self.ctl.stages_first_pass, self.ctl.stages_total),
             latency: Some(latency),
@@ -1483,6 +1531,7 @@ impl<'a> RequestTrial<'a> {
             o.users = self.users;
             o.users_ok = self.users_ok;
             o.events = self.events;
+            o.queues = self.queues.counts();
         }
         (row, self.obs)
     }
@@ -1517,14 +1566,20 @@ impl<'a> PlanHost<'a> for Host<'_, 'a> {
         false
     }
 
-    /// Without roles (no replication lag, no discovery) and autoscaling, which this engine
-    /// refuses, every process the controller waits for is complete at once.
-    fn done(&self, _: Process) -> bool {
-        true
+    /// Replication lag closes at its rate ([`database`]); without discovery and autoscaling,
+    /// which this engine refuses, registrations and pools are complete at once.
+    fn done(&self, p: Process) -> bool {
+        match p {
+            Process::Lag => self.t.dbs.lag_closed(self.t.last_t),
+            Process::Registrations | Process::Pools => true,
+        }
     }
 
-    fn done_at(&self, _: Process, now: SimTime) -> Option<SimTime> {
-        Some(now)
+    fn done_at(&self, p: Process, now: SimTime) -> Option<SimTime> {
+        match p {
+            Process::Lag => self.t.dbs.lag_closed_at(now.0),
+            Process::Registrations | Process::Pools => Some(now),
+        }
     }
 
     /// The flow engine's staircase, so that a ramp's steps (and their trace) are the same.
@@ -1560,8 +1615,9 @@ impl<'a> PlanHost<'a> for Host<'_, 'a> {
     fn action_effects_due(&mut self, _: SimTime) {}
 
     /// Nothing is held to return along the ramp: breakers defer no demand (`max_deferred` is
-    /// refused) and there are no caches or queues (roles are refused). As in the flow engine, a
-    /// ramp paces only what returns, never fresh user traffic, so here it only takes its time.
+    /// refused) and there are no caches (refused). The queues' drains read the ramp's share
+    /// from the controller (see `changed`). As in the flow engine, a ramp paces only what
+    /// returns, never fresh user traffic.
     fn ramp_release(&mut self, _: f64, _: f64, _: bool) {}
 
     /// Nothing: retries are never deferred in this engine (each is its own request, retried
@@ -1574,8 +1630,10 @@ impl<'a> PlanHost<'a> for Host<'_, 'a> {
     /// Nothing: no auth services or tokens (roles are refused).
     fn prewarm(&mut self) {}
 
-    /// Nothing: no queues or replicas (roles are refused).
-    fn reconcile(&mut self) {}
+    /// Queue offsets aligned: outage backlogs are no longer replayed out of order.
+    fn reconcile(&mut self) {
+        self.t.queues.reconcile();
+    }
 
     /// Nothing: no service discovery (roles are refused).
     fn reregister(&mut self, _: SimTime) {}
@@ -1587,8 +1645,14 @@ impl<'a> PlanHost<'a> for Host<'_, 'a> {
         self.t.technically_recovered(now.0);
     }
 
-    /// Nothing to recompute: every command above takes effect when it is issued.
-    fn changed(&mut self) {}
+    /// Every command above takes effect when it is issued; but the ramp's share may have
+    /// changed: the queues' drains are paced anew ([`queue`]).
+    fn changed(&mut self) {
+        if self.t.queues.any() {
+            let now = self.t.last_t;
+            self.t.repace(now, self.q);
+        }
+    }
 
     fn tracing(&self) -> bool {
         self.t.trace.is_some()

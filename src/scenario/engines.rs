@@ -87,9 +87,7 @@ macro_rules! role_refused {
 pub const UNMODELLED: &[Unmodelled] = &[
     // --- Not modelled by the request engine (yet).
     role_refused!("a `Cache` role", Cache),
-    role_refused!("a `Queue` role", Queue),
     role_refused!("an `Auth` role", Auth),
-    role_refused!("a `Database` role", Database),
     role_refused!("a `Discovery` role", Discovery),
     Unmodelled {
         engine: Engine::Requests,
@@ -120,16 +118,6 @@ pub const UNMODELLED: &[Unmodelled] = &[
             failures
                 .filter(|(_, f)| matches!(f.kind, RawFailureKind::KeyRotation { .. }))
                 .map(|(i, _)| format!("failures[{i}].kind"))
-                .collect()
-        },
-    },
-    Unmodelled {
-        engine: Engine::Requests,
-        what: "a dependency's `read_share`",
-        find: |r| {
-            let deps = r.dependencies.iter().enumerate();
-            deps.filter(|(_, d)| d.read_share.is_some())
-                .map(|(i, _)| format!("dependencies[{i}].read_share"))
                 .collect()
         },
     },

@@ -105,7 +105,7 @@ fn a_scenario_one_engine_refuses_exits_2_at_its_position() {
         .replace(
             r#"(name: "db", capacity: 150.0)"#,
             r#"(name: "db", capacity: 150.0,
-                 roles: [Database(replica: "replica", read_share: 0.5, lag_growth: 0.1, lag_close_rate: 1.0)]),
+                 roles: [Discovery(register_time: Fixed("1m"))]),
                (name: "replica", capacity: 150.0)"#,
         )
         .replace(
@@ -121,7 +121,7 @@ fn a_scenario_one_engine_refuses_exits_2_at_its_position() {
         (
             "roles.ron",
             &roles,
-            &[("Database(", "a `Database` role is not modelled")][..],
+            &[("Discovery(", "a `Discovery` role is not modelled")][..],
         ),
     ] {
         write(dir.path(), name, text);
