@@ -137,6 +137,14 @@ impl Databases {
         self.lag[s].is_some_and(|l| l.open(from) || l.open(to))
     }
 
+    /// Whether some replication lag is open at some time in `[from, to]`.
+    pub fn any_lag_open_in(&self, from: u64, to: u64) -> bool {
+        self.lag
+            .iter()
+            .flatten()
+            .any(|l| l.open(from) || l.open(to))
+    }
+
     /// Whether every replication lag is closed at `now`.
     pub fn lag_closed(&self, now: u64) -> bool {
         self.lag.iter().flatten().all(|l| !l.open(now))

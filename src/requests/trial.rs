@@ -1450,6 +1450,8 @@ impl<'a> RequestTrial<'a> {
             };
             self.record(from, event);
         }
+        // (Every window: whether a queue was never empty in it.)
+        let queue_held = self.queues.any() && self.queues.backlog_held();
         // Restoration: a whole stability window after the last fault (and the plan's last
         // release) in which the users were served within the SLO and every service was up;
         // restored from its start. Every component must be released (none held, none under
@@ -1471,8 +1473,9 @@ impl<'a> RequestTrial<'a> {
                 // A breaker still open: the stable run starts after it closes.
                 self.released_since = self.released_since.max(end);
             }
-            if self.queues.any() && self.queues.backlog_held() {
-                // A queue still working off a backlog: the stable run starts after it drains.
+            if queue_held || self.dbs.on && self.dbs.any_lag_open_in(from, end) {
+                // A queue still working off a backlog, a replication lag still closing: the
+                // stable run starts after it drains, after it closes.
                 self.released_since = self.released_since.max(end);
             }
             if start >= self.released_since && covered && users_ok && all_up && closed {
