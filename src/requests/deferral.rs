@@ -66,6 +66,10 @@ pub struct DeferralLedger {
     /// Released calls still in flight (an attempt outstanding or a retry pending) at the
     /// horizon.
     pub in_flight: u64,
+    /// When the first and the last deferred call were released, nanoseconds.
+    pub first_release_ns: Option<u64>,
+    /// (See `first_release_ns`.)
+    pub last_release_ns: Option<u64>,
 }
 
 impl DeferralLedger {
@@ -280,6 +284,10 @@ impl Deferral {
             return Due::Nothing;
         }
         d.next_at = None;
+        if d.held > 0 {
+            self.ledger.first_release_ns.get_or_insert(now);
+            self.ledger.last_release_ns = Some(now);
+        }
         if d.held == 0 {
             d.rate = 0.0;
             d.burst = false;
