@@ -2,8 +2,9 @@
 //! synchronized burst does when it lands.
 //!
 //! A circuit breaker (or a plan) holds deferred calls; when they are released "at once", the
-//! edge's retry policy decides their shape in time, as in the AWS Architecture Blog's
-//! "Exponential Backoff And Jitter" (clients waiting on a capped exponential backoff):
+//! edge's retry policy decides their shape in time ([`crate::sim::release::release_shape`],
+//! shared with the request engine), as in the AWS Architecture Blog's "Exponential Backoff And
+//! Jitter" (clients waiting on a capped exponential backoff):
 //! - no jitter (or no retry policy): the clients are synchronized and retry together, so the
 //!   deferred calls land as one *impulse*;
 //! - full jitter: spread uniformly over `[0, cap]` after the release;
@@ -23,7 +24,7 @@
 
 use super::{EPS, FlowTrial};
 use crate::engine::{SimDuration, SimTime};
-use crate::model::{Jitter, Retry};
+use crate::model::Retry;
 
 /// Deferred calls landing on one edge at one instant.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -38,43 +39,6 @@ pub(super) struct Impulse {
     pub tries: u32,
     /// Attempts each call has made before this one.
     pub made: u32,
-}
-
-/// How released deferred calls return.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum ReleaseShape {
-    /// All together, `delay` after the release: synchronized clients.
-    Impulse {
-        /// Time before they return.
-        delay: SimDuration,
-    },
-    /// Uniformly over `[delay, delay + len]` after the release (`len` > 0).
-    Spread {
-        /// Time before the first returns.
-        delay: SimDuration,
-        /// Length of the spread.
-        len: SimDuration,
-    },
-}
-
-/// The shape in time of deferred calls released at once on an edge with retry policy `retry`.
-pub(super) fn release_shape(retry: Option<&Retry>) -> ReleaseShape {
-    let now = SimDuration(0);
-    let Some(r) = retry else {
-        return ReleaseShape::Impulse { delay: now };
-    };
-    let (cap, base) = (r.backoff_cap, r.backoff_base);
-    let (delay, len) = match r.jitter {
-        Jitter::None => return ReleaseShape::Impulse { delay: now },
-        Jitter::Full => (now, cap),
-        Jitter::Equal => (SimDuration(cap.0 / 2), SimDuration(cap.0 - cap.0 / 2)),
-        Jitter::Decorrelated => (base.min(cap), SimDuration(cap.0.saturating_sub(base.0))),
-    };
-    if len.0 == 0 {
-        // A spread of no length: they all come back at `delay`, together.
-        return ReleaseShape::Impulse { delay };
-    }
-    ReleaseShape::Spread { delay, len }
 }
 
 /// Backoff before the retry that follows a call's `failed`-th failed attempt (1-based):
@@ -259,6 +223,7 @@ impl FlowTrial<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Jitter;
 
     fn retry(jitter: Jitter) -> Retry {
         Retry {
@@ -277,21 +242,5 @@ mod tests {
         assert_eq!((secs(1), secs(2), secs(3)), (0.1, 0.2, 0.4));
         assert_eq!(secs(6), 2.0, "capped");
         assert_eq!(secs(200), 2.0, "no overflow");
-    }
-
-    #[test]
-    fn jitter_modes_shape_a_release_as_the_blog_defines_them() {
-        let at_once = ReleaseShape::Impulse {
-            delay: SimDuration(0),
-        };
-        assert_eq!(release_shape(None), at_once);
-        assert_eq!(release_shape(Some(&retry(Jitter::None))), at_once);
-        let s = |j| match release_shape(Some(&retry(j))) {
-            ReleaseShape::Spread { delay, len } => (delay.as_secs_f64(), len.as_secs_f64()),
-            ReleaseShape::Impulse { .. } => panic!("spread expected"),
-        };
-        assert_eq!(s(Jitter::Full), (0.0, 2.0));
-        assert_eq!(s(Jitter::Equal), (1.0, 1.0));
-        assert_eq!(s(Jitter::Decorrelated), (0.1, 1.9));
     }
 }

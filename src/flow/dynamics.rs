@@ -8,11 +8,12 @@
 //! [`FlowTrial::wake`] applies what is due. [`FlowTrial::react`] lets roles and controllers
 //! respond to a new flow solution at the same instant.
 
-use super::burst::{Impulse, ReleaseShape, release_shape};
+use super::burst::Impulse;
 use super::{BreakerState, DECAY_END, EPS, FlowTrial, SNAP, TraceEvent, WakeSource, full};
 use crate::engine::{EventQueue, SimDuration, SimTime};
 use crate::model::{Breaker, Role};
 use crate::sim::plan::Release;
+use crate::sim::release::{ReleaseShape, release_shape};
 
 /// Seconds until `x`, moving at `rate`, reaches `target` (strictly ahead), if it does.
 fn crossing(x: f64, rate: f64, target: f64) -> Option<f64> {

@@ -6,7 +6,7 @@
 //! Effects kept here, behind the trait: restoring a service (failback from a backup and the
 //! loss of its queue, registration unless a microreboot kept it, a restart's cold cache, a
 //! checkpoint restart's replay of lost work), a failover's backup capacity, a ramp step's
-//! release of deferred demand (never past 70% of the callee's capacity, [`HEADROOM`]) and of
+//! release of deferred demand (never past 70% of the callee's capacity, [`crate::sim::release::HEADROOM`]) and of
 //! extended cache entries, the release of held retries and caches, identity pre-warming,
 //! state reconciliation, registrations of held services, autoscaler re-targeting, and the
 //! processes the controller waits for (replication lag, registrations, pools).
@@ -15,9 +15,6 @@ use super::{BreakerState, EPS, FlowTrial, TraceEvent};
 use crate::engine::{SimDuration, SimTime};
 use crate::model::{ActionKind, Role};
 use crate::sim::plan::{self, Controller, PlanHost, Process};
-
-/// Share of a callee's capacity a controlled release may fill.
-const HEADROOM: f64 = 0.7;
 
 impl<'a> PlanHost<'a> for FlowTrial<'a> {
     fn ctl(&self) -> &Controller<'a> {
@@ -314,12 +311,8 @@ impl FlowTrial<'_> {
     /// (but always makes progress: at least 5% of that capacity).
     pub(super) fn within_headroom(&self, e: usize, want: f64) -> f64 {
         let to = self.s.topology.deps[e].to;
-        let cap = self.capacity(to);
-        if cap <= 0.0 {
-            return want;
-        }
         let other = (self.sf[to].arrivals - self.release_rate[e]).max(0.0);
-        want.min((HEADROOM * cap - other).max(0.05 * cap))
+        crate::sim::release::within_headroom(want, self.capacity(to), other)
     }
 
     /// Seconds over which cache `s` refreshes extended entries itself, at an even rate, when

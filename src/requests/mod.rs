@@ -32,6 +32,19 @@
 //!   above `failure_threshold` open the breaker; attempts then fail fast without reaching the
 //!   callee; after `open_for` it lets `half_open_probes` attempts through: all succeed, it
 //!   closes; one fails, it opens again.
+//! - **Deferred demand** ([`deferral`]): on an edge whose breaker has `max_deferred` above 0,
+//!   an attempt the breaker sheds ends its call at once (the call fails for its request, as
+//!   every call on an open edge does in the flow engine) and the client keeps a copy to send
+//!   later: a *deferred call*, a background replay with no user waiting, held as a count per
+//!   edge, up to `max_deferred` (a fresh call shed while it is full only fails). When the
+//!   breaker closes (or the plan releases held retries) the held calls are released as the
+//!   breaker and the plan say: all at the same instant (no jitter: the re-entry storm), spread
+//!   evenly over the retry policy's jitter window, one every `1 / x` seconds at a rate `x`
+//!   (`release: Rate(x)`, `ReleaseRetriesAt(x)`), or along a traffic ramp within 70% of the
+//!   callee's capacity. A released call is a real call on the edge (breaker outcomes,
+//!   bulkhead, timeouts, retries, load and storm like any other): it succeeds, fails after its
+//!   retries (lost work), or finds the breaker open again and is held again (dropped, lost
+//!   work, when the deferral is full). A breaker that opens stops a release in progress.
 //! - **Bulkheads** limit the attempts a caller has in flight to a callee to `bulkhead x`
 //!   the callee's instances (at least one); an attempt beyond fails fast.
 //! - **Failures**: a crash (or a zone its shared infrastructure needs) takes the service down,
@@ -50,14 +63,17 @@
 //!   measuring window). The processes a stage or step confirms (replication lag,
 //!   registrations, pools) are complete at once: without roles and autoscaling, which this
 //!   engine refuses, there is nothing to wait for; so a custom step that acts on them
-//!   (`PrewarmIdentity`, `ReconcileState`, `Reregister`, `ScaleUp`, `InvalidateCaches`,
-//!   `ReleaseRetries`) is a no-op here, and a stage takes its drawn duration and verification
-//!   and changes nothing else. `recovery_success_rate` comes from the controller's stage
-//!   counters.
+//!   (`PrewarmIdentity`, `ReconcileState`, `Reregister`, `ScaleUp`, `InvalidateCaches`) is a
+//!   no-op here, and a stage takes its drawn duration and verification and changes nothing
+//!   else. A plan that takes over retries (a `TrafficReentry` stage, a `ReleaseRetries` step)
+//!   holds deferred calls from a fault's start until it releases them (`ReleaseRetries`: at
+//!   once; `ReleaseRetriesAt(x)`: at `x` calls/s; a ramp: along it).
+//!   `recovery_success_rate` comes from the controller's stage counters.
 //! - **A traffic ramp** (a `TrafficReentry` stage's ramp, a `RampTraffic` step) paces, as in
-//!   the flow engine, only the traffic that returns (deferred retries, extended cache entries,
-//!   queue drains), never fresh user requests; a scenario this engine accepts has none of it,
-//!   so here a ramp only takes its time (the stage or step waits for it).
+//!   the flow engine, only the traffic that returns (deferred calls; extended cache entries
+//!   and queue drains, whose roles this engine refuses), never fresh user requests: each of
+//!   its steps releases the step's share of the deferred calls still held, evenly over the
+//!   step, never beyond 70% of the callee's capacity (judged on the last window's arrivals).
 //!
 //! **Measures** are read over windows of the scenario's `storm_window` (restarted at every
 //! fault start and end): a service is down in a window if it was down at any time in it, and
@@ -66,12 +82,16 @@
 //! start of the first run of windows lasting the stability window in which every fault is
 //! over, every component is released, every breaker is closed, the users' success rate is
 //! within the SLO and every service is up. Storm peak, overload and excess work are the offered
-//! requests over capacity in whole windows of a recovery phase. Latency is the time from a user
+//! requests over capacity in whole windows of a recovery phase (released deferred calls
+//! included); restoration also waits until no deferred call is held, being released or in
+//! flight. `lost_work` is released deferred calls that failed after their retries plus those
+//! dropped because the deferral was full. Latency is the time from a user
 //! request's arrival to its successful response, folded into a bounded [`sketch::Sketch`].
 //! Metrics of roles (cache, queue, auth, replicas, discovery) are 0: scenarios with roles are
 //! refused by this engine until it models them, and so are autoscaling and recovery actions.
 
 pub mod backoff;
+pub mod deferral;
 pub mod sketch;
 pub mod trial;
 

@@ -22,6 +22,7 @@ use rand::RngExt;
 use rand_distr::{Distribution, Exp1, StandardNormal};
 
 use super::backoff;
+use super::deferral::{Deferral, DeferralLedger, Due, REPLAY};
 use super::sketch::Sketch;
 #[path = "database.rs"]
 mod database;
@@ -81,6 +82,8 @@ enum Ev {
     Plan(u32),
     /// A queue consumer's next hand-out (pacer, generation: stale unless it matches).
     Pull(u32, u32),
+    /// Edge `e` releases deferred calls (stale unless the generation matches).
+    Release(u32, u32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,6 +216,8 @@ pub struct Observed {
     pub events: u64,
     /// Per queue: its messages.
     pub queues: Vec<QueueCounts>,
+    /// Breakers' deferred calls ([`super::deferral`]).
+    pub deferral: DeferralLedger,
 }
 
 pub(super) struct RequestTrial<'a> {
@@ -237,6 +242,8 @@ pub(super) struct RequestTrial<'a> {
     inflight: Vec<u32>,
     limit: Vec<u32>,
     breaker: Vec<Option<BreakerRt>>,
+    /// Breakers' deferred calls.
+    deferral: Deferral,
     /// Per edge: whether it is hard.
     hard: Vec<bool>,
     rates: EntryRates,
@@ -412,6 +419,7 @@ impl<'a> RequestTrial<'a> {
             inflight: vec![0; m],
             limit,
             breaker,
+            deferral: Deferral::new(s),
             hard: top.deps.iter().map(|d| d.kind == DepKind::Hard).collect(),
             rates: EntryRates::new(s, seed, trial),
             entry_rate: vec![0.0; s.traffic.len()],
@@ -612,6 +620,7 @@ impl<'a> RequestTrial<'a> {
                 }
             }
             Ev::Pull(p, generation) => self.pull(p as usize, generation, now, q),
+            Ev::Release(e, generation) => self.release_due(e as usize, generation, now, q),
             Ev::HalfOpen(e, epoch) => {
                 let name = self.edge_name(e as usize);
                 if let Some(b) = self.breaker[e as usize].as_mut()
@@ -620,12 +629,13 @@ impl<'a> RequestTrial<'a> {
                 {
                     b.state = BreakerState::HalfOpen { sent: 0, ok: 0 };
                     if self.trace.is_some() {
+                        let deferred = self.deferral.held(e as usize) as f64;
                         self.record(
                             now,
                             TraceEvent::Breaker {
                                 edge: name,
                                 state: "breaker_half_open",
-                                deferred: 0.0,
+                                deferred,
                             },
                         );
                     }
@@ -913,6 +923,9 @@ impl<'a> RequestTrial<'a> {
         }
         if !self.breaker_admits(e) {
             // Shed by the open breaker: fails fast, not an outcome of the callee.
+            if self.deferral.on(e) {
+                return self.defer(c, now, q);
+            }
             return self.attempt_failed(c, now, q);
         }
         let deadline = d.timeout.map_or(u64::MAX, |t| now.saturating_add(t.0));
@@ -960,6 +973,9 @@ impl<'a> RequestTrial<'a> {
         self.calls[c as usize].child = NONE;
         self.free_calls.push(c);
         let r = call.req;
+        if r == REPLAY {
+            return self.deferral.outcome(ok);
+        }
         if !ok && self.hard[call.edge as usize] {
             return self.finish(r, false, now, q);
         }
@@ -1053,8 +1069,12 @@ impl<'a> RequestTrial<'a> {
             b.epoch = b.epoch.wrapping_add(1);
             let at = now.saturating_add(cfg.open_for.0);
             q.push(SimTime(at), Ev::HalfOpen(e as u32, b.epoch));
+            self.deferral.stop(e);
         }
         let after = b.state;
+        if after == BreakerState::Closed && before != after && self.deferral.on(e) {
+            self.start_release(e, now, q);
+        }
         if self.trace.is_some() && std::mem::discriminant(&after) != std::mem::discriminant(&before)
         {
             let state = match after {
@@ -1063,12 +1083,13 @@ impl<'a> RequestTrial<'a> {
                 BreakerState::HalfOpen { .. } => "breaker_half_open",
             };
             let edge = self.edge_name(e);
+            let deferred = self.deferral.held(e) as f64;
             self.record(
                 now,
                 TraceEvent::Breaker {
                     edge,
                     state,
-                    deferred: 0.0,
+                    deferred,
                 },
             );
         }
@@ -1468,7 +1489,8 @@ impl<'a> RequestTrial<'a> {
             let closed = self
                 .breaker
                 .iter()
-                .all(|b| b.as_ref().is_none_or(|b| b.state == BreakerState::Closed));
+                .all(|b| b.as_ref().is_none_or(|b| b.state == BreakerState::Closed))
+                && self.deferral.settled();
             if !closed {
                 // A breaker still open: the stable run starts after it closes.
                 self.released_since = self.released_since.max(end);
@@ -1522,7 +1544,7 @@ impl<'a> RequestTrial<'a> {
             auth_rejects: 0.0,
             stale_reads: self.dbs.stale_reads as f64,
             out_of_order: self.queues.out_of_order as f64,
-            lost_work: self.queues.lost as f64,
+            lost_work: (self.queues.lost + self.deferral.ledger().lost_work()) as f64,
             routing_failures: 0.0,
             stages: (self.ctl.stages_first_pass, self.ctl.stages_total),
             latency: Some(latency),
@@ -1535,8 +1557,96 @@ impl<'a> RequestTrial<'a> {
             o.users_ok = self.users_ok;
             o.events = self.events;
             o.queues = self.queues.counts();
+            o.deferral = self.deferral.ledger();
         }
         (row, self.obs)
+    }
+}
+
+/// Breakers' deferred demand: the trial's side of [`super::deferral`] (sending released calls).
+impl RequestTrial<'_> {
+    /// The breaker on edge `e` shed an attempt of call `c`, and its edge defers: the call is
+    /// over (no retry); it is deferred if there is room. A user's call fails for its request.
+    fn defer(&mut self, c: u32, now: u64, q: &mut EventQueue<Ev>) {
+        let call = self.calls[c as usize];
+        let replay = call.req == REPLAY;
+        self.deferral.shed(call.edge as usize, replay);
+        if replay {
+            // Held again (or dropped): the call object is free.
+            let x = &mut self.calls[c as usize];
+            x.epoch = x.epoch.wrapping_add(1);
+            x.child = NONE;
+            self.free_calls.push(c);
+            return;
+        }
+        self.call_done(c, false, now, q);
+    }
+
+    /// Service `to`'s capacity now (0 when down) and the requests/s that reached it over the
+    /// last closed window: what a controlled release's headroom is judged on.
+    fn callee_load(&self, to: usize) -> (f64, f64) {
+        let sv = &self.svc[to];
+        let model = &self.s.topology.services[to];
+        let cap = if sv.down || sv.servers == 0 {
+            0.0
+        } else {
+            model.capacity * sv.speed * f64::from(sv.servers) / f64::from(model.instances.max(1))
+        };
+        let n = self.svc.len();
+        let arrivals = match self.hist.back() {
+            Some(&(start, _, _)) if self.win_start > start && self.hist_svc.len() >= n => {
+                let w = self.hist_svc[self.hist_svc.len() - n + to];
+                w.arrived as f64 / ((self.win_start - start) as f64 * 1e-9)
+            }
+            _ => 0.0,
+        };
+        (cap, arrivals)
+    }
+
+    /// The rate a controlled release on edge `e` may use instead of `want` calls/s.
+    fn headroom(&self, e: usize, want: f64) -> f64 {
+        let (cap, arrivals) = self.callee_load(self.s.topology.deps[e].to);
+        let other = arrivals - self.deferral.rate(e);
+        crate::sim::release::within_headroom(want, cap, other)
+    }
+
+    /// Starts releasing what edge `e` holds, as the breaker and the plan say.
+    fn start_release(&mut self, e: usize, now: u64, q: &mut EventQueue<Ev>) {
+        let s = self.s;
+        let Some(b) = s.topology.deps[e].breaker.as_ref() else {
+            return;
+        };
+        let retry = s.topology.deps[e].retry.as_ref();
+        let held = self.deferral.held(e) as f64;
+        let want = held / self.ctl.ramp_left_secs(SimTime(now));
+        let ramp_rate = self.headroom(e, want);
+        let ev = self.deferral.start(e, &self.ctl, b, retry, now, ramp_rate);
+        if let Some((at, generation)) = ev {
+            q.push(SimTime(at), Ev::Release(e as u32, generation));
+        }
+    }
+
+    /// A release event of edge `e` is due: released calls are sent.
+    fn release_due(&mut self, e: usize, generation: u32, now: u64, q: &mut EventQueue<Ev>) {
+        if let Due::Send(n, next) = self.deferral.due(e, generation, now) {
+            if let Some((at, generation)) = next {
+                q.push(SimTime(at), Ev::Release(e as u32, generation));
+            }
+            for _ in 0..n {
+                let c = self.new_call(REPLAY, e);
+                if let Some(o) = self.obs.as_deref_mut() {
+                    o.calls[e] += 1;
+                }
+                self.send_attempt(c, now, q);
+            }
+        }
+    }
+
+    /// Whether the breaker on edge `e` is closed.
+    fn breaker_closed(&self, e: usize) -> bool {
+        self.breaker[e]
+            .as_ref()
+            .is_none_or(|b| b.state == BreakerState::Closed)
     }
 }
 
@@ -1617,15 +1727,35 @@ impl<'a> PlanHost<'a> for Host<'_, 'a> {
     /// Nothing: the controller calls it only for plans with recovery actions (refused here).
     fn action_effects_due(&mut self, _: SimTime) {}
 
-    /// Nothing is held to return along the ramp: breakers defer no demand (`max_deferred` is
-    /// refused) and there are no caches (refused). The queues' drains read the ramp's share
-    /// from the controller (see `changed`). As in the flow engine, a ramp paces only what
-    /// returns, never fresh user traffic.
-    fn ramp_release(&mut self, _: f64, _: f64, _: bool) {}
+    /// A ramp step: on every edge whose breaker is closed, the step's share of the deferred
+    /// calls still held is released evenly over the step, never pushing the callee past the
+    /// headroom (as in the flow engine). The queues' drains read the ramp's
+    /// share from the controller (see `changed`). As in the flow engine, a ramp paces only what returns, never fresh user traffic.
+    fn ramp_release(&mut self, share: f64, step_secs: f64, _: bool) {
+        let now = self.t.last_t;
+        for k in 0..self.t.deferral.list.len() {
+            let e = self.t.deferral.list[k];
+            let held = self.t.deferral.held(e);
+            if held == 0 || !self.t.breaker_closed(e) {
+                continue;
+            }
+            let rate = self.t.headroom(e, held as f64 * share / step_secs);
+            if let Some((at, generation)) = self.t.deferral.ramp(e, rate, now) {
+                self.q.push(SimTime(at), Ev::Release(e as u32, generation));
+            }
+        }
+    }
 
-    /// Nothing: retries are never deferred in this engine (each is its own request, retried
-    /// after its backoff whatever the plan).
-    fn release_retries(&mut self, _: SimTime) {}
+    /// Deferred calls the plan held are released (on edges whose breaker is closed; the
+    /// others release theirs when they close), as the controller's `retry_mode` says.
+    fn release_retries(&mut self, now: SimTime) {
+        for k in 0..self.t.deferral.list.len() {
+            let e = self.t.deferral.list[k];
+            if self.t.breaker_closed(e) {
+                self.t.start_release(e, now.0, self.q);
+            }
+        }
+    }
 
     /// Nothing: no caches (roles are refused).
     fn release_caches(&mut self, _: SimTime) {}

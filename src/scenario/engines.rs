@@ -10,7 +10,7 @@
 //! `Flow` ([`EngineChoice`]); it is known before validation, so a refusal is an ordinary
 //! positioned problem (`FILE:LINE:COL`, exit 2).
 
-use super::raw::{RawEngine, RawFailureKind, RawRelease, RawRole, RawScenario, RawServiceTime};
+use super::raw::{RawEngine, RawFailureKind, RawRole, RawScenario, RawServiceTime};
 use crate::model::Engine;
 
 /// The engine a scenario runs with, and where that choice comes from (for messages).
@@ -119,36 +119,6 @@ pub const UNMODELLED: &[Unmodelled] = &[
                 .filter(|(_, f)| matches!(f.kind, RawFailureKind::KeyRotation { .. }))
                 .map(|(i, _)| format!("failures[{i}].kind"))
                 .collect()
-        },
-    },
-    Unmodelled {
-        engine: Engine::Requests,
-        what: "a breaker's deferred demand (`max_deferred` above 0)",
-        find: |r| {
-            let deps = r.dependencies.iter().enumerate();
-            deps.filter(|(_, d)| {
-                d.breaker
-                    .as_ref()
-                    .and_then(|b| b.max_deferred)
-                    .is_some_and(|m| m != 0.0)
-            })
-            .map(|(i, _)| format!("dependencies[{i}].breaker.max_deferred"))
-            .collect()
-        },
-    },
-    Unmodelled {
-        engine: Engine::Requests,
-        what: "a breaker's paced `release` (`Rate`)",
-        find: |r| {
-            let deps = r.dependencies.iter().enumerate();
-            deps.filter(|(_, d)| {
-                d.breaker
-                    .as_ref()
-                    .and_then(|b| b.release.as_ref())
-                    .is_some_and(|rel| !matches!(rel, RawRelease::AllAtOnce))
-            })
-            .map(|(i, _)| format!("dependencies[{i}].breaker.release"))
-            .collect()
         },
     },
     // --- Not modelled by the flow engine: settings of the request engine alone. The flow

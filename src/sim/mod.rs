@@ -16,6 +16,7 @@
 //! ([`crate::model::Engine::reported`]), and every output reports those as not modelled.
 
 pub mod plan;
+pub mod release;
 pub mod series;
 pub mod summary;
 pub mod trace;

@@ -255,6 +255,12 @@ const NOT_COMPARABLE: &[&str] = &[
     "flaky-dependencies.ron",
     "identity-provider-outage.ron",
     "queue-consumer-outage.ron",
+    // Modelled by both engines now, but at the size this test runs it (rates and capacities
+    // x0.0003, instances kept) `user-store`'s service time (12 instances / 25.5 per second =
+    // 0.47 s) is nearly its callers' 500 ms timeout: a third of attempts time out at idle, so
+    // in the request engine the storm never ends in any plan (the same without the breaker's
+    // deferral, `fidelity/retry-storm-core.ron`), while the flow engine's plans differ by the
+    // echo after the storm. See FIDELITY.md.
     "retry-storm.ron",
     "zone-shared-infra.ron",
 ];

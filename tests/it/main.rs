@@ -29,6 +29,7 @@ mod planes;
 mod plans;
 mod replay;
 mod requests;
+mod requests_deferral;
 mod requests_outputs;
 mod requests_plans;
 mod requests_queue_db;
