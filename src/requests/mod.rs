@@ -71,7 +71,9 @@
 //! Metrics of roles (cache, queue, auth, replicas, discovery) are 0: scenarios with roles are
 //! refused by this engine until it models them, and so are autoscaling and recovery actions.
 
+mod auth;
 pub mod backoff;
+mod cache;
 pub mod sketch;
 pub mod trial;
 

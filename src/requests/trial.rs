@@ -21,7 +21,9 @@ use std::collections::VecDeque;
 use rand::RngExt;
 use rand_distr::{Distribution, Exp1, StandardNormal};
 
+use super::auth::Auth;
 use super::backoff;
+use super::cache::{Cache, Read};
 use super::sketch::Sketch;
 use crate::engine::{EventQueue, SimDuration, SimTime};
 use crate::fault::FaultWindow;
@@ -105,6 +107,8 @@ struct Req {
     done_at: u64,
     work_left: f64,
     stage: Stage,
+    /// Its read at a cache is of an expired entry: a failed origin call is served stale.
+    stale: bool,
 }
 
 /// A call from a request to a dependency: its attempts, timeouts and retries.
@@ -272,7 +276,20 @@ pub(super) struct RequestTrial<'a> {
     trace: Option<&'a mut Vec<TraceRecord>>,
     rec: Option<&'a mut Recorder>,
     events: u64,
+    /// Roles ([`super::cache`], [`super::auth`]): per service the index of its cache and of
+    /// its auth role ([`NONE`]: none), per edge whether it is a cache's origin edge
+    /// ([`ROLE_CACHE`]) or an auth service's provider edge ([`ROLE_AUTH`]).
+    caches: Vec<Cache>,
+    auths: Vec<Auth>,
+    cache_at: Vec<u32>,
+    auth_at: Vec<u32>,
+    role_edge: Vec<u8>,
 }
+
+/// [`RequestTrial::role_edge`]: a cache's edge to its origin.
+const ROLE_CACHE: u8 = 1;
+/// [`RequestTrial::role_edge`]: an auth service's edge to its key provider.
+const ROLE_AUTH: u8 = 2;
 
 /// The service time of one request at `svc` (seconds at speed 1).
 fn service_time(kind: ServiceTime, mean: f64, ln: (f64, f64), rng: &mut ChaCha8Rng) -> f64 {
@@ -380,6 +397,43 @@ impl<'a> RequestTrial<'a> {
                 ..Observed::default()
             })
         });
+        let mut caches = Vec::new();
+        let mut auths = Vec::new();
+        let mut cache_at = vec![NONE; n];
+        let mut auth_at = vec![NONE; n];
+        let mut role_edge = vec![0u8; m];
+        let find_edge = |from: usize, to: usize| {
+            top.out_edges[from]
+                .iter()
+                .copied()
+                .find(|&e| top.deps[e].to == to)
+        };
+        for (i, sv) in top.services.iter().enumerate() {
+            for role in &sv.roles {
+                match *role {
+                    crate::model::Role::Cache { origin, .. } => {
+                        let rng = req_stream(format!("cache/{}", sv.name));
+                        if let Some(c) = Cache::new(role, find_edge(i, origin), rng) {
+                            role_edge[c.edge] |= ROLE_CACHE;
+                            cache_at[i] = caches.len() as u32;
+                            caches.push(c);
+                        }
+                    }
+                    crate::model::Role::Auth { key_provider, .. } => {
+                        // The mismatch draws come from the flow engine's stream.
+                        let label = format!("auth-keys:{}", sv.name);
+                        let keys = stream(seed, trial, Purpose::Other(&label));
+                        let rng = req_stream(format!("auth/{}", sv.name));
+                        if let Some(a) = Auth::new(role, find_edge(i, key_provider), keys, rng) {
+                            role_edge[a.edge] |= ROLE_AUTH;
+                            auth_at[i] = auths.len() as u32;
+                            auths.push(a);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
         RequestTrial {
             s,
             windows,
@@ -447,6 +501,11 @@ impl<'a> RequestTrial<'a> {
             trace,
             rec,
             events: 0,
+            caches,
+            auths,
+            cache_at,
+            auth_at,
+            role_edge,
         }
     }
 
@@ -593,6 +652,7 @@ impl<'a> RequestTrial<'a> {
                     self.plan_at = None;
                     plan::timers(&mut Host { t: self, q }, SimTime(now));
                     self.plan_settle(now, q);
+                    self.react_roles(now);
                 }
             }
             Ev::HalfOpen(e, epoch) => {
@@ -656,6 +716,7 @@ impl<'a> RequestTrial<'a> {
             done_at: u64::MAX,
             work_left: 0.0,
             stage: Stage::Queued,
+            stale: false,
         };
         match self.free_reqs.pop() {
             Some(r) => {
@@ -767,6 +828,13 @@ impl<'a> RequestTrial<'a> {
             // The backlog left at recovery is worked off (the system is empty).
             o.drain_s[s] = Some((now - t0.0) as f64 * 1e-9);
         }
+        if self.auth_at[s] != NONE {
+            let a = self.auth_at[s] as usize;
+            if self.auths[a].rejects_now(now as f64 * 1e-9) {
+                // Its token is rejected (restored keys do not match it).
+                return self.finish(r, false, now, q);
+            }
+        }
         let req = &mut self.reqs[r as usize];
         req.stage = Stage::Calling;
         req.edge = 0;
@@ -790,7 +858,11 @@ impl<'a> RequestTrial<'a> {
                 let calls = self.s.topology.deps[e].calls;
                 let whole = calls.floor();
                 let extra = calls - whole > 0.0 && self.rng_edge[e].random::<f64>() < calls - whole;
-                self.reqs[r as usize].calls_left = whole as u32 + u32::from(extra);
+                let mut n = whole as u32 + u32::from(extra);
+                if self.role_edge[e] != 0 {
+                    n = self.role_calls(r, e, n, now);
+                }
+                self.reqs[r as usize].calls_left = n;
             }
             if self.reqs[r as usize].calls_left == 0 {
                 let req = &mut self.reqs[r as usize];
@@ -931,6 +1003,13 @@ impl<'a> RequestTrial<'a> {
         self.calls[c as usize].child = NONE;
         self.free_calls.push(c);
         let r = call.req;
+        let mut ok = ok;
+        if self.role_edge[call.edge as usize] & ROLE_CACHE != 0 && self.reqs[r as usize].stale {
+            // A read of an expired entry: refreshed, or served stale (stale if error).
+            let i = self.cache_at[self.reqs[r as usize].svc as usize] as usize;
+            self.caches[i].expired_read_done(ok);
+            ok = true;
+        }
         if !ok && self.hard[call.edge as usize] {
             return self.finish(r, false, now, q);
         }
@@ -1047,6 +1126,9 @@ impl<'a> RequestTrial<'a> {
         if on == self.active[w] {
             return;
         }
+        if let FailureKind::KeyRotation(a) = self.s.failures[self.windows[w].failure].kind {
+            return self.key_rotation(w, a, on, now, q);
+        }
         // Windows are cut at every fault start and end (see the module doc).
         if now > self.win_start {
             self.close_window(now);
@@ -1116,6 +1198,7 @@ impl<'a> RequestTrial<'a> {
             plan::fault_cleared(&mut Host { t: self, q }, w, SimTime(now));
         }
         self.plan_settle(now, q);
+        self.react_roles(now);
     }
 
     /// After the controller acted at `now`: a stage or step that waits for a process goes
@@ -1466,10 +1549,9 @@ impl<'a> RequestTrial<'a> {
             storm_peak: self.storm_peak,
             overload_s: self.overload_s,
             excess_work: self.excess,
-            // No roles in this engine yet (scenarios with roles are refused).
-            degraded_accepts: 0.0,
-            auth_rejects: 0.0,
-            stale_reads: 0.0,
+            degraded_accepts: self.auths.iter().map(|a| a.degraded_accepts).sum(),
+            auth_rejects: self.auths.iter().map(|a| a.rejects).sum(),
+            stale_reads: self.caches.iter().map(|c| c.stale_reads).sum(),
             out_of_order: 0.0,
             lost_work: 0.0,
             routing_failures: 0.0,
@@ -1535,8 +1617,12 @@ impl<'a> PlanHost<'a> for Host<'_, 'a> {
     /// The component takes requests again (recovery actions are refused, so there is none to
     /// apply). The plan's last release is a moment like a fault's end: the measuring window is
     /// cut there, and restoration is judged on windows after it.
-    fn restore(&mut self, s: usize, _: Option<&'a ActionKind>, now: SimTime) {
+    fn restore(&mut self, s: usize, action: Option<&'a ActionKind>, now: SimTime) {
         let t = &mut *self.t;
+        if matches!(action, Some(ActionKind::Restart(_))) && t.cache_at[s] != NONE {
+            // A full restart loses in-memory state: a cache comes back cold.
+            t.caches[t.cache_at[s] as usize].restart(now.as_secs_f64());
+        }
         let now = now.0;
         if !t.lifting && t.ctl.n_held == 0 && t.ctl.n_repairing == 0 && t.active_faults == 0 {
             t.released_since = now;
@@ -1559,20 +1645,36 @@ impl<'a> PlanHost<'a> for Host<'_, 'a> {
     /// Nothing: the controller calls it only for plans with recovery actions (refused here).
     fn action_effects_due(&mut self, _: SimTime) {}
 
-    /// Nothing is held to return along the ramp: breakers defer no demand (`max_deferred` is
-    /// refused) and there are no caches or queues (roles are refused). As in the flow engine, a
-    /// ramp paces only what returns, never fresh user traffic, so here it only takes its time.
-    fn ramp_release(&mut self, _: f64, _: f64, _: bool) {}
+    /// Extended cache entries the plan holds are invalidated along the ramp (`caches`): this
+    /// step's share of them over the step. Breakers defer no demand (`max_deferred` is refused).
+    /// As in the flow engine, a ramp paces only what returns, never fresh user traffic.
+    fn ramp_release(&mut self, share: f64, len: f64, caches: bool) {
+        if caches {
+            let t = self.t.last_t as f64 * 1e-9;
+            for c in &mut self.t.caches {
+                c.ramp(t, share, len);
+            }
+        }
+    }
 
     /// Nothing: retries are never deferred in this engine (each is its own request, retried
     /// after its backoff whatever the plan).
     fn release_retries(&mut self, _: SimTime) {}
 
-    /// Nothing: no caches (roles are refused).
-    fn release_caches(&mut self, _: SimTime) {}
+    /// The extended entries held by the plan are refreshed over the caches' spread.
+    fn release_caches(&mut self, now: SimTime) {
+        let spread = self.t.ctl.cache_spread;
+        for c in &mut self.t.caches {
+            c.release(now.as_secs_f64(), spread);
+        }
+    }
 
-    /// Nothing: no auth services or tokens (roles are refused).
-    fn prewarm(&mut self) {}
+    /// Restored keys will match: mismatches are fixed.
+    fn prewarm(&mut self) {
+        for a in &mut self.t.auths {
+            a.prewarm();
+        }
+    }
 
     /// Nothing: no queues or replicas (roles are refused).
     fn reconcile(&mut self) {}
@@ -1596,5 +1698,101 @@ impl<'a> PlanHost<'a> for Host<'_, 'a> {
 
     fn record(&mut self, now: SimTime, event: TraceEvent) {
         self.t.record(now.0, event);
+    }
+}
+
+impl RequestTrial<'_> {
+    /// The calls request `r` makes on edge `e` (`n` drawn) when `e` is a role's edge: a
+    /// cache's read decides whether it calls its origin ([`super::cache`]); an auth service
+    /// whose validation is degraded skips its key provider ([`super::auth`]).
+    fn role_calls(&mut self, r: u32, e: usize, n: u32, now: u64) -> u32 {
+        let s = self.s.topology.deps[e].from;
+        let mut n = n;
+        if self.role_edge[e] & ROLE_CACHE != 0 {
+            let c = self.cache_at[s] as usize;
+            match self.caches[c].read(now as f64 * 1e-9) {
+                Read::Hit => n = 0,
+                Read::Miss => {}
+                Read::Expired => self.reqs[r as usize].stale = true,
+            }
+        }
+        if self.role_edge[e] & ROLE_AUTH != 0 && self.auths[self.auth_at[s] as usize].degraded {
+            n = 0;
+        }
+        n
+    }
+
+    /// Whether edge `e`'s callee is available to a role: up, not held, not cut off.
+    fn role_target_up(&self, e: usize) -> bool {
+        let to = self.s.topology.deps[e].to;
+        let sv = &self.svc[to];
+        !sv.down && sv.servers > 0 && self.cut[e] == 0
+    }
+
+    /// Caches and auth services react to their origin's or key provider's availability at
+    /// `now` (after every fault and plan event, once the plan has acted).
+    fn react_roles(&mut self, now: u64) {
+        if self.caches.is_empty() && self.auths.is_empty() {
+            return;
+        }
+        let t = now as f64 * 1e-9;
+        for a in 0..self.auths.len() {
+            let up = self.role_target_up(self.auths[a].edge);
+            let prewarmed = self.ctl.prewarmed;
+            if let Some(note) = self.auths[a].provider(t, up, prewarmed) {
+                let s = self.auth_at.iter().position(|&i| i == a as u32);
+                self.note_role(now, s, note);
+            }
+        }
+        for c in 0..self.caches.len() {
+            let up = self.role_target_up(self.caches[c].edge);
+            let (hold, spread) = (self.ctl.hold_caches, self.ctl.cache_spread);
+            if let Some(note) = self.caches[c].origin(t, up, hold, spread) {
+                let s = self.cache_at.iter().position(|&i| i == c as u32);
+                self.note_role(now, s, note);
+            }
+        }
+    }
+
+    /// Records a role's state change at service `s` in the trace.
+    fn note_role(&mut self, now: u64, s: Option<usize>, state: &'static str) {
+        if self.trace.is_some()
+            && let Some(s) = s
+        {
+            let service = self.name(s);
+            self.record(now, TraceEvent::AdaptiveState { service, state });
+        }
+    }
+
+    /// Key rotation window `w` at auth service `a` starts (`on`) or ends: routine, not a
+    /// failure (no incident, no measuring cut); at its end, tokens not refreshed during it are
+    /// rejected (see [`super::auth`]).
+    fn key_rotation(&mut self, w: usize, a: usize, on: bool, now: u64, q: &mut EventQueue<Ev>) {
+        self.active[w] = on;
+        let window = self.windows[w];
+        if on {
+            if window.end < self.s.horizon {
+                q.push(window.end, Ev::FaultEnd(w as u32));
+            }
+            if self.trace.is_some() {
+                let failure = &self.s.failures[window.failure];
+                let event = TraceEvent::FaultStart {
+                    failure: failure.name.clone(),
+                    services: vec![self.name(a)],
+                    until_s: window.end.as_secs_f64(),
+                };
+                self.record(now, event);
+            }
+        }
+        if self.auth_at[a] != NONE {
+            let i = self.auth_at[a] as usize;
+            self.auths[i].rotation(now as f64 * 1e-9, on);
+        }
+        if on {
+            plan::fault_started(&mut Host { t: self, q }, w, SimTime(now));
+        } else {
+            plan::fault_cleared(&mut Host { t: self, q }, w, SimTime(now));
+        }
+        self.plan_settle(now, q);
     }
 }
