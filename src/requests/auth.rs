@@ -112,6 +112,18 @@ impl Auth {
         v
     }
 
+    /// Whether the service has settled at `t`: validation not degraded, tokens rejected on no
+    /// more than `budget` of the requests.
+    pub fn settled(&mut self, t: f64, budget: f64) -> bool {
+        !self.adapting(t, budget)
+    }
+
+    /// Whether the service adapts at `t`: validation degraded, or tokens rejected on more than
+    /// `budget` of the requests.
+    pub fn adapting(&mut self, t: f64, budget: f64) -> bool {
+        self.degraded || (self.mismatch && self.share(t) > budget)
+    }
+
     /// A request at the service was worked on at `t`: whether its token is rejected.
     pub fn rejects_now(&mut self, t: f64) -> bool {
         if self.degraded {

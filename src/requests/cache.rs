@@ -171,6 +171,23 @@ impl Cache {
         }
     }
 
+    /// Whether the cache has settled at `t`: its origin available, not cold, no extended entry
+    /// left.
+    pub fn settled(&mut self, t: f64) -> bool {
+        self.advance(t);
+        self.origin_down_since.is_none()
+            && self.cache_cold_until.is_none()
+            && self.refresh_rate <= 0.0
+            && self.refresh_left <= EPS
+            && self.expired <= EPS
+    }
+
+    /// Whether the cache adapts at `t`: its origin unavailable (serving stale), or cold.
+    pub fn adapting(&mut self, t: f64) -> bool {
+        self.advance(t);
+        self.origin_down_since.is_some() || self.cache_cold_until.is_some()
+    }
+
     /// The origin call of a read of an expired entry ended: refreshed, or served stale.
     pub fn expired_read_done(&mut self, ok: bool) {
         if ok {

@@ -1414,11 +1414,14 @@ impl<'a> RequestTrial<'a> {
                 (sv.down || sv.servers == 0, sv.speed, sv.servers)
             };
             // Down at any time in the window; degraded while it failed more of the requests
-            // reaching it than the SLO allows over the trailing stability window.
+            // reaching it than the SLO allows over the trailing stability window, or while a
+            // role of it adapts (see `role_adapting`).
             let (arrived, failed) = self.agg_svc[s];
             let health = if w.down || down_now {
                 Health::Down
-            } else if arrived > 0 && (failed as f64) > (1.0 - slo) * arrived as f64 {
+            } else if arrived > 0 && (failed as f64) > (1.0 - slo) * arrived as f64
+                || self.role_adapting(s, end)
+            {
                 Health::Degraded
             } else {
                 Health::Up
@@ -1506,8 +1509,9 @@ impl<'a> RequestTrial<'a> {
                 .breaker
                 .iter()
                 .all(|b| b.as_ref().is_none_or(|b| b.state == BreakerState::Closed));
-            if !closed {
-                // A breaker still open: the stable run starts after it closes.
+            if !closed || !self.roles_settled(end) {
+                // A breaker still open, or a role's state not settled: the stable run starts
+                // after it closes or settles.
                 self.released_since = self.released_since.max(end);
             }
             if start >= self.released_since && covered && users_ok && all_up && closed {
@@ -1752,6 +1756,26 @@ impl RequestTrial<'_> {
                 self.note_role(now, s, note);
             }
         }
+    }
+
+    /// Whether every role's state has settled at `end` (as the flow engine requires for
+    /// restoration): no cache extending, cold or refreshing extended entries, no auth service
+    /// degraded or rejecting more tokens than the SLO's error budget.
+    fn roles_settled(&mut self, end: u64) -> bool {
+        let t = end as f64 * 1e-9;
+        let budget = 1.0 - self.s.slo.success_rate;
+        self.caches.iter_mut().all(|c| c.settled(t))
+            && self.auths.iter_mut().all(|a| a.settled(t, budget))
+    }
+
+    /// Whether a role of service `s` adapts at `end` (the flow engine counts it degraded): a
+    /// cache serving stale entries for an unavailable origin, or cold; an auth service
+    /// validating degraded, or rejecting more tokens than the SLO's error budget.
+    fn role_adapting(&mut self, s: usize, end: u64) -> bool {
+        let t = end as f64 * 1e-9;
+        let budget = 1.0 - self.s.slo.success_rate;
+        (self.cache_at[s] != NONE && self.caches[self.cache_at[s] as usize].adapting(t))
+            || (self.auth_at[s] != NONE && self.auths[self.auth_at[s] as usize].adapting(t, budget))
     }
 
     /// Records a role's state change at service `s` in the trace.
