@@ -1603,8 +1603,8 @@ impl<'a> PlanHost<'a> for Host<'_, 'a> {
         false
     }
 
-    /// Without roles (no replication lag, no discovery) and autoscaling, which this engine
-    /// refuses, every process the controller waits for is complete at once.
+    /// Without the roles this engine refuses (no replication lag, no discovery) and
+    /// autoscaling, every process the controller waits for is complete at once.
     fn done(&self, _: Process) -> bool {
         true
     }
