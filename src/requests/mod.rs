@@ -58,22 +58,43 @@
 //!   called at the same moments (a fault's start, its end, the controller's timers). A
 //!   repaired component the plan still holds (or repairs) is down to requests: every arrival
 //!   fails at once, as when it was crashed, until the plan restores it. Technical recovery is
-//!   the first moment no fault is active; restoration needs every component released, and is
-//!   judged on windows after the last fault's end and the plan's last release (both cut the
-//!   measuring window). The processes a stage or step confirms (replication lag,
-//!   registrations, pools) are complete at once: without roles and autoscaling, which this
-//!   engine refuses, there is nothing to wait for; so a custom step that acts on them
-//!   (`PrewarmIdentity`, `ReconcileState`, `Reregister`, `ScaleUp`, `InvalidateCaches`) is a
-//!   no-op here, and a stage takes its drawn duration and verification and changes nothing
-//!   else. A plan that takes over retries (a `TrafficReentry` stage, a `ReleaseRetries` step)
-//!   holds deferred calls from a fault's start until it releases them (`ReleaseRetries`: at
-//!   once; `ReleaseRetriesAt(x)`: at `x` calls/s; a ramp: along it).
+//!   the first moment no fault is active; restoration needs every component released and
+//!   every role settled (see below), and is judged on windows after the last fault's end and
+//!   the plan's last release (both cut the measuring window). The processes a stage or step
+//!   confirms (replication lag, registrations, pools) are complete at once: without the roles
+//!   and autoscaling this engine refuses, there is nothing to wait for; so a custom step that
+//!   acts on them (`ReconcileState`, `Reregister`, `ScaleUp`, `ReleaseRetries`) is a no-op
+//!   here. `PrewarmIdentity` (and an `IdentityPrewarm` stage) fixes key mismatches and
+//!   `InvalidateCaches` releases held cache entries, as in the flow engine (below).
 //!   `recovery_success_rate` comes from the controller's stage counters.
 //! - **A traffic ramp** (a `TrafficReentry` stage's ramp, a `RampTraffic` step) paces, as in
-//!   the flow engine, only the traffic that returns (deferred calls; extended cache entries
-//!   and queue drains, whose roles this engine refuses), never fresh user requests: each of
-//!   its steps releases the step's share of the deferred calls still held, evenly over the
-//!   step, never beyond 70% of the callee's capacity (judged on the last window's arrivals).
+//!   the flow engine, only the traffic that returns (deferred retries, extended cache entries,
+//!   queue drains), never fresh user requests: here the extended cache entries the plan holds
+//!   are invalidated along it, each step's share over the step; otherwise a ramp only takes
+//!   its time (the stage or step waits for it).
+//! - **A cache role** ([`cache`]): per read (a request at the cache service, before its call to
+//!   the origin), a cold cache misses; otherwise the read hits with probability `hit_ratio`,
+//!   and a hit is an expired extended entry with probability `expired / keys`. A miss calls the
+//!   origin; a live hit does not; a read of an expired entry calls it, is served stale if the
+//!   call fails (success) and refreshes the entry if it succeeds. The state (extension while
+//!   the origin is unavailable, eviction at `max_extension` leaving the cache cold for a TTL
+//!   after the origin returns, extended entries expiring together or invalidated over a
+//!   window, held and released or ramped by the plan) follows the flow engine's rules.
+//! - **An auth role** ([`auth`]): while the key provider is unavailable, validation degrades
+//!   if the role says so (the call to the provider is skipped; requests are accepted); on
+//!   its return the restored keys mismatch the outage tokens with the role's probability (the
+//!   flow engine's draw), and a request at the service is then rejected after its own work
+//!   with probability the share of clients still holding outage tokens, which decays at the
+//!   clients' refresh rate. A **key rotation** (`KeyRotation`) rejects, from its end, the
+//!   tokens not refreshed during it, decaying the same way; it is routine, not a fault (no
+//!   incident, no cut of the measuring windows).
+//! - **Roles and health**: a role's target (origin, key provider) is unavailable when it is
+//!   down, held by the plan or cut off by a partition (the flow engine also counts an overloaded
+//!   target failing most calls, which this engine does not); roles react after every fault and
+//!   plan event. A service whose role adapts (extending, cold, degraded validation, rejecting
+//!   more tokens than the SLO allows) is degraded, and restoration waits until no cache is
+//!   extending, cold or refreshing extended entries and no auth service is degraded or
+//!   rejecting more than the SLO allows, as in the flow engine.
 //!
 //! **Measures** are read over windows of the scenario's `storm_window` (restarted at every
 //! fault start and end): a service is down in a window if it was down at any time in it, and
@@ -87,11 +108,17 @@
 //! flight. `lost_work` is released deferred calls that failed after their retries plus those
 //! dropped because the deferral was full. Latency is the time from a user
 //! request's arrival to its successful response, folded into a bounded [`sketch::Sketch`].
-//! Metrics of roles (cache, queue, auth, replicas, discovery) are 0: scenarios with roles are
+//! Stale reads count, per read at a cache, the share of entries past their TTL during an
+//! origin outage, the share of extended entries not yet invalidated after it, and every
+//! expired read served stale (the flow engine's rates); degraded accepts count the requests an
+//! auth service worked on while validating degraded, auth rejects the requests it rejected.
+//! Metrics of the other roles (queue, replicas, discovery) are 0: scenarios with them are
 //! refused by this engine until it models them, and so are autoscaling and recovery actions.
 
+mod auth;
 pub mod backoff;
 pub mod deferral;
+mod cache;
 pub mod sketch;
 pub mod trial;
 

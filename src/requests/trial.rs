@@ -21,8 +21,10 @@ use std::collections::VecDeque;
 use rand::RngExt;
 use rand_distr::{Distribution, Exp1, StandardNormal};
 
+use super::auth::Auth;
 use super::backoff;
 use super::deferral::{Deferral, DeferralLedger, Due, REPLAY};
+use super::cache::{Cache, Read};
 use super::sketch::Sketch;
 #[path = "database.rs"]
 mod database;
@@ -117,6 +119,8 @@ struct Req {
     done_at: u64,
     work_left: f64,
     stage: Stage,
+    /// Its read at a cache is of an expired entry: a failed origin call is served stale.
+    stale: bool,
 }
 
 /// A call from a request to a dependency: its attempts, timeouts and retries.
@@ -293,7 +297,20 @@ pub(super) struct RequestTrial<'a> {
     /// Queue roles ([`queue`]) and database roles ([`database`]).
     queues: queue::Queues,
     dbs: database::Databases,
+    /// Roles ([`super::cache`], [`super::auth`]): per service the index of its cache and of
+    /// its auth role ([`NONE`]: none), per edge whether it is a cache's origin edge
+    /// ([`ROLE_CACHE`]) or an auth service's provider edge ([`ROLE_AUTH`]).
+    caches: Vec<Cache>,
+    auths: Vec<Auth>,
+    cache_at: Vec<u32>,
+    auth_at: Vec<u32>,
+    role_edge: Vec<u8>,
 }
+
+/// [`RequestTrial::role_edge`]: a cache's edge to its origin.
+const ROLE_CACHE: u8 = 1;
+/// [`RequestTrial::role_edge`]: an auth service's edge to its key provider.
+const ROLE_AUTH: u8 = 2;
 
 /// The service time of one request at `svc` (seconds at speed 1).
 fn service_time(kind: ServiceTime, mean: f64, ln: (f64, f64), rng: &mut ChaCha8Rng) -> f64 {
@@ -401,6 +418,43 @@ impl<'a> RequestTrial<'a> {
                 ..Observed::default()
             })
         });
+        let mut caches = Vec::new();
+        let mut auths = Vec::new();
+        let mut cache_at = vec![NONE; n];
+        let mut auth_at = vec![NONE; n];
+        let mut role_edge = vec![0u8; m];
+        let find_edge = |from: usize, to: usize| {
+            top.out_edges[from]
+                .iter()
+                .copied()
+                .find(|&e| top.deps[e].to == to)
+        };
+        for (i, sv) in top.services.iter().enumerate() {
+            for role in &sv.roles {
+                match *role {
+                    crate::model::Role::Cache { origin, .. } => {
+                        let rng = req_stream(format!("cache/{}", sv.name));
+                        if let Some(c) = Cache::new(role, find_edge(i, origin), rng) {
+                            role_edge[c.edge] |= ROLE_CACHE;
+                            cache_at[i] = caches.len() as u32;
+                            caches.push(c);
+                        }
+                    }
+                    crate::model::Role::Auth { key_provider, .. } => {
+                        // The mismatch draws come from the flow engine's stream.
+                        let label = format!("auth-keys:{}", sv.name);
+                        let keys = stream(seed, trial, Purpose::Other(&label));
+                        let rng = req_stream(format!("auth/{}", sv.name));
+                        if let Some(a) = Auth::new(role, find_edge(i, key_provider), keys, rng) {
+                            role_edge[a.edge] |= ROLE_AUTH;
+                            auth_at[i] = auths.len() as u32;
+                            auths.push(a);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
         RequestTrial {
             s,
             windows,
@@ -471,6 +525,11 @@ impl<'a> RequestTrial<'a> {
             events: 0,
             queues: queue::Queues::new(s),
             dbs: database::Databases::new(s, seed, trial),
+            caches,
+            auths,
+            cache_at,
+            auth_at,
+            role_edge,
         }
     }
 
@@ -617,6 +676,7 @@ impl<'a> RequestTrial<'a> {
                     self.plan_at = None;
                     plan::timers(&mut Host { t: self, q }, SimTime(now));
                     self.plan_settle(now, q);
+                    self.react_roles(now);
                 }
             }
             Ev::Pull(p, generation) => self.pull(p as usize, generation, now, q),
@@ -683,6 +743,7 @@ impl<'a> RequestTrial<'a> {
             done_at: u64::MAX,
             work_left: 0.0,
             stage: Stage::Queued,
+            stale: false,
         };
         match self.free_reqs.pop() {
             Some(r) => {
@@ -794,6 +855,13 @@ impl<'a> RequestTrial<'a> {
             // The backlog left at recovery is worked off (the system is empty).
             o.drain_s[s] = Some((now - t0.0) as f64 * 1e-9);
         }
+        if self.auth_at[s] != NONE {
+            let a = self.auth_at[s] as usize;
+            if self.auths[a].rejects_now(now as f64 * 1e-9) {
+                // Its token is rejected (restored keys do not match it).
+                return self.finish(r, false, now, q);
+            }
+        }
         if self.queues.is_queue(s) {
             self.enqueue(s, now, q);
         }
@@ -824,7 +892,11 @@ impl<'a> RequestTrial<'a> {
                 let calls = self.s.topology.deps[e].calls;
                 let whole = calls.floor();
                 let extra = calls - whole > 0.0 && self.rng_edge[e].random::<f64>() < calls - whole;
-                self.reqs[r as usize].calls_left = whole as u32 + u32::from(extra);
+                let mut n = whole as u32 + u32::from(extra);
+                if self.role_edge[e] != 0 {
+                    n = self.role_calls(r, e, n, now);
+                }
+                self.reqs[r as usize].calls_left = n;
             }
             if self.reqs[r as usize].calls_left == 0 {
                 let req = &mut self.reqs[r as usize];
@@ -976,6 +1048,13 @@ impl<'a> RequestTrial<'a> {
         if r == REPLAY {
             return self.deferral.outcome(ok);
         }
+        let mut ok = ok;
+        if self.role_edge[call.edge as usize] & ROLE_CACHE != 0 && self.reqs[r as usize].stale {
+            // A read of an expired entry: refreshed, or served stale (stale if error).
+            let i = self.cache_at[self.reqs[r as usize].svc as usize] as usize;
+            self.caches[i].expired_read_done(ok);
+            ok = true;
+        }
         if !ok && self.hard[call.edge as usize] {
             return self.finish(r, false, now, q);
         }
@@ -1103,6 +1182,9 @@ impl<'a> RequestTrial<'a> {
         if on == self.active[w] {
             return;
         }
+        if let FailureKind::KeyRotation(a) = self.s.failures[self.windows[w].failure].kind {
+            return self.key_rotation(w, a, on, now, q);
+        }
         // Windows are cut at every fault start and end (see the module doc).
         if now > self.win_start {
             self.close_window(now);
@@ -1172,6 +1254,7 @@ impl<'a> RequestTrial<'a> {
             plan::fault_cleared(&mut Host { t: self, q }, w, SimTime(now));
         }
         self.plan_settle(now, q);
+        self.react_roles(now);
     }
 
     /// After the controller acted at `now`: a stage or step that waits for a process goes
@@ -1393,14 +1476,17 @@ impl<'a> RequestTrial<'a> {
                 (sv.down || sv.servers == 0, sv.speed, sv.servers)
             };
             // Down at any time in the window; degraded while it failed more of the requests
-            // reaching it than the SLO allows over the trailing stability window.
+            // reaching it than the SLO allows over the trailing stability window, or while a
+            // role of it adapts (see `role_adapting`).
             let (arrived, failed) = self.agg_svc[s];
             let health = if w.down || down_now {
                 Health::Down
             } else if arrived > 0 && (failed as f64) > (1.0 - slo) * arrived as f64
                 || self.dbs.on && self.dbs.lag_open_in(s, from, end)
+                || self.role_adapting(s, end)
             {
-                // (A primary still closing its replication lag is degraded.)
+                // (A primary still closing its replication lag, a service whose role adapts:
+                // degraded.)
                 Health::Degraded
             } else {
                 Health::Up
@@ -1491,8 +1577,9 @@ impl<'a> RequestTrial<'a> {
                 .iter()
                 .all(|b| b.as_ref().is_none_or(|b| b.state == BreakerState::Closed))
                 && self.deferral.settled();
-            if !closed {
-                // A breaker still open: the stable run starts after it closes.
+            if !closed || !self.roles_settled(end) {
+                // A breaker still open or deferred calls left, or a role's state not settled:
+                // the stable run starts after it closes or settles.
                 self.released_since = self.released_since.max(end);
             }
             if queue_held || self.dbs.on && self.dbs.any_lag_open_in(from, end) {
@@ -1539,12 +1626,12 @@ impl<'a> RequestTrial<'a> {
             storm_peak: self.storm_peak,
             overload_s: self.overload_s,
             excess_work: self.excess,
-            // (Caches and auth are refused by this engine.)
-            degraded_accepts: 0.0,
-            auth_rejects: 0.0,
-            stale_reads: self.dbs.stale_reads as f64,
+            stale_reads: self.dbs.stale_reads as f64
+                + self.caches.iter().map(|c| c.stale_reads).sum::<f64>(),
             out_of_order: self.queues.out_of_order as f64,
             lost_work: (self.queues.lost + self.deferral.ledger().lost_work()) as f64,
+            degraded_accepts: self.auths.iter().map(|a| a.degraded_accepts).sum(),
+            auth_rejects: self.auths.iter().map(|a| a.rejects).sum(),
             routing_failures: 0.0,
             stages: (self.ctl.stages_first_pass, self.ctl.stages_total),
             latency: Some(latency),
@@ -1703,8 +1790,12 @@ impl<'a> PlanHost<'a> for Host<'_, 'a> {
     /// The component takes requests again (recovery actions are refused, so there is none to
     /// apply). The plan's last release is a moment like a fault's end: the measuring window is
     /// cut there, and restoration is judged on windows after it.
-    fn restore(&mut self, s: usize, _: Option<&'a ActionKind>, now: SimTime) {
+    fn restore(&mut self, s: usize, action: Option<&'a ActionKind>, now: SimTime) {
         let t = &mut *self.t;
+        if matches!(action, Some(ActionKind::Restart(_))) && t.cache_at[s] != NONE {
+            // A full restart loses in-memory state: a cache comes back cold.
+            t.caches[t.cache_at[s] as usize].restart(now.as_secs_f64());
+        }
         let now = now.0;
         if !t.lifting && t.ctl.n_held == 0 && t.ctl.n_repairing == 0 && t.active_faults == 0 {
             t.released_since = now;
@@ -1729,10 +1820,18 @@ impl<'a> PlanHost<'a> for Host<'_, 'a> {
 
     /// A ramp step: on every edge whose breaker is closed, the step's share of the deferred
     /// calls still held is released evenly over the step, never pushing the callee past the
-    /// headroom (as in the flow engine). The queues' drains read the ramp's
-    /// share from the controller (see `changed`). As in the flow engine, a ramp paces only what returns, never fresh user traffic.
-    fn ramp_release(&mut self, share: f64, step_secs: f64, _: bool) {
+    /// headroom; with `caches`, the extended cache entries the plan holds are invalidated
+    /// along it, this step's share over the step (as in the flow engine). The queues' drains
+    /// read the ramp's share from the controller (see `changed`). As in the flow engine, a
+    /// ramp paces only what returns, never fresh user traffic.
+    fn ramp_release(&mut self, share: f64, step_secs: f64, caches: bool) {
         let now = self.t.last_t;
+        if caches {
+            let t = now as f64 * 1e-9;
+            for c in &mut self.t.caches {
+                c.ramp(t, share, step_secs);
+            }
+        }
         for k in 0..self.t.deferral.list.len() {
             let e = self.t.deferral.list[k];
             let held = self.t.deferral.held(e);
@@ -1757,11 +1856,20 @@ impl<'a> PlanHost<'a> for Host<'_, 'a> {
         }
     }
 
-    /// Nothing: no caches (roles are refused).
-    fn release_caches(&mut self, _: SimTime) {}
+    /// The extended entries held by the plan are refreshed over the caches' spread.
+    fn release_caches(&mut self, now: SimTime) {
+        let spread = self.t.ctl.cache_spread;
+        for c in &mut self.t.caches {
+            c.release(now.as_secs_f64(), spread);
+        }
+    }
 
-    /// Nothing: no auth services or tokens (roles are refused).
-    fn prewarm(&mut self) {}
+    /// Restored keys will match: mismatches are fixed.
+    fn prewarm(&mut self) {
+        for a in &mut self.t.auths {
+            a.prewarm();
+        }
+    }
 
     /// Queue offsets aligned: outage backlogs are no longer replayed out of order.
     fn reconcile(&mut self) {
@@ -1793,5 +1901,121 @@ impl<'a> PlanHost<'a> for Host<'_, 'a> {
 
     fn record(&mut self, now: SimTime, event: TraceEvent) {
         self.t.record(now.0, event);
+    }
+}
+
+impl RequestTrial<'_> {
+    /// The calls request `r` makes on edge `e` (`n` drawn) when `e` is a role's edge: a
+    /// cache's read decides whether it calls its origin ([`super::cache`]); an auth service
+    /// whose validation is degraded skips its key provider ([`super::auth`]).
+    fn role_calls(&mut self, r: u32, e: usize, n: u32, now: u64) -> u32 {
+        let s = self.s.topology.deps[e].from;
+        let mut n = n;
+        if self.role_edge[e] & ROLE_CACHE != 0 {
+            let c = self.cache_at[s] as usize;
+            match self.caches[c].read(now as f64 * 1e-9) {
+                Read::Hit => n = 0,
+                Read::Miss => {}
+                Read::Expired => self.reqs[r as usize].stale = true,
+            }
+        }
+        if self.role_edge[e] & ROLE_AUTH != 0 && self.auths[self.auth_at[s] as usize].degraded {
+            n = 0;
+        }
+        n
+    }
+
+    /// Whether edge `e`'s callee is available to a role: up, not held, not cut off.
+    fn role_target_up(&self, e: usize) -> bool {
+        let to = self.s.topology.deps[e].to;
+        let sv = &self.svc[to];
+        !sv.down && sv.servers > 0 && self.cut[e] == 0
+    }
+
+    /// Caches and auth services react to their origin's or key provider's availability at
+    /// `now` (after every fault and plan event, once the plan has acted).
+    fn react_roles(&mut self, now: u64) {
+        if self.caches.is_empty() && self.auths.is_empty() {
+            return;
+        }
+        let t = now as f64 * 1e-9;
+        for a in 0..self.auths.len() {
+            let up = self.role_target_up(self.auths[a].edge);
+            let prewarmed = self.ctl.prewarmed;
+            if let Some(note) = self.auths[a].provider(t, up, prewarmed) {
+                let s = self.auth_at.iter().position(|&i| i == a as u32);
+                self.note_role(now, s, note);
+            }
+        }
+        for c in 0..self.caches.len() {
+            let up = self.role_target_up(self.caches[c].edge);
+            let (hold, spread) = (self.ctl.hold_caches, self.ctl.cache_spread);
+            if let Some(note) = self.caches[c].origin(t, up, hold, spread) {
+                let s = self.cache_at.iter().position(|&i| i == c as u32);
+                self.note_role(now, s, note);
+            }
+        }
+    }
+
+    /// Whether every role's state has settled at `end` (as the flow engine requires for
+    /// restoration): no cache extending, cold or refreshing extended entries, no auth service
+    /// degraded or rejecting more tokens than the SLO's error budget.
+    fn roles_settled(&mut self, end: u64) -> bool {
+        let t = end as f64 * 1e-9;
+        let budget = 1.0 - self.s.slo.success_rate;
+        self.caches.iter_mut().all(|c| c.settled(t))
+            && self.auths.iter_mut().all(|a| a.settled(t, budget))
+    }
+
+    /// Whether a role of service `s` adapts at `end` (the flow engine counts it degraded): a
+    /// cache serving stale entries for an unavailable origin, or cold; an auth service
+    /// validating degraded, or rejecting more tokens than the SLO's error budget.
+    fn role_adapting(&mut self, s: usize, end: u64) -> bool {
+        let t = end as f64 * 1e-9;
+        let budget = 1.0 - self.s.slo.success_rate;
+        (self.cache_at[s] != NONE && self.caches[self.cache_at[s] as usize].adapting(t))
+            || (self.auth_at[s] != NONE && self.auths[self.auth_at[s] as usize].adapting(t, budget))
+    }
+
+    /// Records a role's state change at service `s` in the trace.
+    fn note_role(&mut self, now: u64, s: Option<usize>, state: &'static str) {
+        if self.trace.is_some()
+            && let Some(s) = s
+        {
+            let service = self.name(s);
+            self.record(now, TraceEvent::AdaptiveState { service, state });
+        }
+    }
+
+    /// Key rotation window `w` at auth service `a` starts (`on`) or ends: routine, not a
+    /// failure (no incident, no measuring cut); at its end, tokens not refreshed during it are
+    /// rejected (see [`super::auth`]).
+    fn key_rotation(&mut self, w: usize, a: usize, on: bool, now: u64, q: &mut EventQueue<Ev>) {
+        self.active[w] = on;
+        let window = self.windows[w];
+        if on {
+            if window.end < self.s.horizon {
+                q.push(window.end, Ev::FaultEnd(w as u32));
+            }
+            if self.trace.is_some() {
+                let failure = &self.s.failures[window.failure];
+                let event = TraceEvent::FaultStart {
+                    failure: failure.name.clone(),
+                    services: vec![self.name(a)],
+                    until_s: window.end.as_secs_f64(),
+                };
+                self.record(now, event);
+            }
+        }
+        if self.auth_at[a] != NONE {
+            let i = self.auth_at[a] as usize;
+            self.auths[i].rotation(now as f64 * 1e-9, on);
+        }
+        if on {
+            plan::fault_started(&mut Host { t: self, q }, w, SimTime(now));
+        } else {
+            plan::fault_cleared(&mut Host { t: self, q }, w, SimTime(now));
+        }
+        self.plan_settle(now, q);
     }
 }

@@ -10,7 +10,7 @@
 //! `Flow` ([`EngineChoice`]); it is known before validation, so a refusal is an ordinary
 //! positioned problem (`FILE:LINE:COL`, exit 2).
 
-use super::raw::{RawEngine, RawFailureKind, RawRole, RawScenario, RawServiceTime};
+use super::raw::{RawEngine, RawRole, RawScenario, RawServiceTime};
 use crate::model::Engine;
 
 /// The engine a scenario runs with, and where that choice comes from (for messages).
@@ -86,8 +86,6 @@ macro_rules! role_refused {
 /// Every setting that one engine does not model.
 pub const UNMODELLED: &[Unmodelled] = &[
     // --- Not modelled by the request engine (yet).
-    role_refused!("a `Cache` role", Cache),
-    role_refused!("an `Auth` role", Auth),
     role_refused!("a `Discovery` role", Discovery),
     Unmodelled {
         engine: Engine::Requests,
@@ -108,17 +106,6 @@ pub const UNMODELLED: &[Unmodelled] = &[
                 v.extend((0..p.actions.len()).map(|j| format!("plans[{i}].actions[{j}]")));
             }
             v
-        },
-    },
-    Unmodelled {
-        engine: Engine::Requests,
-        what: "a `KeyRotation` failure",
-        find: |r| {
-            let failures = r.failures.iter().enumerate();
-            failures
-                .filter(|(_, f)| matches!(f.kind, RawFailureKind::KeyRotation { .. }))
-                .map(|(i, _)| format!("failures[{i}].kind"))
-                .collect()
         },
     },
     // --- Not modelled by the flow engine: settings of the request engine alone. The flow
