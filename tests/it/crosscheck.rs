@@ -267,8 +267,10 @@ const KNOWN_TO_DIFFER: &[(&str, &str)] = &[(
      callers' 500 ms timeout, so a third of attempts time out at idle: in the request engine \
      the storm never ends, in any plan (the same without the breaker's deferral, \
      `fidelity/retry-storm-core.ron`), while the flow engine's plans differ by the echo after \
-     the storm; at full size the flow engine's multi-call approximation holds the storm \
-     (FIDELITY.md, section 2)",
+     the storm. At x0.01 (10 trials) 32 of 34 directions agree; the two that differ are \
+     `blast_radius_services` of the plans that pace the release: the request engine counts \
+     callers' timeouts against `user-store`, degraded by the brownout itself in every plan, \
+     while the flow engine degrades it only when the all-at-once echo overloads it",
 )];
 
 #[test]
