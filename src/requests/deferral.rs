@@ -373,16 +373,11 @@ mod tests {
         assert_eq!(at, 500_000_000);
         let mut t = (at, g);
         let mut sent = 0;
-        loop {
-            match d.due(0, t.1, t.0) {
-                Due::Send(n, next) => {
-                    sent += n;
-                    match next {
-                        Some(x) => t = x,
-                        None => break,
-                    }
-                }
-                Due::Nothing => break,
+        while let Due::Send(n, next) = d.due(0, t.1, t.0) {
+            sent += n;
+            match next {
+                Some(x) => t = x,
+                None => break,
             }
         }
         assert_eq!(
@@ -390,10 +385,12 @@ mod tests {
             (3, 1_500_000_000),
             "3 calls at 2/s: the last at 1.5 s"
         );
-        assert!(d.settled() || d.in_flight() == 3);
+        assert_eq!(d.in_flight(), 3);
+        assert!(!d.settled(), "released calls in flight");
         d.outcome(true);
         d.outcome(false);
         d.shed(0, true);
+        assert!(!d.settled(), "a call held again");
         let l = d.ledger();
         assert_eq!(
             l.released,

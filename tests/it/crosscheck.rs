@@ -255,15 +255,23 @@ const NOT_COMPARABLE: &[&str] = &[
     "flaky-dependencies.ron",
     "identity-provider-outage.ron",
     "queue-consumer-outage.ron",
-    // Modelled by both engines now, but at the size this test runs it (rates and capacities
-    // x0.0003, instances kept) `user-store`'s service time (12 instances / 25.5 per second =
-    // 0.47 s) is nearly its callers' 500 ms timeout: a third of attempts time out at idle, so
-    // in the request engine the storm never ends in any plan (the same without the breaker's
-    // deferral, `fidelity/retry-storm-core.ron`), while the flow engine's plans differ by the
-    // echo after the storm. See FIDELITY.md.
-    "retry-storm.ron",
     "zone-shared-infra.ron",
 ];
+
+/// Library scenarios both engines model whose plan directions are known to differ, and why
+/// (FIDELITY.md): they must load with both engines, and leave this list once they agree.
+const KNOWN_TO_DIFFER: &[(&str, &str)] = &[(
+    "retry-storm.ron",
+    "at the size this test runs it (rates and capacities x0.0003, instances kept) \
+     `user-store`'s mean service time (12 instances / 25.5 per second = 0.47 s) is nearly its \
+     callers' 500 ms timeout, so a third of attempts time out at idle: in the request engine \
+     the storm never ends, in any plan (the same without the breaker's deferral, \
+     `fidelity/retry-storm-core.ron`), while the flow engine's plans differ by the echo after \
+     the storm. At x0.01 (10 trials) 32 of 34 directions agree; the two that differ are \
+     `blast_radius_services` of the plans that pace the release: the request engine counts \
+     callers' timeouts against `user-store`, degraded by the brownout itself in every plan, \
+     while the flow engine degrades it only when the all-at-once echo overloads it",
+)];
 
 #[test]
 fn every_library_scenario_agrees_on_directions_or_is_listed_with_its_reason() {
@@ -295,6 +303,11 @@ fn every_library_scenario_agrees_on_directions_or_is_listed_with_its_reason() {
                         "{name} is refused for another reason: {line}"
                     );
                 }
+            }
+            Ok(_) if KNOWN_TO_DIFFER.iter().any(|(n, _)| *n == name) => {
+                // Both engines model it; its directions differ for the reason listed.
+                assert!(!NOT_COMPARABLE.contains(&name.as_str()));
+                aftershock::scenario::load_file(&path, Some(Engine::Flow)).unwrap();
             }
             Ok(mut requests) => {
                 assert!(

@@ -367,8 +367,8 @@ fn shards_of_different_engines_are_not_merged() {
 
 #[test]
 fn validate_checks_a_file_for_the_engine_asked() {
-    // The file runs with the flow engine; asked for the request engine, what that engine does
-    // not model is refused at its position.
+    // The file runs with either engine (the request engine models its breaker's deferral);
+    // a setting one engine does not model is refused, asked for that engine, at its position.
     let dir = tempfile::tempdir().unwrap();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let file = root.join("scenarios/retry-storm.ron");
@@ -376,13 +376,30 @@ fn validate_checks_a_file_for_the_engine_asked() {
     let ok = crate::support::cli(dir.path(), "validate", &[file]);
     assert_eq!(ok.code, Some(0), "{}", ok.stderr);
     assert!(ok.stdout.contains("ok (flow engine,"), "{}", ok.stdout);
-    let refused = crate::support::cli(dir.path(), "validate", &[file, "--engine", "requests"]);
+    let ok = crate::support::cli(dir.path(), "validate", &[file, "--engine", "requests"]);
+    assert_eq!(ok.code, Some(0), "{}", ok.stderr);
+    assert!(ok.stdout.contains("ok (requests engine,"), "{}", ok.stdout);
+    // Dropping expired requests is the request engine's alone.
+    let text = std::fs::read_to_string(file).unwrap().replacen(
+        r#"(name: "user-store",      capacity: 81000.0,"#,
+        r#"(name: "user-store", drop_expired: true, capacity: 81000.0,"#,
+        1,
+    );
+    write(dir.path(), "storm.ron", &text);
+    let refused = crate::support::cli(dir.path(), "validate", &["storm.ron", "--engine", "flow"]);
     assert_eq!(refused.code, Some(2), "{}", refused.stdout);
+    let at = format!("storm.ron:{}: ", pos(&text, "true, capacity: 81000.0"));
     assert!(
         refused
             .stderr
-            .contains("retry-storm.ron:93:34: a breaker's deferred demand"),
-        "{}",
+            .contains(&format!("{at}dropping expired requests")),
+        "{at}\n{}",
         refused.stderr
     );
+    let ok = crate::support::cli(
+        dir.path(),
+        "validate",
+        &["storm.ron", "--engine", "requests"],
+    );
+    assert_eq!(ok.code, Some(0), "{}", ok.stderr);
 }
