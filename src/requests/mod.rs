@@ -60,11 +60,9 @@
 //!   fails at once, as when it was crashed, until the plan restores it. Technical recovery is
 //!   the first moment no fault is active; restoration needs every component released and
 //!   every role settled (see below), and is judged on windows after the last fault's end and
-//!   the plan's last release (both cut the measuring window). The processes a stage or step
-//!   confirms (replication lag, registrations, pools) are complete at once: without the roles
-//!   and autoscaling this engine refuses, there is nothing to wait for; so a custom step that
-//!   acts on them (`ReconcileState`, `Reregister`, `ScaleUp`, `ReleaseRetries`) is a no-op
-//!   here. `PrewarmIdentity` (and an `IdentityPrewarm` stage) fixes key mismatches and
+//!   the plan's last release (both cut the measuring window). State reconciliation (a
+//!   `StateReconciliation` stage, a `ReconcileState` step) waits for every replication lag to
+//!   close and aligns the queues' offsets (`queue.rs`, `database.rs`). `PrewarmIdentity` (and an `IdentityPrewarm` stage) fixes key mismatches and
 //!   `InvalidateCaches` releases held cache entries, as in the flow engine (below).
 //!   `recovery_success_rate` comes from the controller's stage counters.
 //! - **A traffic ramp** (a `TrafficReentry` stage's ramp, a `RampTraffic` step) paces, as in
@@ -95,25 +93,44 @@
 //!   more tokens than the SLO allows) is degraded, and restoration waits until no cache is
 //!   extending, cold or refreshing extended entries and no auth service is degraded or
 //!   rejecting more than the SLO allows, as in the flow engine.
+//! - **A queue** (a service with a `Queue` role) turns each request whose own work it did
+//!   into a message; its consumers take the messages, oldest first, each at most one every
+//!   `consumers / consumer_max_rate` seconds while it is up and messages wait; a message taken
+//!   is a request arriving at the consumer (an internal arrival, not a user request), going
+//!   through its servers and calls like any other; a failed one returns to the queue, a
+//!   successful one is consumed. A message finding `max_backlog` messages waiting is lost
+//!   (`lost_work`). The consumers make progress while the mean of their running success
+//!   shares (0 for a down consumer) is at least one half; what is queued while they cannot,
+//!   before the plan reconciled state, is an outage backlog, and each of its messages
+//!   consumed before a reconciliation is an out-of-order replay (`out_of_order_replays`).
+//!   Restoration waits for a backlog to drain (`queue.rs`).
+//! - **A database** primary with a replica (a `Database` role): while the primary is down
+//!   (or held by the plan), an attempt on it is a read with the call's `read_share` and goes
+//!   to the replica (its outcome is the replica's: a stale read when it succeeds), else it is
+//!   a write and fails at the primary. Its replication lag grows by `lag_growth` per second of
+//!   outage and closes at `lag_close_rate` after; while it is open the primary is degraded
+//!   and serves stale reads, and restoration waits for it (`database.rs`).
 //!
 //! **Measures** are read over windows of the scenario's `storm_window` (restarted at every
 //! fault start and end): a service is down in a window if it was down at any time in it, and
 //! degraded if it failed more of the requests reaching it (timeouts of its callers included)
 //! than the SLO allows over the trailing stability window; operational restoration is the
 //! start of the first run of windows lasting the stability window in which every fault is
-//! over, every component is released, every breaker is closed, the users' success rate is
-//! within the SLO and every service is up. Storm peak, overload and excess work are the offered
-//! requests over capacity in whole windows of a recovery phase (released deferred calls
-//! included); restoration also waits until no deferred call is held, being released or in
-//! flight. `lost_work` is released deferred calls that failed after their retries plus those
-//! dropped because the deferral was full. Latency is the time from a user
-//! request's arrival to its successful response, folded into a bounded [`sketch::Sketch`].
-//! Stale reads count, per read at a cache, the share of entries past their TTL during an
-//! origin outage, the share of extended entries not yet invalidated after it, and every
-//! expired read served stale (the flow engine's rates); degraded accepts count the requests an
-//! auth service worked on while validating degraded, auth rejects the requests it rejected.
-//! Metrics of the other roles (queue, replicas, discovery) are 0: scenarios with them are
-//! refused by this engine until it models them, and so are autoscaling and recovery actions.
+//! over, every component is released, every breaker is closed, no deferred call is held, being
+//! released or in flight, no queue works off a backlog (a queue never empty in a window), no
+//! replication lag is open, every role has settled, the users' success rate is within the SLO
+//! and every service is up (a primary whose lag is open is degraded). Storm peak, overload and
+//! excess work are the offered requests over capacity in whole windows of a recovery phase
+//! (released deferred calls included). Latency is the time from a user request's arrival to its
+//! successful response, folded into a bounded [`sketch::Sketch`]. `lost_work` is released
+//! deferred calls that failed after their retries, those dropped because the deferral was
+//! full, and messages lost to a full queue; `out_of_order_replays` counts outage-backlog
+//! messages consumed before reconciliation; `stale_reads` counts reads a replica served,
+//! requests a lagging primary served, and, per read at a cache, the share of entries past
+//! their TTL during an origin outage, the share of extended entries not yet invalidated after
+//! it, and every expired read served stale (the flow engine's rates); degraded accepts count
+//! the requests an auth service worked on while validating degraded, auth rejects the requests
+//! it rejected.
 
 mod auth;
 pub mod backoff;

@@ -16,8 +16,10 @@
 //!   to the head of the backlog and is handed out again; when it succeeds it is consumed.
 //! - **Progress**: a consumer's progress is the running share of its messages that succeed
 //!   (an exponentially weighted mean over its last messages, [`PROGRESS_WEIGHT`]), 0 while it
-//!   is down; the consumers can make progress while the mean over them is at least one half
-//!   (the flow engine's `consumer_progress` and its threshold).
+//!   is down; the consumers cannot make progress once the mean over them is below one half
+//!   (the flow engine's `consumer_progress` and its threshold), and can again once it is back
+//!   at [`PROGRESS_AGAIN`] (a running mean is noisy: without the margin it would flap at the
+//!   threshold, each flap counting replays the flow engine does not).
 //! - **Outage backlog**: while the consumers cannot make progress and the plan has not
 //!   reconciled state since the last fault started, the queue needs reconciliation and every
 //!   message not yet consumed is outage backlog. Consumers that make progress again before a
@@ -31,9 +33,14 @@ use super::{Ev, MSG, RequestTrial};
 use crate::engine::{EventQueue, SimDuration, SimTime};
 use crate::model::{Role, Scenario};
 
-/// Weight of the latest message in a consumer's running progress share (about the last 16
+/// Mean progress at which consumers that could not progress count as progressing again
+/// (they stop below one half): a margin of two or three standard deviations of the running
+/// means' noise, so that a mean hovering at one half does not flap.
+pub const PROGRESS_AGAIN: f64 = 0.6;
+
+/// Weight of the latest message in a consumer's running progress share (about the last 64
 /// messages count).
-pub const PROGRESS_WEIGHT: f64 = 1.0 / 16.0;
+pub const PROGRESS_WEIGHT: f64 = 1.0 / 64.0;
 
 /// What a queue did over a trial (for tests and cross-checks).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -78,6 +85,8 @@ struct QueueRt {
     max_backlog: f64,
     needs_reconcile: bool,
     outage_left: u64,
+    /// The consumers cannot make progress.
+    stalled: bool,
     /// The backlog was empty at some time in the current window.
     emptied: bool,
 }
@@ -138,6 +147,7 @@ impl Queues {
                         max_backlog: *max_backlog,
                         needs_reconcile: false,
                         outage_left: 0,
+                        stalled: false,
                         emptied: true,
                     });
                 }
@@ -209,10 +219,22 @@ impl RequestTrial<'_> {
         sum / n as f64
     }
 
+    /// Whether queue `qi`'s consumers cannot make progress now (updated).
+    fn stalled(&mut self, qi: usize) -> bool {
+        let p = self.consumer_progress(qi);
+        let q = &mut self.queues.queues[qi];
+        q.stalled = if q.stalled {
+            p < PROGRESS_AGAIN
+        } else {
+            p < 0.5
+        };
+        q.stalled
+    }
+
     /// Queue `qi`'s reconciliation state after a change: consumers that cannot progress
     /// before a reconciliation make what is queued an outage backlog.
     fn queue_check(&mut self, qi: usize) {
-        let stalled = self.consumer_progress(qi) < 0.5;
+        let stalled = self.stalled(qi);
         let reconciled = self.ctl.reconciled;
         let q = &mut self.queues.queues[qi];
         if stalled && !reconciled {
@@ -320,7 +342,7 @@ impl RequestTrial<'_> {
         let x = if ok { 1.0 } else { 0.0 };
         pc.progress += PROGRESS_WEIGHT * (x - pc.progress);
         let qi = pc.queue;
-        let stalled = self.consumer_progress(qi) < 0.5;
+        let stalled = self.stalled(qi);
         let qr = &mut self.queues.queues[qi];
         qr.counts.in_flight -= 1;
         if ok {

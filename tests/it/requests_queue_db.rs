@@ -297,3 +297,38 @@ fn replication_lag_closes_at_its_rate_and_restoration_and_reconciliation_wait_fo
     let fa = flow(&text, 1, 0).get(Metric::Availability);
     assert!((a - fa).abs() < 0.01, "requests {a}, flow {fa}");
 }
+
+#[test]
+fn consumers_whose_dependency_is_down_make_no_progress_and_their_messages_wait() {
+    // The store the worker writes to crashes instead: the worker is up, takes messages at its
+    // maximum rate, and fails each one (it goes back to the queue). The backlog, the
+    // out-of-order replay and the overflow are those of a consumer outage, as in the flow
+    // engine (3%: Poisson counts).
+    let down = r#"kind: Crash(target: "store")"#;
+    let text =
+        queue_text(1e7, "40m", RECONCILING).replace(r#"kind: Crash(target: "worker")"#, down);
+    let (row, o) = observe(&text, 0, 0);
+    let c = o.queues[0];
+    assert!(c.redelivered > 20_000, "{c:?}");
+    let (ooo, f) = (
+        row.get(Metric::OutOfOrderReplays),
+        flow(&text, 0, 0).get(Metric::OutOfOrderReplays),
+    );
+    assert!((ooo - f).abs() < 0.03 * f, "requests {ooo}, flow {f}");
+    let (_, reconciled) = observe(&text, 2, 0);
+    assert_eq!(reconciled.queues[0].out_of_order, 0);
+    let text =
+        queue_text(5000.0, "30m", ALL_AT_ONCE).replace(r#"kind: Crash(target: "worker")"#, down);
+    let (row, o) = observe(&text, 0, 0);
+    let c = o.queues[0];
+    assert_eq!(
+        c.enqueued,
+        c.consumed + c.lost + c.backlog + c.in_flight,
+        "{c:?}"
+    );
+    let (lost, f) = (
+        row.get(Metric::LostWork),
+        flow(&text, 0, 0).get(Metric::LostWork),
+    );
+    assert!((lost - f).abs() < 0.03 * f, "requests {lost}, flow {f}");
+}
