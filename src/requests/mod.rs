@@ -72,6 +72,7 @@
 //! refused by this engine until it models them, and so are autoscaling and recovery actions.
 
 pub mod backoff;
+mod recovery;
 pub mod sketch;
 pub mod trial;
 

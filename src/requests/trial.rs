@@ -39,6 +39,8 @@ use crate::sim::traffic::EntryRates;
 const NONE: u32 = u32::MAX;
 /// The parent of a user request.
 const USER: u32 = u32::MAX - 1;
+/// The parent of an internal request (a checkpoint replay's): neither a user's nor a call's.
+pub(super) const INTERNAL: u32 = u32::MAX - 2;
 
 /// Events one trial may handle at most; a trial beyond it is stopped and reported as too dense
 /// (the run's budget refuses a scenario expected to come near it before it starts).
@@ -52,7 +54,7 @@ pub const BREAKER_MIN_CALLS: u32 = 5;
 const BREAKER_SLOTS: usize = 10;
 
 #[derive(Debug, Clone, Copy)]
-enum Ev {
+pub(super) enum Ev {
     /// The next arrival at traffic entry `i` (stale unless the generation matches).
     Arrival(u32, u32),
     /// A request's own work is done.
@@ -72,6 +74,8 @@ enum Ev {
     HalfOpen(u32, u32),
     /// The plan controller's next timer (stale unless the generation matches).
     Plan(u32),
+    /// The next replayed request at service `s` (stale unless the generation matches).
+    Replay(u32, u32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,11 +144,11 @@ struct BreakerRt {
 
 /// Per service, now.
 #[derive(Debug, Clone)]
-struct Svc {
+pub(super) struct Svc {
     /// Servers up (instances in zones that are up).
     servers: u32,
     busy: u32,
-    queue: VecDeque<u32>,
+    pub(super) queue: VecDeque<u32>,
     in_service: Vec<u32>,
     down: bool,
     /// Speed of each server (partial failures), 1 normally.
@@ -155,6 +159,8 @@ struct Svc {
     qcap: usize,
     /// Mean service time at speed 1, seconds: instances / capacity.
     mean_s: f64,
+    /// Capacity when up (requests/s): of the servers up at their speed, or a backup's.
+    cap: f64,
 }
 
 /// Per service, in the current window.
@@ -205,7 +211,11 @@ pub struct Observed {
 }
 
 pub(super) struct RequestTrial<'a> {
-    s: &'a Scenario,
+    pub(super) s: &'a Scenario,
+    pub(super) seed: u64,
+    pub(super) trial: u64,
+    /// What recovery actions give each service (backups, replays).
+    pub(super) recov: super::recovery::Recovery,
     windows: &'a [FaultWindow],
     /// The recovery plan's controller (held components, program, ramp, stage counters).
     ctl: Controller<'a>,
@@ -220,7 +230,7 @@ pub(super) struct RequestTrial<'a> {
     free_reqs: Vec<u32>,
     calls: Vec<Call>,
     free_calls: Vec<u32>,
-    svc: Vec<Svc>,
+    pub(super) svc: Vec<Svc>,
     /// Per edge: partitions active, attempts in flight (bulkheads), breaker.
     cut: Vec<u32>,
     inflight: Vec<u32>,
@@ -238,7 +248,7 @@ pub(super) struct RequestTrial<'a> {
     /// Log-normal service times: (sigma, mu shift) per service.
     lognormal: Vec<(f64, f64)>,
     // Windows.
-    win_len: u64,
+    pub(super) win_len: u64,
     win_start: u64,
     win_svc: Vec<WinSvc>,
     win_users: u64,
@@ -267,7 +277,7 @@ pub(super) struct RequestTrial<'a> {
     users: u64,
     users_ok: u64,
     latency: Sketch,
-    last_t: u64,
+    pub(super) last_t: u64,
     obs: Option<Box<Observed>>,
     trace: Option<&'a mut Vec<TraceRecord>>,
     rec: Option<&'a mut Recorder>,
@@ -319,6 +329,7 @@ impl<'a> RequestTrial<'a> {
                 added: 0,
                 qcap: (sv.max_wait.as_secs_f64() * sv.capacity).floor() as usize,
                 mean_s: f64::from(sv.instances) / sv.capacity,
+                cap: sv.capacity,
             })
             .collect();
         let lognormal = top
@@ -380,8 +391,15 @@ impl<'a> RequestTrial<'a> {
                 ..Observed::default()
             })
         });
+        let checkpoints = plan
+            .actions
+            .iter()
+            .any(|a| matches!(a.kind, ActionKind::CheckpointRestart { .. }));
         RequestTrial {
             s,
+            seed,
+            trial,
+            recov: super::recovery::Recovery::new(n, checkpoints),
             windows,
             ctl: Controller::new(s, plan, windows, seed, trial),
             plan_gen: 0,
@@ -595,6 +613,7 @@ impl<'a> RequestTrial<'a> {
                     self.plan_settle(now, q);
                 }
             }
+            Ev::Replay(s, generation) => self.replay_arrival(s as usize, generation, now, q),
             Ev::HalfOpen(e, epoch) => {
                 let name = self.edge_name(e as usize);
                 if let Some(b) = self.breaker[e as usize].as_mut()
@@ -635,7 +654,7 @@ impl<'a> RequestTrial<'a> {
         }
     }
 
-    fn new_req(
+    pub(super) fn new_req(
         &mut self,
         svc: usize,
         parent: u32,
@@ -671,7 +690,7 @@ impl<'a> RequestTrial<'a> {
     }
 
     /// A request reaches its service.
-    fn arrive(&mut self, r: u32, now: u64, q: &mut EventQueue<Ev>) {
+    pub(super) fn arrive(&mut self, r: u32, now: u64, q: &mut EventQueue<Ev>) {
         let s = self.reqs[r as usize].svc as usize;
         self.win_svc[s].arrived += 1;
         if let Some(o) = self.obs.as_deref_mut() {
@@ -754,6 +773,9 @@ impl<'a> RequestTrial<'a> {
     fn served(&mut self, r: u32, now: u64, q: &mut EventQueue<Ev>) {
         let s = self.reqs[r as usize].svc as usize;
         self.leave_server(r);
+        if self.recov.counting {
+            self.recov.completed[s] += 1;
+        }
         if let Some(o) = self.obs.as_deref_mut() {
             o.completed[s] += 1;
             o.sojourn_s[s] += (now - self.reqs[r as usize].born) as f64 * 1e-9;
@@ -939,7 +961,7 @@ impl<'a> RequestTrial<'a> {
     }
 
     /// Request `r` is over (`ok`: it succeeded): its caller learns the outcome.
-    fn finish(&mut self, r: u32, ok: bool, now: u64, q: &mut EventQueue<Ev>) {
+    pub(super) fn finish(&mut self, r: u32, ok: bool, now: u64, q: &mut EventQueue<Ev>) {
         let req = self.reqs[r as usize];
         let s = req.svc as usize;
         if !ok {
@@ -954,7 +976,7 @@ impl<'a> RequestTrial<'a> {
                 self.win_ok += 1;
                 self.latency.add(now - req.born);
             }
-        } else if req.parent != NONE {
+        } else if req.parent < INTERNAL {
             let c = req.parent;
             let call = self.calls[c as usize];
             if call.epoch == req.parent_gen && call.child == r {
@@ -1221,12 +1243,18 @@ impl<'a> RequestTrial<'a> {
     /// Recomputes service `s`'s state from the active faults and the plan (a component the
     /// plan holds out of traffic is down); a service going down fails its queue and the
     /// requests in service, a smaller capacity sheds what no longer fits.
-    fn refresh_service(&mut self, s: usize, now: u64, q: &mut EventQueue<Ev>) {
+    pub(super) fn refresh_service(&mut self, s: usize, now: u64, q: &mut EventQueue<Ev>) {
         let sv = &self.s.topology.services[s];
-        let (fault, speed, ok_share, added, servers) = self.fault_state(s);
-        let down = fault || self.ctl.held[s] || self.ctl.repair[s].is_some();
+        let (fault, mut speed, ok_share, added, mut servers) = self.fault_state(s);
+        let mut down = fault || self.ctl.held[s] || self.ctl.repair[s].is_some();
         let n = u64::from(sv.instances);
-        let capacity = sv.capacity * speed * f64::from(servers) / n.max(1) as f64;
+        let mut capacity = sv.capacity * speed * f64::from(servers) / n.max(1) as f64;
+        let mut mean_s = n as f64 / sv.capacity;
+        if let Some(backup) = self.recov.backup[s] {
+            // A failover backup serves in its place (see `recovery`).
+            (down, speed, servers, capacity) = (false, 1.0, sv.instances, backup);
+            mean_s = n as f64 / backup;
+        }
         let old_speed = self.svc[s].speed;
         if speed != old_speed && !self.svc[s].in_service.is_empty() {
             // The requests in service go on at the new speed: their remaining work is kept.
@@ -1255,6 +1283,8 @@ impl<'a> RequestTrial<'a> {
         st.speed = speed;
         st.error_share = 1.0 - ok_share;
         st.added = added;
+        st.mean_s = mean_s;
+        st.cap = capacity;
         st.qcap = (sv.max_wait.as_secs_f64() * capacity).floor() as usize;
         let is_down = down || servers == 0;
         if is_down || (was_down && now > self.win_start) {
@@ -1262,6 +1292,7 @@ impl<'a> RequestTrial<'a> {
             self.win_svc[s].down = true;
         }
         if is_down && !was_down {
+            self.on_down(s, now);
             // A crash loses the queue and the work in progress.
             while let Some(r) = self.svc[s].in_service.last().copied() {
                 self.leave_server(r);
@@ -1326,9 +1357,9 @@ impl<'a> RequestTrial<'a> {
         let mut overloaded = false;
         for s in 0..n {
             let w = self.win_svc[s];
-            let (down_now, speed, servers) = {
+            let (down_now, cap) = {
                 let sv = &self.svc[s];
-                (sv.down || sv.servers == 0, sv.speed, sv.servers)
+                (sv.down || sv.servers == 0, sv.cap)
             };
             // Down at any time in the window; degraded while it failed more of the requests
             // reaching it than the SLO allows over the trailing stability window.
@@ -1360,9 +1391,6 @@ impl<'a> RequestTrial<'a> {
                 }
             }
             if !down_now {
-                let sv_model = &self.s.topology.services[s];
-                let cap = sv_model.capacity * speed * f64::from(servers)
-                    / f64::from(sv_model.instances.max(1));
                 if cap > 0.0 {
                     let ratio = w.arrived as f64 / (cap * secs);
                     if recovering && full {
@@ -1437,6 +1465,7 @@ impl<'a> RequestTrial<'a> {
         self.win_ok = 0;
         self.win_faulted = false;
         self.win_start = end;
+        self.recov.window_started(end);
     }
 
     /// Events handled so far.
@@ -1512,9 +1541,8 @@ impl<'a> PlanHost<'a> for Host<'_, 'a> {
         self.t.fault_down(s)
     }
 
-    /// No failover backups: recovery actions are refused by this engine.
-    fn has_backup(&self, _: usize) -> bool {
-        false
+    fn has_backup(&self, s: usize) -> bool {
+        self.t.recov.backup[s].is_some()
     }
 
     /// Without roles (no replication lag, no discovery) and autoscaling, which this engine
@@ -1532,10 +1560,10 @@ impl<'a> PlanHost<'a> for Host<'_, 'a> {
         crate::flow::RAMP_STEPS
     }
 
-    /// The component takes requests again (recovery actions are refused, so there is none to
-    /// apply). The plan's last release is a moment like a fault's end: the measuring window is
-    /// cut there, and restoration is judged on windows after it.
-    fn restore(&mut self, s: usize, _: Option<&'a ActionKind>, now: SimTime) {
+    /// The component takes requests again, with the effects of the action that completed on
+    /// it ([`super::recovery`]). The plan's last release is a moment like a fault's end: the
+    /// measuring window is cut there, and restoration is judged on windows after it.
+    fn restore(&mut self, s: usize, action: Option<&'a ActionKind>, now: SimTime) {
         let t = &mut *self.t;
         let now = now.0;
         if !t.lifting && t.ctl.n_held == 0 && t.ctl.n_repairing == 0 && t.active_faults == 0 {
@@ -1544,6 +1572,7 @@ impl<'a> PlanHost<'a> for Host<'_, 'a> {
                 t.close_window(now);
             }
         }
+        t.restore_effects(s, action, now, self.q);
         t.refresh_service(s, now, self.q);
         if !t.lifting && t.trace.is_some() {
             let services = vec![t.name(s)];
@@ -1551,13 +1580,14 @@ impl<'a> PlanHost<'a> for Host<'_, 'a> {
         }
     }
 
-    /// Unreachable: failovers are recovery actions, refused by this engine.
-    fn switch_to_backup(&mut self, _: usize, _: f64) {
-        unreachable!("recovery actions are refused by the request engine");
+    fn switch_to_backup(&mut self, s: usize, capacity: f64) {
+        self.t.switch_to_backup(s, capacity, self.q);
     }
 
-    /// Nothing: the controller calls it only for plans with recovery actions (refused here).
-    fn action_effects_due(&mut self, _: SimTime) {}
+    /// Checkpoint replays that have ended.
+    fn action_effects_due(&mut self, now: SimTime) {
+        self.t.replays_due(now.0);
+    }
 
     /// Nothing is held to return along the ramp: breakers defer no demand (`max_deferred` is
     /// refused) and there are no caches or queues (roles are refused). As in the flow engine, a

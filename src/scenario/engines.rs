@@ -103,17 +103,6 @@ pub const UNMODELLED: &[Unmodelled] = &[
     },
     Unmodelled {
         engine: Engine::Requests,
-        what: "a recovery action (`actions`)",
-        find: |r| {
-            let mut v = Vec::new();
-            for (i, p) in r.plans.iter().enumerate() {
-                v.extend((0..p.actions.len()).map(|j| format!("plans[{i}].actions[{j}]")));
-            }
-            v
-        },
-    },
-    Unmodelled {
-        engine: Engine::Requests,
         what: "a `KeyRotation` failure",
         find: |r| {
             let failures = r.failures.iter().enumerate();

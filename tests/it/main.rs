@@ -31,6 +31,7 @@ mod replay;
 mod requests;
 mod requests_outputs;
 mod requests_plans;
+mod requests_recovery;
 mod series;
 mod settings_act;
 mod shard;

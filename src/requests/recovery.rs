@@ -1,0 +1,194 @@
+//! The request engine's side of recovery actions: failover backups, failback, and the replay
+//! of a checkpoint restart, with the meaning they have in the flow engine
+//! ([`crate::flow`]'s `plan.rs`), per request.
+//!
+//! - **Failover**: `switch_time` after the fault starts (timed by the controller), a backup
+//!   of `backup_capacity` requests/s serves in place of the service: the service is up, with
+//!   its configured number of servers each busy for a mean `instances / backup_capacity`
+//!   seconds per request (so its capacity is the backup's), whatever its own faults. When the
+//!   primary is restored (failback) the backup's queue is not handed over: the requests
+//!   still queued at it fail (the flow engine counts them dropped); the requests in service
+//!   finish.
+//! - **Microreboot / Restart / Rollback**: the controller times them; the component is down
+//!   while the action runs. A restart loses in-memory state (a cache would come back cold:
+//!   [`RequestTrial::restart_effects`] is the hook, nothing to do while caches are refused).
+//! - **Checkpoint restart**: the work done since the last checkpoint before the failure
+//!   (`failure start mod checkpoint_interval` seconds of it) is done again when the service is
+//!   restored, at the rate the service completed requests before the failure: an internal
+//!   Poisson stream of requests at that rate arrives at the service for that many seconds.
+//!   They are real requests (they queue, occupy servers and call the service's dependencies,
+//!   as the flow engine's replay adds external load that flows on), but they are not user
+//!   requests: their outcome is counted at the services they reach, never as user traffic.
+//!   The rate before the failure is the service's completions over the trailing one to one
+//!   and a half measuring windows (`storm_window`) before it went down.
+
+use rand_distr::{Distribution, Exp1};
+
+use super::trial::{Ev, INTERNAL, RequestTrial};
+use crate::engine::{EventQueue, SimDuration, SimTime};
+use crate::model::ActionKind;
+use crate::rng::{ChaCha8Rng, Purpose, stream};
+
+/// Per service, the state recovery actions give it.
+pub(super) struct Recovery {
+    /// A failover backup serving in place of the service: its capacity (requests/s).
+    pub(super) backup: Vec<Option<f64>>,
+    /// A checkpoint replay: its rate (requests/s) and end (ns).
+    pub(super) replay: Vec<Option<(f64, u64)>>,
+    replay_gen: Vec<u32>,
+    rng_replay: Vec<Option<ChaCha8Rng>>,
+    /// When the service last went down and the rate it completed requests then.
+    fail_start: Vec<(u64, f64)>,
+    /// Requests whose own work completed, in all (counted only with a checkpoint action).
+    pub(super) completed: Vec<u64>,
+    /// Completions at the start of the previous and the current window: (time, count).
+    mark_prev: Vec<(u64, u64)>,
+    mark_cur: Vec<(u64, u64)>,
+    /// Whether a plan action needs completion rates (a checkpoint restart).
+    pub(super) counting: bool,
+}
+
+impl Recovery {
+    pub(super) fn new(n: usize, counting: bool) -> Self {
+        Recovery {
+            backup: vec![None; n],
+            replay: vec![None; n],
+            replay_gen: vec![0; n],
+            rng_replay: (0..n).map(|_| None).collect(),
+            fail_start: vec![(0, 0.0); n],
+            completed: vec![0; n],
+            mark_prev: vec![(0, 0); n],
+            mark_cur: vec![(0, 0); n],
+            counting,
+        }
+    }
+
+    /// A measuring window starts at `at`: its completion marks move on.
+    pub(super) fn window_started(&mut self, at: u64) {
+        if !self.counting {
+            return;
+        }
+        for s in 0..self.completed.len() {
+            self.mark_prev[s] = self.mark_cur[s];
+            self.mark_cur[s] = (at, self.completed[s]);
+        }
+    }
+
+    /// The rate service `s` completed requests at, just before `now`: over the current
+    /// window if it is at least half a window long, else from the previous window's start.
+    fn completion_rate(&self, s: usize, now: u64, win_len: u64) -> f64 {
+        let (t, c) = if now.saturating_sub(self.mark_cur[s].0) >= win_len / 2 {
+            self.mark_cur[s]
+        } else {
+            self.mark_prev[s]
+        };
+        let dt = now.saturating_sub(t) as f64 * 1e-9;
+        if dt <= 0.0 {
+            0.0
+        } else {
+            self.completed[s].saturating_sub(c) as f64 / dt
+        }
+    }
+}
+
+impl RequestTrial<'_> {
+    /// Service `s` went down (by a fault, while not already down): when, and the rate it
+    /// completed requests at (a checkpoint restart replays that).
+    pub(super) fn on_down(&mut self, s: usize, now: u64) {
+        if self.recov.counting {
+            let rate = self.recov.completion_rate(s, now, self.win_len);
+            self.recov.fail_start[s] = (now, rate);
+        }
+    }
+
+    /// A failover backup of `capacity` requests/s serves in place of `s` from now.
+    pub(super) fn switch_to_backup(&mut self, s: usize, capacity: f64, q: &mut EventQueue<Ev>) {
+        let now = self.last_t;
+        self.recov.backup[s] = Some(capacity);
+        self.refresh_service(s, now, q);
+    }
+
+    /// Service `s` is restored with the action that completed on it: failback from a
+    /// backup (its queue is lost), a restart's lost state, a checkpoint restart's replay.
+    pub(super) fn restore_effects(
+        &mut self,
+        s: usize,
+        action: Option<&ActionKind>,
+        now: u64,
+        q: &mut EventQueue<Ev>,
+    ) {
+        if self.recov.backup[s].take().is_some() {
+            // Failback: what the backup still held in its queue is not handed over.
+            while let Some(r) = self.svc[s].queue.pop_front() {
+                self.finish(r, false, now, q);
+            }
+            return;
+        }
+        match action {
+            Some(ActionKind::Restart(_)) => self.restart_effects(s, now),
+            Some(ActionKind::CheckpointRestart {
+                checkpoint_interval,
+                ..
+            }) => {
+                let (at, rate) = self.recov.fail_start[s];
+                let since = at % checkpoint_interval.0.max(1);
+                if rate > 1e-9 && since > 0 {
+                    let until = now.saturating_add(since);
+                    self.recov.replay[s] = Some((rate, until));
+                    self.recov.replay_gen[s] = self.recov.replay_gen[s].wrapping_add(1);
+                    self.next_replay(s, now, q);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A full restart loses in-memory state. The hook for a cache coming back cold (the
+    /// request engine models no caches yet: nothing to lose).
+    pub(super) fn restart_effects(&mut self, _s: usize, _now: u64) {}
+
+    /// Checkpoint replays that have ended by `now` are over.
+    pub(super) fn replays_due(&mut self, now: u64) {
+        for x in &mut self.recov.replay {
+            if x.is_some_and(|(_, until)| until <= now) {
+                *x = None;
+            }
+        }
+    }
+
+    /// Schedules the next replayed request at `s` (none past the replay's end).
+    fn next_replay(&mut self, s: usize, now: u64, q: &mut EventQueue<Ev>) {
+        let Some((rate, until)) = self.recov.replay[s] else {
+            return;
+        };
+        let seed = self.seed;
+        let trial = self.trial;
+        let name = &self.s.topology.services[s].name;
+        let rng = self.recov.rng_replay[s].get_or_insert_with(|| {
+            stream(seed, trial, Purpose::Requests(&format!("replay/{name}")))
+        });
+        let e: f64 = Exp1.sample(rng);
+        let at = now.saturating_add(SimDuration::from_secs_f64(e / rate).0.max(1));
+        if at < until && at < self.s.horizon.0 {
+            q.push(SimTime(at), Ev::Replay(s as u32, self.recov.replay_gen[s]));
+        } else if at >= until {
+            self.recov.replay[s] = None;
+        }
+    }
+
+    /// A replayed request arrives at `s` (stale unless the generation matches).
+    pub(super) fn replay_arrival(
+        &mut self,
+        s: usize,
+        generation: u32,
+        now: u64,
+        q: &mut EventQueue<Ev>,
+    ) {
+        if generation != self.recov.replay_gen[s] || self.recov.replay[s].is_none() {
+            return;
+        }
+        let r = self.new_req(s, INTERNAL, 0, now, u64::MAX);
+        self.arrive(r, now, q);
+        self.next_replay(s, now, q);
+    }
+}

@@ -1,0 +1,147 @@
+//! Recovery actions, discovery registration and autoscaling in the request engine: the
+//! meaning they have in the flow engine (`flow/plan.rs`), per request. Fixed seeds; each
+//! tolerance says why it is what it is.
+
+use aftershock::fault::{self, FaultWindow};
+use aftershock::metrics::{Metric, TrialRow};
+use aftershock::model::{Engine, Scenario};
+use aftershock::requests;
+use aftershock::sim::trace::{TraceEvent, TraceRecord};
+
+/// A chain api -> svc -> db; svc crashes from 5 to 7 minutes. Plans differ only in the action
+/// taken on that crash.
+const ACTIONS: &str = r#"Scenario(
+    name: "actions",
+    horizon: "20m",
+    storm_window: "10s",
+    seed: 21,
+    trials: 4,
+    slo: (success_rate: 0.99, stability_window: "1m"),
+    services: [(name: "api", capacity: 400.0), (name: "svc", capacity: 200.0, instances: 4),
+               (name: "db", capacity: 400.0)],
+    dependencies: [(from: "api", to: "svc", timeout: "2s"),
+                   (from: "svc", to: "db", timeout: "2s")],
+    traffic: [(entry: "api", rate: 80.0)],
+    failures: [(name: "svc-down", kind: Crash(target: "svc"),
+                schedule: Once(at: Fixed("5m"), duration: Fixed("2m")))],
+    plans: [
+        (name: "none", baseline: true, strategy: AllAtOnce),
+        (name: "restart", strategy: AllAtOnce,
+         actions: [(failure: "svc-down", action: Restart(duration: Fixed("1m")))]),
+        (name: "checkpoint", strategy: AllAtOnce,
+         actions: [(failure: "svc-down",
+                    action: CheckpointRestart(duration: Fixed("1m"), checkpoint_interval: "4m"))]),
+        (name: "small-backup", strategy: AllAtOnce,
+         actions: [(failure: "svc-down",
+                    action: Failover(backup_capacity: 40.0, switch_time: Fixed("10s")))]),
+        (name: "large-backup", strategy: AllAtOnce,
+         actions: [(failure: "svc-down",
+                    action: Failover(backup_capacity: 400.0, switch_time: Fixed("10s")))]),
+    ],
+)"#;
+
+fn load(text: &str, engine: Engine) -> Scenario {
+    aftershock::scenario::load_str(text, "t.ron", Some(engine)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn plan(s: &Scenario, name: &str) -> usize {
+    s.plans.iter().position(|p| p.name == name).expect("a plan")
+}
+
+/// Trial `trial` of plan `name` in the request engine, with its trace.
+fn run(s: &Scenario, name: &str, trial: u64) -> (TrialRow, Vec<TraceRecord>) {
+    let mut windows: Vec<FaultWindow> = Vec::new();
+    fault::draw(s, s.seed, trial, &mut windows);
+    let mut trace = Vec::new();
+    let row = requests::run_trial_recorded(
+        s,
+        &s.plans[plan(s, name)],
+        &windows,
+        s.seed,
+        trial,
+        Some(&mut trace),
+        None,
+    );
+    (row, trace)
+}
+
+/// Attempts (arrivals at every service) and failures in the measuring windows starting in
+/// `[from, to)` seconds.
+fn attempts(trace: &[TraceRecord], from: f64, to: f64) -> (u64, u64) {
+    trace
+        .iter()
+        .filter(|r| r.t_s >= from && r.t_s < to)
+        .fold((0, 0), |a, r| match r.event {
+            TraceEvent::Requests {
+                attempts, failed, ..
+            } => (a.0 + attempts, a.1 + failed),
+            _ => a,
+        })
+}
+
+#[test]
+fn a_small_failover_backup_overloads_and_failback_loses_what_it_queued() {
+    let s = load(ACTIONS, Engine::Requests);
+    for trial in 0..2 {
+        let (none, _) = run(&s, "none", trial);
+        let (small, small_trace) = run(&s, "small-backup", trial);
+        let (large, large_trace) = run(&s, "large-backup", trial);
+        let ok = |r: &TrialRow| r.get(Metric::Availability);
+        // Without a backup the two minutes of the outage fail (2 of 20 minutes); a backup of
+        // 400/s serves everything after its 10 s switch; one of 40/s serves half of the 80/s.
+        assert!(ok(&large) > ok(&small) && ok(&small) > ok(&none), "{trial}");
+        assert!(ok(&large) > 0.98, "{}", ok(&large));
+        // At failback (7 min) the small backup's queue (30 s x 40/s = 1200 requests, full
+        // since the backup is overloaded) fails at once; the large backup queued nothing.
+        let (_, lost_small) = attempts(&small_trace, 420.0, 421.0);
+        let (_, lost_large) = attempts(&large_trace, 420.0, 421.0);
+        assert!(lost_small >= 1100, "{lost_small}");
+        assert!(lost_large < 20, "{lost_large}");
+    }
+}
+
+#[test]
+fn a_checkpoint_restart_replays_the_work_since_the_checkpoint_as_extra_requests() {
+    let s = load(ACTIONS, Engine::Requests);
+    let trial = 1;
+    let (restart_row, restart) = run(&s, "restart", trial);
+    let (checkpoint_row, checkpoint) = run(&s, "checkpoint", trial);
+    // The crash at 300 s is 60 s past the checkpoint at 240 s: for 60 s after the restore at
+    // 8 min, svc re-does its pre-failure rate (80/s) on top of its traffic, and the replayed
+    // requests call db: attempts go from 3 x 80/s to 5 x 80/s (ratio 5/3). Poisson counts of
+    // about 14 000 in a minute: 5% covers the noise many times over.
+    let (a, _) = attempts(&restart, 480.0, 540.0);
+    let (b, _) = attempts(&checkpoint, 480.0, 540.0);
+    let ratio = b as f64 / a as f64;
+    assert!((ratio - 5.0 / 3.0).abs() < 0.05 * 5.0 / 3.0, "{ratio}");
+    // Then it is over.
+    let (a, _) = attempts(&restart, 560.0, 900.0);
+    let (b, _) = attempts(&checkpoint, 560.0, 900.0);
+    let ratio = b as f64 / a as f64;
+    assert!((ratio - 1.0).abs() < 0.03, "{ratio}");
+    // Replayed requests are not user traffic: the users offered are the same requests.
+    let users = |t: &[TraceRecord]| {
+        t.iter()
+            .map(|r| match r.event {
+                TraceEvent::Requests { users, .. } => users,
+                _ => 0,
+            })
+            .sum::<u64>()
+    };
+    assert_eq!(users(&restart), users(&checkpoint));
+    assert!(checkpoint_row.get(Metric::Availability) > 0.0);
+    assert!(restart_row.get(Metric::Availability) > 0.0);
+}
+
+#[test]
+fn actions_keep_the_component_down_while_they_run() {
+    // The restart takes a minute after the fault's end: svc is restored at 8 min, not 7.
+    let s = load(ACTIONS, Engine::Requests);
+    let (none, _) = run(&s, "none", 0);
+    let (restart, _) = run(&s, "restart", 0);
+    let t = |r: &TrialRow| r.get(Metric::TechnicalMttr);
+    assert!((t(&none) - 120.0).abs() < 1e-6, "{}", t(&none));
+    assert!((t(&restart) - 180.0).abs() < 1e-6, "{}", t(&restart));
+    // Fewer users served: a minute more of outage (of 80/s).
+    assert!(restart.get(Metric::Availability) < none.get(Metric::Availability));
+}
