@@ -26,8 +26,10 @@ use rand_distr::{Distribution, Exp1};
 
 use super::trial::{Ev, INTERNAL, RequestTrial};
 use crate::engine::{EventQueue, SimDuration, SimTime};
-use crate::model::ActionKind;
+use crate::fault;
+use crate::model::{ActionKind, Dist, Role, Scenario};
 use crate::rng::{ChaCha8Rng, Purpose, stream};
+use crate::sim::trace::TraceEvent;
 
 /// Per service, the state recovery actions give it.
 pub(super) struct Recovery {
@@ -46,11 +48,55 @@ pub(super) struct Recovery {
     mark_cur: Vec<(u64, u64)>,
     /// Whether a plan action needs completion rates (a checkpoint restart).
     pub(super) counting: bool,
+    /// Services with a `Discovery` role (the only ones that can be unregistered).
+    pub(super) discovery_list: Vec<usize>,
+    /// Per service: its registry (if modelled) and time to register (discovery services).
+    discovery: Vec<Option<(Option<usize>, Dist)>>,
+    /// Per service: registered with discovery (routable).
+    pub(super) registered: Vec<bool>,
+    /// Per service: when its registration in progress completes (ns), and its generation.
+    register_at: Vec<Option<u64>>,
+    register_gen: Vec<u32>,
+    /// Registration is due but the registry is down: it completes when the registry is back.
+    register_waiting: Vec<bool>,
+    register_rng: Vec<Option<ChaCha8Rng>>,
+    /// Attempts routed to a service that was up but not registered.
+    pub(super) routing_failures: u64,
 }
 
 impl Recovery {
-    pub(super) fn new(n: usize, counting: bool) -> Self {
+    pub(super) fn new(s: &Scenario, counting: bool, seed: u64, trial: u64) -> Self {
+        let n = s.topology.services.len();
+        let discovery: Vec<Option<(Option<usize>, Dist)>> = s
+            .topology
+            .services
+            .iter()
+            .map(|sv| {
+                sv.roles.iter().find_map(|r| match r {
+                    Role::Discovery {
+                        registry,
+                        register_time,
+                    } => Some((*registry, *register_time)),
+                    _ => None,
+                })
+            })
+            .collect();
         Recovery {
+            discovery_list: (0..n).filter(|&i| discovery[i].is_some()).collect(),
+            register_rng: (0..n)
+                .map(|i| {
+                    discovery[i].as_ref().map(|_| {
+                        let label = format!("register/{}", s.topology.services[i].name);
+                        stream(seed, trial, Purpose::Requests(&label))
+                    })
+                })
+                .collect(),
+            discovery,
+            registered: vec![true; n],
+            register_at: vec![None; n],
+            register_gen: vec![0; n],
+            register_waiting: vec![false; n],
+            routing_failures: 0,
             backup: vec![None; n],
             replay: vec![None; n],
             replay_gen: vec![0; n],
@@ -99,12 +145,150 @@ impl RequestTrial<'_> {
             let rate = self.recov.completion_rate(s, now, self.win_len);
             self.recov.fail_start[s] = (now, rate);
         }
+        // It leaves service discovery.
+        if self.recov.discovery[s].is_some() {
+            self.set_registered(s, false);
+        }
     }
 
-    /// A failover backup of `capacity` requests/s serves in place of `s` from now.
+    /// Service `s` (a registry, perhaps) is up again: registrations waiting for it complete.
+    pub(super) fn on_up(&mut self, s: usize, now: u64) {
+        for k in 0..self.recov.discovery_list.len() {
+            let d = self.recov.discovery_list[k];
+            if self.recov.register_waiting[d]
+                && self.recov.discovery[d].as_ref().and_then(|x| x.0) == Some(s)
+                && !self.registry_down(d)
+                && !self.is_down(d)
+            {
+                self.registered_now(d, now);
+            }
+        }
+    }
+
+    /// Down to requests: by a fault, held or repairing by the plan (unless a backup serves).
+    fn is_down(&self, s: usize) -> bool {
+        self.svc[s].down || self.svc[s].servers == 0
+    }
+
+    /// Whether the registry of discovery service `s` is modelled and down.
+    fn registry_down(&self, s: usize) -> bool {
+        self.recov.discovery[s]
+            .as_ref()
+            .and_then(|x| x.0)
+            .is_some_and(|r| self.is_down(r))
+    }
+
+    /// Sets whether `s` is registered (clearing a registration in progress): attempts to an
+    /// unregistered service fail at once, as on a partitioned edge (its in-edges are cut).
+    fn set_registered(&mut self, s: usize, on: bool) {
+        let r = &mut self.recov;
+        r.register_at[s] = None;
+        r.register_gen[s] = r.register_gen[s].wrapping_add(1);
+        r.register_waiting[s] = false;
+        if r.registered[s] != on {
+            r.registered[s] = on;
+            for &e in &self.s.topology.in_edges[s] {
+                if on {
+                    self.cut[e] -= 1;
+                } else {
+                    self.cut[e] += 1;
+                }
+            }
+        }
+    }
+
+    fn registered_now(&mut self, s: usize, now: u64) {
+        self.set_registered(s, true);
+        if self.trace_on() {
+            let service = self.s.topology.services[s].name.clone();
+            self.record_event(
+                now,
+                TraceEvent::AdaptiveState {
+                    service,
+                    state: "registered",
+                },
+            );
+        }
+    }
+
+    /// Service `s` (running again) starts registering with discovery, unless it is
+    /// registered or registering already: it is routable `register_time` later.
+    pub(super) fn start_registration(&mut self, s: usize, now: u64, q: &mut EventQueue<Ev>) {
+        let r = &mut self.recov;
+        if r.registered[s] || r.register_at[s].is_some() || r.register_waiting[s] {
+            return;
+        }
+        let (Some((_, d)), Some(rng)) = (r.discovery[s].as_ref(), r.register_rng[s].as_mut())
+        else {
+            return;
+        };
+        let at = now.saturating_add(fault::sample(d, rng).0);
+        r.register_at[s] = Some(at);
+        if at < self.s.horizon.0 {
+            q.push(SimTime(at), Ev::Register(s as u32, r.register_gen[s]));
+        }
+    }
+
+    /// A registration's time has come (stale unless the generation matches): registered,
+    /// or waiting for its registry. Returns whether it changed anything.
+    pub(super) fn registration_due(&mut self, s: usize, generation: u32, now: u64) -> bool {
+        if generation != self.recov.register_gen[s] || self.recov.register_at[s].is_none() {
+            return false;
+        }
+        self.recov.register_at[s] = None;
+        if self.registry_down(s) {
+            self.recov.register_waiting[s] = true;
+        } else {
+            self.registered_now(s, now);
+        }
+        true
+    }
+
+    /// Held services start registering now (they run, out of traffic), so that they are
+    /// routable the moment they are released; registrations in progress go on.
+    pub(super) fn reregister(&mut self, now: u64, q: &mut EventQueue<Ev>) {
+        for k in 0..self.recov.discovery_list.len() {
+            let s = self.recov.discovery_list[k];
+            if self.ctl.held[s] {
+                self.start_registration(s, now, q);
+            }
+        }
+    }
+
+    /// Every discovery service registered.
+    pub(super) fn registrations_done(&self) -> bool {
+        self.recov
+            .discovery_list
+            .iter()
+            .all(|&s| self.recov.registered[s])
+    }
+
+    /// When every discovery service will be registered, as far as known at `now`.
+    pub(super) fn registrations_done_at(&self, now: u64) -> Option<u64> {
+        let mut at = now;
+        for &s in &self.recov.discovery_list {
+            if !self.recov.registered[s] {
+                at = at.max(self.recov.register_at[s]?);
+            }
+        }
+        Some(at)
+    }
+
+    /// An attempt to `to` failed on a cut edge: a routing failure if `to` is up but not
+    /// registered.
+    #[inline]
+    pub(super) fn note_cut_attempt(&mut self, to: usize) {
+        if !self.recov.registered[to] && !self.is_down(to) {
+            self.recov.routing_failures += 1;
+        }
+    }
+
+    /// A failover backup of `capacity` requests/s serves in place of `s` from now,
+    /// registered under its name.
     pub(super) fn switch_to_backup(&mut self, s: usize, capacity: f64, q: &mut EventQueue<Ev>) {
         let now = self.last_t;
         self.recov.backup[s] = Some(capacity);
+        self.set_registered(s, true);
         self.refresh_service(s, now, q);
     }
 
@@ -118,11 +302,19 @@ impl RequestTrial<'_> {
         q: &mut EventQueue<Ev>,
     ) {
         if self.recov.backup[s].take().is_some() {
-            // Failback: what the backup still held in its queue is not handed over.
+            // Failback: the primary takes over, already registered under the backup's name;
+            // what the backup still held in its queue is not handed over.
             while let Some(r) = self.svc[s].queue.pop_front() {
                 self.finish(r, false, now, q);
             }
             return;
+        }
+        if matches!(action, Some(ActionKind::Microreboot(_))) {
+            // Rebooted inside its registration.
+            self.set_registered(s, true);
+        } else {
+            // Unless it registered while held (dependency convergence), it registers now.
+            self.start_registration(s, now, q);
         }
         match action {
             Some(ActionKind::Restart(_)) => self.restart_effects(s, now),

@@ -76,6 +76,9 @@ pub(super) enum Ev {
     Plan(u32),
     /// The next replayed request at service `s` (stale unless the generation matches).
     Replay(u32, u32),
+    /// Service `s`'s registration with discovery completes (stale unless the generation
+    /// matches).
+    Register(u32, u32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,11 +149,11 @@ struct BreakerRt {
 #[derive(Debug, Clone)]
 pub(super) struct Svc {
     /// Servers up (instances in zones that are up).
-    servers: u32,
+    pub(super) servers: u32,
     busy: u32,
     pub(super) queue: VecDeque<u32>,
     in_service: Vec<u32>,
-    down: bool,
+    pub(super) down: bool,
     /// Speed of each server (partial failures), 1 normally.
     speed: f64,
     error_share: f64,
@@ -218,7 +221,7 @@ pub(super) struct RequestTrial<'a> {
     pub(super) recov: super::recovery::Recovery,
     windows: &'a [FaultWindow],
     /// The recovery plan's controller (held components, program, ramp, stage counters).
-    ctl: Controller<'a>,
+    pub(super) ctl: Controller<'a>,
     /// The generation of the controller's pending timer event, and its time.
     plan_gen: u32,
     plan_at: Option<u64>,
@@ -231,8 +234,9 @@ pub(super) struct RequestTrial<'a> {
     calls: Vec<Call>,
     free_calls: Vec<u32>,
     pub(super) svc: Vec<Svc>,
-    /// Per edge: partitions active, attempts in flight (bulkheads), breaker.
-    cut: Vec<u32>,
+    /// Per edge: partitions active (and the callee not registered with discovery), attempts
+    /// in flight (bulkheads), breaker.
+    pub(super) cut: Vec<u32>,
     inflight: Vec<u32>,
     limit: Vec<u32>,
     breaker: Vec<Option<BreakerRt>>,
@@ -399,7 +403,7 @@ impl<'a> RequestTrial<'a> {
             s,
             seed,
             trial,
-            recov: super::recovery::Recovery::new(n, checkpoints),
+            recov: super::recovery::Recovery::new(s, checkpoints, seed, trial),
             windows,
             ctl: Controller::new(s, plan, windows, seed, trial),
             plan_gen: 0,
@@ -475,6 +479,10 @@ impl<'a> RequestTrial<'a> {
     pub(super) fn start_trace(&mut self, plan: &Plan, trial: u64, seed: u64) {
         let plan = plan.name.clone();
         self.record(0, TraceEvent::TrialStart { plan, trial, seed });
+    }
+
+    pub(super) fn record_event(&mut self, at: u64, event: TraceEvent) {
+        self.record(at, event);
     }
 
     fn record(&mut self, at: u64, event: TraceEvent) {
@@ -614,6 +622,11 @@ impl<'a> RequestTrial<'a> {
                 }
             }
             Ev::Replay(s, generation) => self.replay_arrival(s as usize, generation, now, q),
+            Ev::Register(s, generation) => {
+                if self.registration_due(s as usize, generation, now) {
+                    self.plan_settle(now, q);
+                }
+            }
             Ev::HalfOpen(e, epoch) => {
                 let name = self.edge_name(e as usize);
                 if let Some(b) = self.breaker[e as usize].as_mut()
@@ -903,7 +916,10 @@ impl<'a> RequestTrial<'a> {
         let d = &self.s.topology.deps[e];
         let to = d.to;
         if self.cut[e] > 0 || self.inflight[e] >= self.limit[e] {
-            // Partitioned, or the bulkhead is full: fails fast.
+            // Partitioned (or not registered), or the bulkhead is full: fails fast.
+            if self.cut[e] > 0 {
+                self.note_cut_attempt(to);
+            }
             self.win_svc[to].arrived += 1;
             self.win_svc[to].failed += 1;
             self.record_outcome(e, false, now, q);
@@ -1142,7 +1158,7 @@ impl<'a> RequestTrial<'a> {
 
     /// After the controller acted at `now`: a stage or step that waits for a process goes
     /// on once it has completed, and the controller's next timer is scheduled.
-    fn plan_settle(&mut self, now: u64, q: &mut EventQueue<Ev>) {
+    pub(super) fn plan_settle(&mut self, now: u64, q: &mut EventQueue<Ev>) {
         // Every process the controller may wait for is complete at once in this engine
         // (`PlanHost::done`), so this loop ends after a step or two.
         for _ in 0..8 {
@@ -1291,6 +1307,9 @@ impl<'a> RequestTrial<'a> {
             // Down at some time in the window (a plan may release a component mid-window).
             self.win_svc[s].down = true;
         }
+        if was_down && !is_down {
+            self.on_up(s, now);
+        }
         if is_down && !was_down {
             self.on_down(s, now);
             // A crash loses the queue and the work in progress.
@@ -1366,6 +1385,9 @@ impl<'a> RequestTrial<'a> {
             let (arrived, failed) = self.agg_svc[s];
             let health = if w.down || down_now {
                 Health::Down
+            } else if !self.recov.registered[s] {
+                // Up but not routable, as in the flow engine.
+                Health::Degraded
             } else if arrived > 0 && (failed as f64) > (1.0 - slo) * arrived as f64 {
                 Health::Degraded
             } else {
@@ -1501,7 +1523,7 @@ impl<'a> RequestTrial<'a> {
             stale_reads: 0.0,
             out_of_order: 0.0,
             lost_work: 0.0,
-            routing_failures: 0.0,
+            routing_failures: self.recov.routing_failures as f64,
             stages: (self.ctl.stages_first_pass, self.ctl.stages_total),
             latency: Some(latency),
         }
@@ -1545,14 +1567,20 @@ impl<'a> PlanHost<'a> for Host<'_, 'a> {
         self.t.recov.backup[s].is_some()
     }
 
-    /// Without roles (no replication lag, no discovery) and autoscaling, which this engine
-    /// refuses, every process the controller waits for is complete at once.
-    fn done(&self, _: Process) -> bool {
-        true
+    /// Registrations with discovery ([`super::recovery`]); without database roles and
+    /// autoscaling, which this engine refuses, the other processes are complete at once.
+    fn done(&self, p: Process) -> bool {
+        match p {
+            Process::Registrations => self.t.registrations_done(),
+            Process::Lag | Process::Pools => true,
+        }
     }
 
-    fn done_at(&self, _: Process, now: SimTime) -> Option<SimTime> {
-        Some(now)
+    fn done_at(&self, p: Process, now: SimTime) -> Option<SimTime> {
+        match p {
+            Process::Registrations => self.t.registrations_done_at(now.0).map(SimTime),
+            Process::Lag | Process::Pools => Some(now),
+        }
     }
 
     /// The flow engine's staircase, so that a ramp's steps (and their trace) are the same.
@@ -1607,8 +1635,10 @@ impl<'a> PlanHost<'a> for Host<'_, 'a> {
     /// Nothing: no queues or replicas (roles are refused).
     fn reconcile(&mut self) {}
 
-    /// Nothing: no service discovery (roles are refused).
-    fn reregister(&mut self, _: SimTime) {}
+    /// Held services start registering with discovery now.
+    fn reregister(&mut self, now: SimTime) {
+        self.t.reregister(now.0, self.q);
+    }
 
     /// Nothing: no autoscalers (refused).
     fn scale_up(&mut self, _: SimTime) {}

@@ -90,7 +90,6 @@ pub const UNMODELLED: &[Unmodelled] = &[
     role_refused!("a `Queue` role", Queue),
     role_refused!("an `Auth` role", Auth),
     role_refused!("a `Database` role", Database),
-    role_refused!("a `Discovery` role", Discovery),
     Unmodelled {
         engine: Engine::Requests,
         what: "`autoscale`",
