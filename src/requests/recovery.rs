@@ -384,3 +384,168 @@ impl RequestTrial<'_> {
         self.next_replay(s, now, q);
     }
 }
+
+/// Autoscaled pools: the instance count of each service, and a pending change.
+///
+/// At the end of every measuring window at least half a window long, an autoscaled service's
+/// pool wants `ceil(arrivals / (per-instance capacity x target utilisation))` instances,
+/// bounded by `min` and `max` (and, while the plan pins pools, not below the configured
+/// size), where `arrivals` is the rate of requests that reached it in that window: the flow
+/// engine's rule on the observed offered load. A change waits `scale_up_delay` (or
+/// `scale_down_delay`); a pending change in the same direction keeps its time.
+pub(super) struct Pools {
+    /// Per service: instances now.
+    pub(super) instances: Vec<u32>,
+    /// Per service: a pending change (when, ns; to how many) and its generation.
+    scale_at: Vec<Option<(u64, u32)>>,
+    scale_gen: Vec<u32>,
+    /// Autoscaled services.
+    list: Vec<usize>,
+}
+
+impl Pools {
+    pub(super) fn new(s: &Scenario) -> Self {
+        let n = s.topology.services.len();
+        Pools {
+            instances: s.topology.services.iter().map(|x| x.instances).collect(),
+            scale_at: vec![None; n],
+            scale_gen: vec![0; n],
+            list: (0..n)
+                .filter(|&i| s.topology.services[i].autoscale.is_some())
+                .collect(),
+        }
+    }
+
+    pub(super) fn any(&self) -> bool {
+        !self.list.is_empty()
+    }
+}
+
+impl RequestTrial<'_> {
+    /// Sets `s`'s pending change to `target` at `at` (none when `None`).
+    fn set_scale(&mut self, s: usize, to: Option<(u64, u32)>, q: &mut EventQueue<Ev>) {
+        let p = &mut self.pools;
+        if p.scale_at[s] == to {
+            return;
+        }
+        p.scale_at[s] = to;
+        p.scale_gen[s] = p.scale_gen[s].wrapping_add(1);
+        if let Some((at, _)) = to
+            && at < self.s.horizon.0
+        {
+            q.push(SimTime(at), Ev::Scale(s as u32, p.scale_gen[s]));
+        }
+    }
+
+    /// A measuring window `[from, end)` closed: autoscalers react to its arrivals
+    /// (`arrived[s]`, requests).
+    pub(super) fn autoscale(
+        &mut self,
+        arrived: &[u64],
+        secs: f64,
+        end: u64,
+        q: &mut EventQueue<Ev>,
+    ) {
+        if secs * 2e9 < self.win_len as f64 {
+            return;
+        }
+        for k in 0..self.pools.list.len() {
+            let a = self.pools.list[k];
+            let svc = &self.s.topology.services[a];
+            let Some(auto) = &svc.autoscale else { continue };
+            let per_instance = svc.capacity / f64::from(svc.instances);
+            let rate = arrived[a] as f64 / secs;
+            let want = (rate / (per_instance * auto.target_utilisation) - 1e-9).ceil();
+            let mut want = want.max(f64::from(auto.min)).min(f64::from(auto.max)) as u32;
+            if self.ctl.scale_pinned {
+                // Re-targeted by the plan: no shrinking below the pre-outage pool.
+                want = want.max(svc.instances);
+            }
+            let cur = self.pools.instances[a];
+            let next = match self.pools.scale_at[a] {
+                _ if want == cur => None,
+                Some((at, target)) if (target > cur) == (want > cur) => Some((at, want)),
+                _ => {
+                    let delay = if want > cur {
+                        auto.scale_up_delay
+                    } else {
+                        auto.scale_down_delay
+                    };
+                    Some((end.saturating_add(delay.0), want))
+                }
+            };
+            self.set_scale(a, next, q);
+        }
+    }
+
+    /// A pending pool change is due (stale unless the generation matches).
+    pub(super) fn scale_due(
+        &mut self,
+        s: usize,
+        generation: u32,
+        now: u64,
+        q: &mut EventQueue<Ev>,
+    ) -> bool {
+        if generation != self.pools.scale_gen[s] {
+            return false;
+        }
+        let Some((_, target)) = self.pools.scale_at[s].take() else {
+            return false;
+        };
+        self.pools.instances[s] = target;
+        self.refresh_service(s, now, q);
+        if self.trace_on() {
+            let service = self.s.topology.services[s].name.clone();
+            self.record_event(
+                now,
+                TraceEvent::Scaled {
+                    service,
+                    instances: target,
+                },
+            );
+        }
+        true
+    }
+
+    /// Autoscalers are re-targeted to the pre-outage pool (the missing instances come up
+    /// after the scale-up delay).
+    pub(super) fn scale_up(&mut self, now: u64, q: &mut EventQueue<Ev>) {
+        for k in 0..self.pools.list.len() {
+            let s = self.pools.list[k];
+            let svc = &self.s.topology.services[s];
+            let Some(auto) = &svc.autoscale else { continue };
+            let cur = self.pools.instances[s];
+            if cur < svc.instances {
+                let at = match self.pools.scale_at[s] {
+                    // A scale-up already under way keeps its time.
+                    Some((at, target)) if target > cur => at,
+                    _ => now.saturating_add(auto.scale_up_delay.0),
+                };
+                self.set_scale(s, Some((at, svc.instances)), q);
+            } else {
+                self.set_scale(s, None, q);
+            }
+        }
+    }
+
+    /// Every autoscaled pool at its configured size.
+    pub(super) fn pools_at_size(&self) -> bool {
+        self.pools
+            .list
+            .iter()
+            .all(|&s| self.pools.instances[s] >= self.s.topology.services[s].instances)
+    }
+
+    /// When the pending scale-ups complete, as far as known at `now`.
+    pub(super) fn pools_done_at(&self, now: u64) -> u64 {
+        let mut at = now;
+        for &s in &self.pools.list {
+            if let Some((t, target)) = self.pools.scale_at[s]
+                && target > self.pools.instances[s]
+            {
+                at = at.max(t);
+            }
+        }
+        at
+    }
+}

@@ -79,6 +79,8 @@ pub(super) enum Ev {
     /// Service `s`'s registration with discovery completes (stale unless the generation
     /// matches).
     Register(u32, u32),
+    /// Service `s`'s pool changes size (stale unless the generation matches).
+    Scale(u32, u32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,6 +221,12 @@ pub(super) struct RequestTrial<'a> {
     pub(super) trial: u64,
     /// What recovery actions give each service (backups, replays).
     pub(super) recov: super::recovery::Recovery,
+    /// Autoscaled pools.
+    pub(super) pools: super::recovery::Pools,
+    /// The last closed window's arrivals per service, its length (s) and end, for the
+    /// autoscalers to react to once the event queue is at hand (only with autoscaled pools).
+    scale_arrivals: Vec<u64>,
+    scale_pending: Option<(f64, u64)>,
     windows: &'a [FaultWindow],
     /// The recovery plan's controller (held components, program, ramp, stage counters).
     pub(super) ctl: Controller<'a>,
@@ -404,6 +412,9 @@ impl<'a> RequestTrial<'a> {
             seed,
             trial,
             recov: super::recovery::Recovery::new(s, checkpoints, seed, trial),
+            pools: super::recovery::Pools::new(s),
+            scale_arrivals: vec![0; n],
+            scale_pending: None,
             windows,
             ctl: Controller::new(s, plan, windows, seed, trial),
             plan_gen: 0,
@@ -518,7 +529,13 @@ impl<'a> RequestTrial<'a> {
             let now = t.0;
             self.advance_to(now);
             self.events += 1;
+            if self.scale_pending.is_some() {
+                self.react_pools(&mut q);
+            }
             self.handle(now, ev, &mut q);
+            if self.scale_pending.is_some() {
+                self.react_pools(&mut q);
+            }
             if self.events > MAX_EVENTS_PER_TRIAL {
                 return Err(());
             }
@@ -622,6 +639,11 @@ impl<'a> RequestTrial<'a> {
                 }
             }
             Ev::Replay(s, generation) => self.replay_arrival(s as usize, generation, now, q),
+            Ev::Scale(s, generation) => {
+                if self.scale_due(s as usize, generation, now, q) {
+                    self.plan_settle(now, q);
+                }
+            }
             Ev::Register(s, generation) => {
                 if self.registration_due(s as usize, generation, now) {
                     self.plan_settle(now, q);
@@ -1218,7 +1240,7 @@ impl<'a> RequestTrial<'a> {
                 _ => {}
             }
         }
-        let n = u64::from(sv.instances);
+        let n = u64::from(self.pools.instances[s]);
         let servers = if zones == 0 {
             n
         } else {
@@ -1482,12 +1504,27 @@ impl<'a> RequestTrial<'a> {
                 self.operational.get_or_insert(start);
             }
         }
+        if self.pools.any() {
+            for (k, w) in self.win_svc.iter().enumerate() {
+                self.scale_arrivals[k] = w.arrived;
+            }
+            self.scale_pending = Some((secs, end));
+        }
         self.win_svc.iter_mut().for_each(|w| *w = WinSvc::default());
         self.win_users = 0;
         self.win_ok = 0;
         self.win_faulted = false;
         self.win_start = end;
         self.recov.window_started(end);
+    }
+
+    /// Autoscalers react to the last closed window.
+    fn react_pools(&mut self, q: &mut EventQueue<Ev>) {
+        if let Some((secs, end)) = self.scale_pending.take() {
+            let arrived = std::mem::take(&mut self.scale_arrivals);
+            self.autoscale(&arrived, secs, end, q);
+            self.scale_arrivals = arrived;
+        }
     }
 
     /// Events handled so far.
@@ -1572,14 +1609,16 @@ impl<'a> PlanHost<'a> for Host<'_, 'a> {
     fn done(&self, p: Process) -> bool {
         match p {
             Process::Registrations => self.t.registrations_done(),
-            Process::Lag | Process::Pools => true,
+            Process::Pools => self.t.pools_at_size(),
+            Process::Lag => true,
         }
     }
 
     fn done_at(&self, p: Process, now: SimTime) -> Option<SimTime> {
         match p {
             Process::Registrations => self.t.registrations_done_at(now.0).map(SimTime),
-            Process::Lag | Process::Pools => Some(now),
+            Process::Pools => Some(SimTime(self.t.pools_done_at(now.0))),
+            Process::Lag => Some(now),
         }
     }
 
@@ -1640,8 +1679,10 @@ impl<'a> PlanHost<'a> for Host<'_, 'a> {
         self.t.reregister(now.0, self.q);
     }
 
-    /// Nothing: no autoscalers (refused).
-    fn scale_up(&mut self, _: SimTime) {}
+    /// Autoscalers re-targeted to their configured pool.
+    fn scale_up(&mut self, now: SimTime) {
+        self.t.scale_up(now.0, self.q);
+    }
 
     fn technically_recovered(&mut self, now: SimTime) {
         self.t.technically_recovered(now.0);

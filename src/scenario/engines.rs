@@ -92,16 +92,6 @@ pub const UNMODELLED: &[Unmodelled] = &[
     role_refused!("a `Database` role", Database),
     Unmodelled {
         engine: Engine::Requests,
-        what: "`autoscale`",
-        find: |r| {
-            let used = r.services.iter().enumerate();
-            used.filter(|(_, s)| s.autoscale.is_some())
-                .map(|(i, _)| format!("services[{i}].autoscale"))
-                .collect()
-        },
-    },
-    Unmodelled {
-        engine: Engine::Requests,
         what: "a `KeyRotation` failure",
         find: |r| {
             let failures = r.failures.iter().enumerate();

@@ -280,3 +280,51 @@ fn dependents_first_routes_to_unregistered_services_and_bottom_up_does_not() {
     assert!((d - 12_000.0).abs() < 360.0, "{d}");
     assert!(routing("all-at-once") > 0.0);
 }
+
+/// api -> svc, svc autoscaled (50/s per instance, target 50%: 80/s wants 4 instances, its
+/// configured size); api is down from 5 to 15 minutes, so svc sees no traffic.
+const POOLS: &str = r#"Scenario(
+    name: "pools",
+    horizon: "30m",
+    storm_window: "10s",
+    seed: 29,
+    trials: 4,
+    slo: (success_rate: 0.99, stability_window: "1m"),
+    services: [(name: "api", capacity: 400.0),
+               (name: "svc", capacity: 200.0, instances: 4,
+                autoscale: (min: 1, max: 8, target_utilisation: 0.5,
+                            scale_up_delay: "2m", scale_down_delay: "1m"))],
+    dependencies: [(from: "api", to: "svc", timeout: "2s")],
+    traffic: [(entry: "api", rate: 80.0)],
+    failures: [(name: "api-down", kind: Crash(target: "api"),
+                schedule: Once(at: Fixed("5m"), duration: Fixed("10m")))],
+    plans: [(name: "none", baseline: true, strategy: AllAtOnce)],
+)"#;
+
+#[test]
+fn an_idle_pool_shrinks_during_an_outage_and_is_overloaded_until_it_scales_up() {
+    let s = load(POOLS, Engine::Requests);
+    let (_, trace) = run(&s, "none", 0);
+    let scaled: Vec<(f64, u32)> = trace
+        .iter()
+        .filter_map(|r| match &r.event {
+            TraceEvent::Scaled { service, instances } if service == "svc" => {
+                Some((r.t_s, *instances))
+            }
+            _ => None,
+        })
+        .collect();
+    // Steady at 4 before the outage (80/s wants exactly 4: no change); the first idle window
+    // (ending at 5 min 10 s) asks for the minimum, a minute later it has it; the first busy
+    // window after the outage (ending at 15 min 10 s) asks for 4 again, 2 minutes later.
+    assert_eq!(scaled.first().map(|x| x.1), Some(1), "{scaled:?}");
+    assert!((scaled[0].0 - 370.0).abs() <= 10.0, "{scaled:?}");
+    let up = scaled.iter().find(|x| x.1 >= 4).expect("scaled up");
+    assert!((up.0 - 1030.0).abs() <= 10.0, "{scaled:?}");
+    // Overloaded meanwhile: one instance (50/s) for 80/s fails a large share; after the
+    // scale-up nearly nothing fails.
+    let (a, f) = attempts(&trace, 960.0, 1020.0);
+    assert!(f as f64 > 0.1 * a as f64, "{f} of {a}");
+    let (a, f) = attempts(&trace, 1100.0, 1700.0);
+    assert!((f as f64) < 0.001 * a as f64, "{f} of {a}");
+}
