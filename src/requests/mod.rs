@@ -134,8 +134,9 @@
 
 mod auth;
 pub mod backoff;
-pub mod deferral;
 mod cache;
+pub mod deferral;
+mod recovery;
 pub mod sketch;
 pub mod trial;
 

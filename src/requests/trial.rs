@@ -23,8 +23,8 @@ use rand_distr::{Distribution, Exp1, StandardNormal};
 
 use super::auth::Auth;
 use super::backoff;
-use super::deferral::{Deferral, DeferralLedger, Due, REPLAY};
 use super::cache::{Cache, Read};
+use super::deferral::{Deferral, DeferralLedger, Due, REPLAY};
 use super::sketch::Sketch;
 #[path = "database.rs"]
 mod database;
@@ -49,6 +49,9 @@ const NONE: u32 = u32::MAX;
 const USER: u32 = u32::MAX - 1;
 /// The parent of a queue message's request at a consumer (its `parent_gen` is the pacer).
 const MSG: u32 = u32::MAX - 2;
+/// The parent of an internal request (a checkpoint replay's): neither a user's, nor a
+/// message's, nor a call's (every call's index is below it).
+pub(super) const INTERNAL: u32 = u32::MAX - 3;
 
 /// Events one trial may handle at most; a trial beyond it is stopped and reported as too dense
 /// (the run's budget refuses a scenario expected to come near it before it starts).
@@ -62,7 +65,7 @@ pub const BREAKER_MIN_CALLS: u32 = 5;
 const BREAKER_SLOTS: usize = 10;
 
 #[derive(Debug, Clone, Copy)]
-enum Ev {
+pub(super) enum Ev {
     /// The next arrival at traffic entry `i` (stale unless the generation matches).
     Arrival(u32, u32),
     /// A request's own work is done.
@@ -86,6 +89,13 @@ enum Ev {
     Pull(u32, u32),
     /// Edge `e` releases deferred calls (stale unless the generation matches).
     Release(u32, u32),
+    /// The next replayed request at service `s` (stale unless the generation matches).
+    Replay(u32, u32),
+    /// Service `s`'s registration with discovery completes (stale unless the generation
+    /// matches).
+    Register(u32, u32),
+    /// Service `s`'s pool changes size (stale unless the generation matches).
+    Scale(u32, u32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,13 +166,13 @@ struct BreakerRt {
 
 /// Per service, now.
 #[derive(Debug, Clone)]
-struct Svc {
+pub(super) struct Svc {
     /// Servers up (instances in zones that are up).
-    servers: u32,
+    pub(super) servers: u32,
     busy: u32,
-    queue: VecDeque<u32>,
+    pub(super) queue: VecDeque<u32>,
     in_service: Vec<u32>,
-    down: bool,
+    pub(super) down: bool,
     /// Speed of each server (partial failures), 1 normally.
     speed: f64,
     error_share: f64,
@@ -171,6 +181,8 @@ struct Svc {
     qcap: usize,
     /// Mean service time at speed 1, seconds: instances / capacity.
     mean_s: f64,
+    /// Capacity when up (requests/s): of the servers up at their speed, or a backup's.
+    cap: f64,
 }
 
 /// Per service, in the current window.
@@ -225,10 +237,20 @@ pub struct Observed {
 }
 
 pub(super) struct RequestTrial<'a> {
-    s: &'a Scenario,
+    pub(super) s: &'a Scenario,
+    pub(super) seed: u64,
+    pub(super) trial: u64,
+    /// What recovery actions give each service (backups, replays).
+    pub(super) recov: super::recovery::Recovery,
+    /// Autoscaled pools.
+    pub(super) pools: super::recovery::Pools,
+    /// The last closed window's arrivals per service, its length (s) and end, for the
+    /// autoscalers to react to once the event queue is at hand (only with autoscaled pools).
+    scale_arrivals: Vec<u64>,
+    scale_pending: Option<(f64, u64)>,
     windows: &'a [FaultWindow],
     /// The recovery plan's controller (held components, program, ramp, stage counters).
-    ctl: Controller<'a>,
+    pub(super) ctl: Controller<'a>,
     /// The generation of the controller's pending timer event, and its time.
     plan_gen: u32,
     plan_at: Option<u64>,
@@ -240,9 +262,10 @@ pub(super) struct RequestTrial<'a> {
     free_reqs: Vec<u32>,
     calls: Vec<Call>,
     free_calls: Vec<u32>,
-    svc: Vec<Svc>,
-    /// Per edge: partitions active, attempts in flight (bulkheads), breaker.
-    cut: Vec<u32>,
+    pub(super) svc: Vec<Svc>,
+    /// Per edge: partitions active (and the callee not registered with discovery), attempts
+    /// in flight (bulkheads), breaker.
+    pub(super) cut: Vec<u32>,
     inflight: Vec<u32>,
     limit: Vec<u32>,
     breaker: Vec<Option<BreakerRt>>,
@@ -260,7 +283,7 @@ pub(super) struct RequestTrial<'a> {
     /// Log-normal service times: (sigma, mu shift) per service.
     lognormal: Vec<(f64, f64)>,
     // Windows.
-    win_len: u64,
+    pub(super) win_len: u64,
     win_start: u64,
     win_svc: Vec<WinSvc>,
     win_users: u64,
@@ -289,7 +312,7 @@ pub(super) struct RequestTrial<'a> {
     users: u64,
     users_ok: u64,
     latency: Sketch,
-    last_t: u64,
+    pub(super) last_t: u64,
     obs: Option<Box<Observed>>,
     trace: Option<&'a mut Vec<TraceRecord>>,
     rec: Option<&'a mut Recorder>,
@@ -357,6 +380,7 @@ impl<'a> RequestTrial<'a> {
                 added: 0,
                 qcap: (sv.max_wait.as_secs_f64() * sv.capacity).floor() as usize,
                 mean_s: f64::from(sv.instances) / sv.capacity,
+                cap: sv.capacity,
             })
             .collect();
         let lognormal = top
@@ -455,8 +479,18 @@ impl<'a> RequestTrial<'a> {
                 }
             }
         }
+        let checkpoints = plan
+            .actions
+            .iter()
+            .any(|a| matches!(a.kind, ActionKind::CheckpointRestart { .. }));
         RequestTrial {
             s,
+            seed,
+            trial,
+            recov: super::recovery::Recovery::new(s, checkpoints, seed, trial),
+            pools: super::recovery::Pools::new(s),
+            scale_arrivals: vec![0; n],
+            scale_pending: None,
             windows,
             ctl: Controller::new(s, plan, windows, seed, trial),
             plan_gen: 0,
@@ -542,6 +576,10 @@ impl<'a> RequestTrial<'a> {
         self.record(0, TraceEvent::TrialStart { plan, trial, seed });
     }
 
+    pub(super) fn record_event(&mut self, at: u64, event: TraceEvent) {
+        self.record(at, event);
+    }
+
     fn record(&mut self, at: u64, event: TraceEvent) {
         if let Some(t) = self.trace.as_deref_mut() {
             t.push(TraceRecord {
@@ -575,7 +613,13 @@ impl<'a> RequestTrial<'a> {
             let now = t.0;
             self.advance_to(now);
             self.events += 1;
+            if self.scale_pending.is_some() {
+                self.react_pools(&mut q);
+            }
             self.handle(now, ev, &mut q);
+            if self.scale_pending.is_some() {
+                self.react_pools(&mut q);
+            }
             if self.events > MAX_EVENTS_PER_TRIAL {
                 return Err(());
             }
@@ -681,6 +725,17 @@ impl<'a> RequestTrial<'a> {
             }
             Ev::Pull(p, generation) => self.pull(p as usize, generation, now, q),
             Ev::Release(e, generation) => self.release_due(e as usize, generation, now, q),
+            Ev::Replay(s, generation) => self.replay_arrival(s as usize, generation, now, q),
+            Ev::Scale(s, generation) => {
+                if self.scale_due(s as usize, generation, now, q) {
+                    self.plan_settle(now, q);
+                }
+            }
+            Ev::Register(s, generation) => {
+                if self.registration_due(s as usize, generation, now) {
+                    self.plan_settle(now, q);
+                }
+            }
             Ev::HalfOpen(e, epoch) => {
                 let name = self.edge_name(e as usize);
                 if let Some(b) = self.breaker[e as usize].as_mut()
@@ -722,7 +777,7 @@ impl<'a> RequestTrial<'a> {
         }
     }
 
-    fn new_req(
+    pub(super) fn new_req(
         &mut self,
         svc: usize,
         parent: u32,
@@ -759,7 +814,7 @@ impl<'a> RequestTrial<'a> {
     }
 
     /// A request reaches its service.
-    fn arrive(&mut self, r: u32, now: u64, q: &mut EventQueue<Ev>) {
+    pub(super) fn arrive(&mut self, r: u32, now: u64, q: &mut EventQueue<Ev>) {
         let s = self.reqs[r as usize].svc as usize;
         self.win_svc[s].arrived += 1;
         if let Some(o) = self.obs.as_deref_mut() {
@@ -842,6 +897,9 @@ impl<'a> RequestTrial<'a> {
     fn served(&mut self, r: u32, now: u64, q: &mut EventQueue<Ev>) {
         let s = self.reqs[r as usize].svc as usize;
         self.leave_server(r);
+        if self.recov.counting {
+            self.recov.completed[s] += 1;
+        }
         if let Some(o) = self.obs.as_deref_mut() {
             o.completed[s] += 1;
             o.sojourn_s[s] += (now - self.reqs[r as usize].born) as f64 * 1e-9;
@@ -987,7 +1045,10 @@ impl<'a> RequestTrial<'a> {
         let d = &self.s.topology.deps[e];
         let to = d.to;
         if self.cut[e] > 0 || self.inflight[e] >= self.limit[e] {
-            // Partitioned, or the bulkhead is full: fails fast.
+            // Partitioned (or not registered), or the bulkhead is full: fails fast.
+            if self.cut[e] > 0 {
+                self.note_cut_attempt(to);
+            }
             self.win_svc[to].arrived += 1;
             self.win_svc[to].failed += 1;
             self.record_outcome(e, false, now, q);
@@ -1063,7 +1124,7 @@ impl<'a> RequestTrial<'a> {
     }
 
     /// Request `r` is over (`ok`: it succeeded): its caller learns the outcome.
-    fn finish(&mut self, r: u32, ok: bool, now: u64, q: &mut EventQueue<Ev>) {
+    pub(super) fn finish(&mut self, r: u32, ok: bool, now: u64, q: &mut EventQueue<Ev>) {
         let req = self.reqs[r as usize];
         let s = req.svc as usize;
         if !ok {
@@ -1080,7 +1141,7 @@ impl<'a> RequestTrial<'a> {
             }
         } else if req.parent == MSG {
             self.message_done(req.parent_gen as usize, ok, now, q);
-        } else if req.parent != NONE {
+        } else if req.parent < INTERNAL {
             let c = req.parent;
             let call = self.calls[c as usize];
             if call.epoch == req.parent_gen && call.child == r {
@@ -1259,9 +1320,10 @@ impl<'a> RequestTrial<'a> {
 
     /// After the controller acted at `now`: a stage or step that waits for a process goes
     /// on once it has completed, and the controller's next timer is scheduled.
-    fn plan_settle(&mut self, now: u64, q: &mut EventQueue<Ev>) {
+    pub(super) fn plan_settle(&mut self, now: u64, q: &mut EventQueue<Ev>) {
         // A process the controller waits for is complete at once in this engine, or at a known
-        // time (replication lag: the program's timer), so this loop ends after a step or two.
+        // time (a timer, a registration, a pool's scaling event), so this loop ends after a
+        // step or two.
         for _ in 0..8 {
             let mut h = Host { t: self, q };
             if !plan::awaited_done(&h) {
@@ -1319,7 +1381,7 @@ impl<'a> RequestTrial<'a> {
                 _ => {}
             }
         }
-        let n = u64::from(sv.instances);
+        let n = u64::from(self.pools.instances[s]);
         let servers = if zones == 0 {
             n
         } else {
@@ -1360,12 +1422,18 @@ impl<'a> RequestTrial<'a> {
     /// Recomputes service `s`'s state from the active faults and the plan (a component the
     /// plan holds out of traffic is down); a service going down fails its queue and the
     /// requests in service, a smaller capacity sheds what no longer fits.
-    fn refresh_service(&mut self, s: usize, now: u64, q: &mut EventQueue<Ev>) {
+    pub(super) fn refresh_service(&mut self, s: usize, now: u64, q: &mut EventQueue<Ev>) {
         let sv = &self.s.topology.services[s];
-        let (fault, speed, ok_share, added, servers) = self.fault_state(s);
-        let down = fault || self.ctl.held[s] || self.ctl.repair[s].is_some();
+        let (fault, mut speed, ok_share, added, mut servers) = self.fault_state(s);
+        let mut down = fault || self.ctl.held[s] || self.ctl.repair[s].is_some();
         let n = u64::from(sv.instances);
-        let capacity = sv.capacity * speed * f64::from(servers) / n.max(1) as f64;
+        let mut capacity = sv.capacity * speed * f64::from(servers) / n.max(1) as f64;
+        let mut mean_s = n as f64 / sv.capacity;
+        if let Some(backup) = self.recov.backup[s] {
+            // A failover backup serves in its place (see `recovery`).
+            (down, speed, servers, capacity) = (false, 1.0, sv.instances, backup);
+            mean_s = n as f64 / backup;
+        }
         let old_speed = self.svc[s].speed;
         if speed != old_speed && !self.svc[s].in_service.is_empty() {
             // The requests in service go on at the new speed: their remaining work is kept.
@@ -1394,13 +1462,19 @@ impl<'a> RequestTrial<'a> {
         st.speed = speed;
         st.error_share = 1.0 - ok_share;
         st.added = added;
+        st.mean_s = mean_s;
+        st.cap = capacity;
         st.qcap = (sv.max_wait.as_secs_f64() * capacity).floor() as usize;
         let is_down = down || servers == 0;
         if is_down || (was_down && now > self.win_start) {
             // Down at some time in the window (a plan may release a component mid-window).
             self.win_svc[s].down = true;
         }
+        if was_down && !is_down {
+            self.on_up(s, now);
+        }
         if is_down && !was_down {
+            self.on_down(s, now);
             // A crash loses the queue and the work in progress.
             while let Some(r) = self.svc[s].in_service.last().copied() {
                 self.leave_server(r);
@@ -1471,9 +1545,9 @@ impl<'a> RequestTrial<'a> {
         let mut overloaded = false;
         for s in 0..n {
             let w = self.win_svc[s];
-            let (down_now, speed, servers) = {
+            let (down_now, cap) = {
                 let sv = &self.svc[s];
-                (sv.down || sv.servers == 0, sv.speed, sv.servers)
+                (sv.down || sv.servers == 0, sv.cap)
             };
             // Down at any time in the window; degraded while it failed more of the requests
             // reaching it than the SLO allows over the trailing stability window, or while a
@@ -1481,6 +1555,9 @@ impl<'a> RequestTrial<'a> {
             let (arrived, failed) = self.agg_svc[s];
             let health = if w.down || down_now {
                 Health::Down
+            } else if !self.recov.registered[s] {
+                // Up but not routable, as in the flow engine.
+                Health::Degraded
             } else if arrived > 0 && (failed as f64) > (1.0 - slo) * arrived as f64
                 || self.dbs.on && self.dbs.lag_open_in(s, from, end)
                 || self.role_adapting(s, end)
@@ -1511,9 +1588,6 @@ impl<'a> RequestTrial<'a> {
                 }
             }
             if !down_now {
-                let sv_model = &self.s.topology.services[s];
-                let cap = sv_model.capacity * speed * f64::from(servers)
-                    / f64::from(sv_model.instances.max(1));
                 if cap > 0.0 {
                     let ratio = w.arrived as f64 / (cap * secs);
                     if recovering && full {
@@ -1592,11 +1666,27 @@ impl<'a> RequestTrial<'a> {
                 self.operational.get_or_insert(start);
             }
         }
+        if self.pools.any() {
+            for (k, w) in self.win_svc.iter().enumerate() {
+                self.scale_arrivals[k] = w.arrived;
+            }
+            self.scale_pending = Some((secs, end));
+        }
         self.win_svc.iter_mut().for_each(|w| *w = WinSvc::default());
         self.win_users = 0;
         self.win_ok = 0;
         self.win_faulted = false;
         self.win_start = end;
+        self.recov.window_started(end);
+    }
+
+    /// Autoscalers react to the last closed window.
+    fn react_pools(&mut self, q: &mut EventQueue<Ev>) {
+        if let Some((secs, end)) = self.scale_pending.take() {
+            let arrived = std::mem::take(&mut self.scale_arrivals);
+            self.autoscale(&arrived, secs, end, q);
+            self.scale_arrivals = arrived;
+        }
     }
 
     /// Events handled so far.
@@ -1632,7 +1722,7 @@ impl<'a> RequestTrial<'a> {
             lost_work: (self.queues.lost + self.deferral.ledger().lost_work()) as f64,
             degraded_accepts: self.auths.iter().map(|a| a.degraded_accepts).sum(),
             auth_rejects: self.auths.iter().map(|a| a.rejects).sum(),
-            routing_failures: 0.0,
+            routing_failures: self.recov.routing_failures as f64,
             stages: (self.ctl.stages_first_pass, self.ctl.stages_total),
             latency: Some(latency),
         }
@@ -1761,24 +1851,25 @@ impl<'a> PlanHost<'a> for Host<'_, 'a> {
         self.t.fault_down(s)
     }
 
-    /// No failover backups: recovery actions are refused by this engine.
-    fn has_backup(&self, _: usize) -> bool {
-        false
+    fn has_backup(&self, s: usize) -> bool {
+        self.t.recov.backup[s].is_some()
     }
 
-    /// Replication lag closes at its rate ([`database`]); without discovery and autoscaling,
-    /// which this engine refuses, registrations and pools are complete at once.
+    /// Replication lag closes at its rate ([`database`]), registrations with discovery and
+    /// pools as [`super::recovery`] says.
     fn done(&self, p: Process) -> bool {
         match p {
             Process::Lag => self.t.dbs.lag_closed(self.t.last_t),
-            Process::Registrations | Process::Pools => true,
+            Process::Registrations => self.t.registrations_done(),
+            Process::Pools => self.t.pools_at_size(),
         }
     }
 
     fn done_at(&self, p: Process, now: SimTime) -> Option<SimTime> {
         match p {
             Process::Lag => self.t.dbs.lag_closed_at(now.0),
-            Process::Registrations | Process::Pools => Some(now),
+            Process::Registrations => self.t.registrations_done_at(now.0).map(SimTime),
+            Process::Pools => Some(SimTime(self.t.pools_done_at(now.0))),
         }
     }
 
@@ -1787,9 +1878,9 @@ impl<'a> PlanHost<'a> for Host<'_, 'a> {
         crate::flow::RAMP_STEPS
     }
 
-    /// The component takes requests again (recovery actions are refused, so there is none to
-    /// apply). The plan's last release is a moment like a fault's end: the measuring window is
-    /// cut there, and restoration is judged on windows after it.
+    /// The component takes requests again, with the effects of the action that completed on
+    /// it ([`super::recovery`]). The plan's last release is a moment like a fault's end: the
+    /// measuring window is cut there, and restoration is judged on windows after it.
     fn restore(&mut self, s: usize, action: Option<&'a ActionKind>, now: SimTime) {
         let t = &mut *self.t;
         if matches!(action, Some(ActionKind::Restart(_))) && t.cache_at[s] != NONE {
@@ -1803,6 +1894,7 @@ impl<'a> PlanHost<'a> for Host<'_, 'a> {
                 t.close_window(now);
             }
         }
+        t.restore_effects(s, action, now, self.q);
         t.refresh_service(s, now, self.q);
         if !t.lifting && t.trace.is_some() {
             let services = vec![t.name(s)];
@@ -1810,13 +1902,14 @@ impl<'a> PlanHost<'a> for Host<'_, 'a> {
         }
     }
 
-    /// Unreachable: failovers are recovery actions, refused by this engine.
-    fn switch_to_backup(&mut self, _: usize, _: f64) {
-        unreachable!("recovery actions are refused by the request engine");
+    fn switch_to_backup(&mut self, s: usize, capacity: f64) {
+        self.t.switch_to_backup(s, capacity, self.q);
     }
 
-    /// Nothing: the controller calls it only for plans with recovery actions (refused here).
-    fn action_effects_due(&mut self, _: SimTime) {}
+    /// Checkpoint replays that have ended.
+    fn action_effects_due(&mut self, now: SimTime) {
+        self.t.replays_due(now.0);
+    }
 
     /// A ramp step: on every edge whose breaker is closed, the step's share of the deferred
     /// calls still held is released evenly over the step, never pushing the callee past the
@@ -1876,11 +1969,15 @@ impl<'a> PlanHost<'a> for Host<'_, 'a> {
         self.t.queues.reconcile();
     }
 
-    /// Nothing: no service discovery (roles are refused).
-    fn reregister(&mut self, _: SimTime) {}
+    /// Held services start registering with discovery now.
+    fn reregister(&mut self, now: SimTime) {
+        self.t.reregister(now.0, self.q);
+    }
 
-    /// Nothing: no autoscalers (refused).
-    fn scale_up(&mut self, _: SimTime) {}
+    /// Autoscalers re-targeted to their configured pool.
+    fn scale_up(&mut self, now: SimTime) {
+        self.t.scale_up(now.0, self.q);
+    }
 
     fn technically_recovered(&mut self, now: SimTime) {
         self.t.technically_recovered(now.0);

@@ -252,7 +252,6 @@ fn scale_halves_rates_capacities_and_request_counts_and_keeps_availability() {
 const NOT_COMPARABLE: &[&str] = &[
     "cache-cluster-loss.ron",
     "db-cluster-outage.ron",
-    "flaky-dependencies.ron",
     "identity-provider-outage.ron",
     "queue-consumer-outage.ron",
     "zone-shared-infra.ron",

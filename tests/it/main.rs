@@ -33,6 +33,7 @@ mod requests_deferral;
 mod requests_outputs;
 mod requests_plans;
 mod requests_queue_db;
+mod requests_recovery;
 mod requests_roles;
 mod series;
 mod settings_act;
