@@ -100,13 +100,12 @@ fn a_scenario_one_engine_refuses_exits_2_at_its_position() {
         r#"(name: "db", capacity: 150.0)"#,
         r#"(name: "db", capacity: 150.0, service_time: Fixed)"#,
     );
-    // The request engine refuses roles (a topological plan is modelled by both).
-    let roles = TWO_PLANS
+    // The flow engine refuses dropping expired work too (a topological plan is modelled by
+    // both).
+    let expired = TWO_PLANS
         .replace(
             r#"(name: "db", capacity: 150.0)"#,
-            r#"(name: "db", capacity: 150.0,
-                 roles: [Discovery(register_time: Fixed("1m"))]),
-               (name: "replica", capacity: 150.0)"#,
+            r#"(name: "db", capacity: 150.0, drop_expired: true)"#,
         )
         .replace(
             r#"(name: "second", strategy: AllAtOnce)"#,
@@ -119,9 +118,9 @@ fn a_scenario_one_engine_refuses_exits_2_at_its_position() {
             &[("Fixed)", "not modelled by the flow engine")][..],
         ),
         (
-            "roles.ron",
-            &roles,
-            &[("Discovery(", "a `Discovery` role is not modelled")][..],
+            "expired.ron",
+            &expired,
+            &[("true)", "not modelled by the flow engine")][..],
         ),
     ] {
         write(dir.path(), name, text);
@@ -249,13 +248,7 @@ fn scale_halves_rates_capacities_and_request_counts_and_keeps_availability() {
 /// The library scenarios the request engine cannot run yet, and why (every setting listed in
 /// FIDELITY.md, section 3): a scenario leaves this list when the request engine models what it
 /// uses, and from then on the test below holds it to agreeing on directions.
-const NOT_COMPARABLE: &[&str] = &[
-    "cache-cluster-loss.ron",
-    "db-cluster-outage.ron",
-    "identity-provider-outage.ron",
-    "queue-consumer-outage.ron",
-    "zone-shared-infra.ron",
-];
+const NOT_COMPARABLE: &[&str] = &[];
 
 /// Library scenarios both engines model whose plan directions are known to differ, and why
 /// (FIDELITY.md): they must load with both engines, and leave this list once they agree.
