@@ -134,12 +134,37 @@ pub fn expected_events(s: &Scenario) -> f64 {
 
 /// Expected service visits (requests and attempts reaching a service) in one trial of the
 /// request engine: the entries' mean traffic over the horizon, carried down every dependency
-/// by its calls per request (retries not included: the pilot counts them).
+/// by its calls per request, and from each queue to its consumers (split among them) and on
+/// down their dependencies (retries and redeliveries not included: the pilot counts them).
 pub fn expected_visits(s: &Scenario) -> f64 {
+    let top = &s.topology;
+    let visits = carried(s, None);
+    let mut messages = vec![0.0; top.services.len()];
+    for (q, sv) in top.services.iter().enumerate() {
+        for r in &sv.roles {
+            if let crate::model::Role::Queue { consumers, .. } = r {
+                for &c in consumers {
+                    messages[c] += visits[q] / consumers.len() as f64;
+                }
+            }
+        }
+    }
+    let consumed = if messages.iter().any(|&m| m > 0.0) {
+        carried(s, Some(messages)).iter().sum()
+    } else {
+        0.0
+    };
+    visits.iter().sum::<f64>() + consumed
+}
+
+/// Visits per service from the entries' traffic (or from `seeds`), carried down every
+/// dependency by its calls per request.
+fn carried(s: &Scenario, seeds: Option<Vec<f64>>) -> Vec<f64> {
     let h = s.horizon.as_secs_f64();
     let top = &s.topology;
-    let mut visits = vec![0.0; top.services.len()];
-    for t in &s.traffic {
+    let from_entries = seeds.is_none();
+    let mut visits = seeds.unwrap_or_else(|| vec![0.0; top.services.len()]);
+    for t in s.traffic.iter().filter(|_| from_entries) {
         let profile = if t.hourly.is_empty() {
             1.0
         } else {
@@ -153,7 +178,7 @@ pub fn expected_visits(s: &Scenario) -> f64 {
             visits[d.to] += visits[v] * d.calls;
         }
     }
-    visits.iter().sum()
+    visits
 }
 
 /// Expected events of one request-engine trial: about three per visit (its arrival, the end of

@@ -332,3 +332,19 @@ fn consumers_whose_dependency_is_down_make_no_progress_and_their_messages_wait()
     );
     assert!((lost - f).abs() < 0.03 * f, "requests {lost}, flow {f}");
 }
+
+#[test]
+fn the_run_budget_counts_the_consumers_messages() {
+    // 50 requests/s for 30 minutes at `api`, each a message at `q`, each taken by `worker`
+    // (an internal arrival), each calling `store` once: four visits per user request.
+    let s = load(&queue_text(1e7, "30m", ALL_AT_ONCE), Engine::Requests);
+    let visits = aftershock::budget::expected_visits(&s);
+    assert!((visits - 4.0 * 50.0 * 1800.0).abs() < 1e-6, "{visits}");
+    // The trial's events are one to three per visit (the end of each visit's work, each
+    // entry arrival, each hand-out; responses are immediate here, without base latency): the
+    // estimate is of the right size with the messages (without them, twice as many per
+    // visit).
+    let (_, o) = observe(&queue_text(1e7, "30m", ALL_AT_ONCE), 0, 0);
+    let per_visit = o.events as f64 / visits;
+    assert!((1.0..2.0).contains(&per_visit), "{per_visit}");
+}
