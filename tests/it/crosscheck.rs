@@ -255,8 +255,21 @@ const NOT_COMPARABLE: &[&str] = &[
     "identity-provider-outage.ron",
     "queue-consumer-outage.ron",
     "retry-storm.ron",
-    "zone-shared-infra.ron",
 ];
+
+/// Library scenarios both engines model that this test cannot compare at its scale, and why.
+/// Scaled down to about two million request events per trial, a long scenario keeps its
+/// utilisations but not its service times nor its counts per window:
+/// - flaky-dependencies (24 h, x0.0009) has mean service times of about a second against its
+///   1 s and 2 s timeouts, so most attempts time out in the request engine (availability 0.34
+///   against the flow engine's 0.98, in every plan alike): the scaling's doing, not the plans'.
+/// - zone-shared-infra (12 h, x0.0018) agrees on 66 of 68 directions; with a few requests per
+///   10 s window, Poisson noise puts windows over capacity (storm peak 2.6 against 0.9 in
+///   every plan), so what is summed over the recovery phase (excess work, cascades) grows
+///   with the phase's length and the staged plan, the longest, differs significantly from
+///   the baseline where the flow engine finds no difference.
+/// Compare them with `aftershock crosscheck --scale` at a larger scale.
+const NOT_COMPARABLE_AT_TEST_SCALE: &[&str] = &["flaky-dependencies.ron", "zone-shared-infra.ron"];
 
 #[test]
 fn every_library_scenario_agrees_on_directions_or_is_listed_with_its_reason() {
@@ -289,6 +302,7 @@ fn every_library_scenario_agrees_on_directions_or_is_listed_with_its_reason() {
                     );
                 }
             }
+            Ok(_) if NOT_COMPARABLE_AT_TEST_SCALE.contains(&name.as_str()) => {}
             Ok(mut requests) => {
                 assert!(
                     !NOT_COMPARABLE.contains(&name.as_str()),
