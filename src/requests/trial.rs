@@ -1434,19 +1434,17 @@ impl<'a> RequestTrial<'a> {
                     self.record(from, event);
                 }
             }
-            if !down_now {
-                if cap > 0.0 {
-                    let ratio = w.arrived as f64 / (cap * secs);
-                    if recovering && full {
-                        self.storm_peak = self.storm_peak.max(ratio);
-                        if ratio > 1.0 {
-                            overloaded = true;
-                            self.excess += w.arrived as f64 - cap * secs;
-                        }
+            if !down_now && cap > 0.0 {
+                let ratio = w.arrived as f64 / (cap * secs);
+                if recovering && full {
+                    self.storm_peak = self.storm_peak.max(ratio);
+                    if ratio > 1.0 {
+                        overloaded = true;
+                        self.excess += w.arrived as f64 - cap * secs;
                     }
-                    if full && let Some(rec) = self.rec.as_deref_mut() {
-                        rec.burst(s, SimTime(from), ratio);
-                    }
+                }
+                if full && let Some(rec) = self.rec.as_deref_mut() {
+                    rec.burst(s, SimTime(from), ratio);
                 }
             }
         }

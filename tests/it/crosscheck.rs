@@ -268,6 +268,7 @@ const NOT_COMPARABLE: &[&str] = &[
 ///   every plan), so what is summed over the recovery phase (excess work, cascades) grows
 ///   with the phase's length and the staged plan, the longest, differs significantly from
 ///   the baseline where the flow engine finds no difference.
+///
 /// Compare them with `aftershock crosscheck --scale` at a larger scale.
 const NOT_COMPARABLE_AT_TEST_SCALE: &[&str] = &["flaky-dependencies.ron", "zone-shared-infra.ron"];
 
