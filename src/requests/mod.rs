@@ -47,13 +47,31 @@
 //!   fails at once, as when it was crashed, until the plan restores it. Technical recovery is
 //!   the first moment no fault is active; restoration needs every component released, and is
 //!   judged on windows after the last fault's end and the plan's last release (both cut the
-//!   measuring window). The processes a stage or step confirms (replication lag,
-//!   registrations, pools) are complete at once: without roles and autoscaling, which this
-//!   engine refuses, there is nothing to wait for; so a custom step that acts on them
-//!   (`PrewarmIdentity`, `ReconcileState`, `Reregister`, `ScaleUp`, `InvalidateCaches`,
-//!   `ReleaseRetries`) is a no-op here, and a stage takes its drawn duration and verification
-//!   and changes nothing else. `recovery_success_rate` comes from the controller's stage
-//!   counters.
+//!   measuring window). Of the processes a stage or step confirms, registrations and pools
+//!   are modelled (below); replication lag is complete at once (database roles are refused),
+//!   and a custom step acting on what this engine does not model (`PrewarmIdentity`,
+//!   `ReconcileState`, `InvalidateCaches`, `ReleaseRetries`) is a no-op here.
+//!   `recovery_success_rate` comes from the controller's stage counters.
+//! - **Recovery actions** ([`recovery`]): the controller times them (the component stays down
+//!   while one runs; a rollback may fail and run again). A failover's backup serves in the
+//!   service's place: its servers, each with a mean service time of `instances /
+//!   backup_capacity`; at failback the requests still queued at the backup fail. A
+//!   checkpoint restart replays the work since the last checkpoint as an internal Poisson
+//!   stream of requests (at the rate the service completed requests before the failure, for
+//!   that many seconds) that occupy servers and call dependencies but are not user requests.
+//! - **Discovery** ([`recovery`]): a service with a `Discovery` role that went down leaves
+//!   discovery; when restored it registers `register_time` later (a microreboot keeps its
+//!   registration, a backup is registered under its name, a registration due while the
+//!   registry is down completes when the registry is back, `Reregister` starts the held
+//!   services' registrations). Every attempt to a service that is up but not registered fails
+//!   at once, like a partitioned edge, and counts as a routing failure; the service is
+//!   degraded meanwhile.
+//! - **Autoscaling** ([`recovery`]): at the end of each measuring window (at least half a
+//!   window long) a pool wants `ceil(arrivals/s / (capacity per instance x
+//!   target_utilisation))` instances within `[min, max]` (not below its configured size while
+//!   the plan pins it after `ScaleUp`), the flow engine's rule on the *observed* arrivals of
+//!   that window; the change happens after the scale-up or scale-down delay. The pool's size
+//!   is the number of servers (zone failures remove the instances placed in a failed zone).
 //! - **A traffic ramp** (a `TrafficReentry` stage's ramp, a `RampTraffic` step) paces, as in
 //!   the flow engine, only the traffic that returns (deferred retries, extended cache entries,
 //!   queue drains), never fresh user requests; a scenario this engine accepts has none of it,
@@ -68,11 +86,11 @@
 //! within the SLO and every service is up. Storm peak, overload and excess work are the offered
 //! requests over capacity in whole windows of a recovery phase. Latency is the time from a user
 //! request's arrival to its successful response, folded into a bounded [`sketch::Sketch`].
-//! Metrics of roles (cache, queue, auth, replicas, discovery) are 0: scenarios with roles are
-//! refused by this engine until it models them, and so are autoscaling and recovery actions.
+//! Metrics of the roles this engine does not model yet (cache, queue, auth, replicas) are 0:
+//! scenarios with these roles are refused by this engine until it models them.
 
 pub mod backoff;
-mod recovery;
+pub mod recovery;
 pub mod sketch;
 pub mod trial;
 
