@@ -60,11 +60,34 @@
 //!   fails at once, as when it was crashed, until the plan restores it. Technical recovery is
 //!   the first moment no fault is active; restoration needs every component released and
 //!   every role settled (see below), and is judged on windows after the last fault's end and
-//!   the plan's last release (both cut the measuring window). State reconciliation (a
-//!   `StateReconciliation` stage, a `ReconcileState` step) waits for every replication lag to
-//!   close and aligns the queues' offsets (`queue.rs`, `database.rs`). `PrewarmIdentity` (and an `IdentityPrewarm` stage) fixes key mismatches and
+//!   the plan's last release (both cut the measuring window). The processes a stage or step
+//!   confirms are modelled: replication lag closing (`database.rs`), registrations and pools
+//!   ([`recovery`]); state reconciliation (a `StateReconciliation` stage, a `ReconcileState`
+//!   step) waits for every replication lag to close and aligns the queues' offsets.
+//!   `PrewarmIdentity` (and an `IdentityPrewarm` stage) fixes key mismatches and
 //!   `InvalidateCaches` releases held cache entries, as in the flow engine (below).
 //!   `recovery_success_rate` comes from the controller's stage counters.
+//! - **Recovery actions** ([`recovery`]): the controller times them (the component stays down
+//!   while one runs; a rollback may fail and run again). A failover's backup serves in the
+//!   service's place: its servers, each with a mean service time of `instances /
+//!   backup_capacity`; at failback the requests still queued at the backup fail. A
+//!   checkpoint restart replays the work since the last checkpoint as an internal Poisson
+//!   stream of requests (at the rate the service completed requests before the failure, for
+//!   that many seconds) that occupy servers and call dependencies but are not user requests.
+//!   A restart leaves a cache cold.
+//! - **Discovery** ([`recovery`]): a service with a `Discovery` role that went down leaves
+//!   discovery; when restored it registers `register_time` later (a microreboot keeps its
+//!   registration, a backup is registered under its name, a registration due while the
+//!   registry is down completes when the registry is back, `Reregister` starts the held
+//!   services' registrations). Every attempt to a service that is up but not registered fails
+//!   at once, like a partitioned edge, and counts as a routing failure; the service is
+//!   degraded meanwhile.
+//! - **Autoscaling** ([`recovery`]): at the end of each measuring window (at least half a
+//!   window long) a pool wants `ceil(arrivals/s / (capacity per instance x
+//!   target_utilisation))` instances within `[min, max]` (not below its configured size while
+//!   the plan pins it after `ScaleUp`), the flow engine's rule on the *observed* arrivals of
+//!   that window; the change happens after the scale-up or scale-down delay. The pool's size
+//!   is the number of servers (zone failures remove the instances placed in a failed zone).
 //! - **A traffic ramp** (a `TrafficReentry` stage's ramp, a `RampTraffic` step) paces, as in
 //!   the flow engine, only the traffic that returns (deferred retries, extended cache entries,
 //!   queue drains), never fresh user requests: here the extended cache entries the plan holds
@@ -136,7 +159,7 @@ mod auth;
 pub mod backoff;
 mod cache;
 pub mod deferral;
-mod recovery;
+pub mod recovery;
 pub mod sketch;
 pub mod trial;
 

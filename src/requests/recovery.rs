@@ -1,6 +1,10 @@
-//! The request engine's side of recovery actions: failover backups, failback, and the replay
-//! of a checkpoint restart, with the meaning they have in the flow engine
-//! ([`crate::flow`]'s `plan.rs`), per request.
+//! The request engine's side of recovery actions (failover backups, failback, the replay of
+//! a checkpoint restart), of discovery registration and of autoscaling, with the meaning
+//! they have in the flow engine ([`crate::flow`]'s `plan.rs`, `dynamics.rs`), per request.
+//! The hooks in the event loop (`trial.rs`) are few: a service going down or coming up
+//! ([`RequestTrial::on_down`], [`RequestTrial::on_up`]), three events (`Replay`, `Register`,
+//! `Scale`), the end of a measuring window (completion marks, the autoscalers' reaction), and
+//! the plan host's commands.
 //!
 //! - **Failover**: `switch_time` after the fault starts (timed by the controller), a backup
 //!   of `backup_capacity` requests/s serves in place of the service: the service is up, with
@@ -21,6 +25,16 @@
 //!   requests: their outcome is counted at the services they reach, never as user traffic.
 //!   The rate before the failure is the service's completions over the trailing one to one
 //!   and a half measuring windows (`storm_window`) before it went down.
+//! - **Discovery**: a service with a `Discovery` role leaves discovery when it goes down; it
+//!   registers `register_time` (drawn from its own stream) after it is restored, unless a
+//!   microreboot kept its registration or a backup (registered under its name) served; a
+//!   registration due while its registry is down completes the moment the registry is up.
+//!   While a service is up but not registered, its in-edges are cut: an attempt fails at once
+//!   (as on a partition) and counts as a routing failure (`routing_failures`); the service is
+//!   degraded. `Reregister` starts the held services' registrations; the `Registrations`
+//!   process is complete when every discovery service is registered.
+//! - **Autoscaling**: see [`Pools`]; `ScaleUp` re-targets pools to their configured size and
+//!   the `Pools` process is complete when every pool is at least that size.
 
 use rand_distr::{Distribution, Exp1};
 
