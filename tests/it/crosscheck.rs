@@ -118,9 +118,9 @@ fn a_scenario_one_engine_refuses_exits_2_at_its_position() {
             &[("Fixed)", "not modelled by the flow engine")][..],
         ),
         (
-            "roles.ron",
-            &roles,
-            &[("Database(", "a `Database` role is not modelled")][..],
+            "expired.ron",
+            &expired,
+            &[("true)", "not modelled by the flow engine")][..],
         ),
     ] {
         write(dir.path(), name, text);
