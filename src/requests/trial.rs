@@ -734,6 +734,8 @@ impl<'a> RequestTrial<'a> {
             Ev::Register(s, generation) => {
                 if self.registration_due(s as usize, generation, now) {
                     self.plan_settle(now, q);
+                    // A role whose target was unroutable sees it again.
+                    self.react_roles(now);
                 }
             }
             Ev::HalfOpen(e, epoch) => {
