@@ -257,7 +257,11 @@ const LIBRARY_SCALE: f64 = 0.03;
 const KNOWN_TO_DIFFER: &[(&str, &str)] = &[];
 
 /// The library scenarios, sorted, loaded for the request engine and the flow engine.
-fn library() -> Vec<(String, aftershock::model::Scenario, aftershock::model::Scenario)> {
+fn library() -> Vec<(
+    String,
+    aftershock::model::Scenario,
+    aftershock::model::Scenario,
+)> {
     use aftershock::model::Engine;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
@@ -292,7 +296,11 @@ fn every_library_scenario_runs_with_both_engines() {
             .unwrap_or_else(|_| panic!("{name}: a trial stopped at its event cap"));
         let table = c.table();
         for plan in &flow.plans {
-            assert!(table.contains(&plan.name), "{name}: no {}:\n{table}", plan.name);
+            assert!(
+                table.contains(&plan.name),
+                "{name}: no {}:\n{table}",
+                plan.name
+            );
         }
     }
 }
@@ -315,7 +323,11 @@ fn library_scenarios_agree_on_directions_at_a_scale_that_keeps_service_times() {
         println!("{name} (x{scale}, 10 trials):\n{}", c.table());
         let listed = KNOWN_TO_DIFFER.iter().any(|(n, _)| *n == name);
         if listed == c.directions_agree() {
-            let what = if listed { "agrees now: unlist it" } else { "differs" };
+            let what = if listed {
+                "agrees now: unlist it"
+            } else {
+                "differs"
+            };
             failures.push(format!("{name} {what}:\n{}", c.table()));
         }
     }

@@ -375,3 +375,38 @@ fn a_key_rotation_rejects_unrefreshed_tokens_as_in_the_flow_engine() {
     let (f, r) = level(&c, "all-at-once", Metric::AuthRejectsPostRecovery);
     assert!((f - r).abs() < 0.05 * f, "flow {f} requests {r}");
 }
+
+/// An auth service whose key provider must re-register with discovery after it is repaired
+/// validates degraded until the registration completes, then validates against the provider
+/// again, in both engines: restoration follows the registration, never the horizon. (The
+/// request engine once left such a role degraded for ever: it re-read its provider's state at
+/// faults and plan events, not when a registration completed.)
+#[test]
+fn an_auth_role_stops_degrading_once_its_provider_has_re_registered() {
+    let text = auth_text(true, "0.0", IDP_DOWN, "").replace(
+        r#"(name: "idp", capacity: 1000.0, instances: 4)"#,
+        r#"(name: "idp", capacity: 1000.0, instances: 4,
+                roles: [Discovery(register_time: Fixed("1m"))])"#,
+    );
+    assert!(text.contains("Discovery"));
+    let c = both(&text, 4);
+    for metric in [Metric::OperationalMttr, Metric::DegradedAuthAccepts] {
+        let (flow, req) = level(&c, "all-at-once", metric);
+        assert!(
+            (flow - req).abs() <= 0.05 * flow,
+            "{metric:?}: flow {flow}, requests {req}\n{}",
+            c.table()
+        );
+    }
+    // The provider is down from 5 to 10 minutes, then unroutable for its registration's minute:
+    // degraded validation lasts about six minutes (100 requests/s), and restoration comes
+    // after the registration, not at the horizon (30 minutes).
+    let (_, mttr) = level(&c, "all-at-once", Metric::OperationalMttr);
+    assert!((360.0..600.0).contains(&mttr), "{mttr}\n{}", c.table());
+    let (_, accepts) = level(&c, "all-at-once", Metric::DegradedAuthAccepts);
+    assert!(
+        (34_000.0..38_000.0).contains(&accepts),
+        "{accepts}\n{}",
+        c.table()
+    );
+}
