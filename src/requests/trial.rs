@@ -642,6 +642,10 @@ impl<'a> RequestTrial<'a> {
         while now >= self.win_start + self.win_len {
             let end = self.win_start + self.win_len;
             self.close_window(end);
+            // An auth service reads its key provider's last window.
+            if !self.auths.is_empty() {
+                self.react_roles(end);
+            }
         }
     }
 
@@ -2029,6 +2033,19 @@ impl RequestTrial<'_> {
         !sv.down && sv.servers > 0 && self.cut[e] == 0
     }
 
+    /// Whether service `to` failed less than half of the requests that reached it in the last
+    /// closed window (or none reached it): an auth service's key provider failing most of its
+    /// requests (overloaded, or its own dependencies down) is unavailable to it, as in the flow
+    /// engine (an attempt's success below one half).
+    fn target_serving(&self, to: usize) -> bool {
+        let n = self.svc.len();
+        if self.hist_svc.len() < n {
+            return true;
+        }
+        let w = self.hist_svc[self.hist_svc.len() - n + to];
+        w.arrived == 0 || (w.failed as f64) < 0.5 * w.arrived as f64
+    }
+
     /// Caches and auth services react to their origin's or key provider's availability at
     /// `now` (after every fault and plan event, once the plan has acted).
     fn react_roles(&mut self, now: u64) {
@@ -2037,7 +2054,8 @@ impl RequestTrial<'_> {
         }
         let t = now as f64 * 1e-9;
         for a in 0..self.auths.len() {
-            let up = self.role_target_up(self.auths[a].edge);
+            let e = self.auths[a].edge;
+            let up = self.role_target_up(e) && self.target_serving(self.s.topology.deps[e].to);
             let prewarmed = self.ctl.prewarmed;
             if let Some(note) = self.auths[a].provider(t, up, prewarmed) {
                 let s = self.auth_at.iter().position(|&i| i == a as u32);
