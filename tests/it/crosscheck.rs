@@ -254,7 +254,38 @@ const LIBRARY_SCALE: f64 = 0.03;
 
 /// Library scenarios whose plan directions the full tier does not find the same in both
 /// engines, each with its reason (FIDELITY.md, section 4); they leave the list when they agree.
-const KNOWN_TO_DIFFER: &[(&str, &str)] = &[];
+const KNOWN_TO_DIFFER: &[(&str, &str)] = &[
+    (
+        "cache-cluster-loss.ron",
+        "49 of 51 directions agree; `cascade_count` (staged, invalidate-45m) is measured \
+         differently: from instantaneous health in the flow engine, from failures over the \
+         trailing stability window in the request engine",
+    ),
+    (
+        "db-cluster-outage.ron",
+        "22 of 34 directions agree; not explained yet: the request engine's all-at-once restores \
+         far later and the staged and runbook plans come out better than it, worse in the flow \
+         engine",
+    ),
+    (
+        "flaky-dependencies.ron",
+        "49 of 51 directions agree; the request engine counts far more routing failures \
+         (6,218 against 163 for all-at-once, not explained yet), and staged's excess work is \
+         Poisson windows over capacity (41 requests)",
+    ),
+    (
+        "queue-consumer-outage.ron",
+        "43 of 51 directions agree; the flow engine makes every call of a multi-call hard edge \
+         whatever the earlier ones did (the consumer's three writes per message), which \
+         overloads the database longer during the drain (issue 18's damped fixed point)",
+    ),
+    (
+        "retry-storm.ron",
+        "the flow engine's multi-call hard edges hold `user-store` down for hours (FIDELITY.md, \
+         section 3); at x0.01 32 of 34 directions agree, the two others `blast_radius_services` \
+         of the paced plans (the request engine counts callers' timeouts during the brownout)",
+    ),
+];
 
 /// The library scenarios, sorted, loaded for the request engine and the flow engine.
 fn library() -> Vec<(
