@@ -274,6 +274,12 @@ const KNOWN_TO_DIFFER: &[(&str, &str)] = &[
          Poisson windows over capacity (41 requests)",
     ),
     (
+        "identity-provider-outage.ron",
+        "50 of 51 directions agree; prewarm-first's degraded accepts are 60 fewer than \
+         all-at-once's (of 404,000) in the request engine, none in the flow engine: not \
+         explained yet",
+    ),
+    (
         "queue-consumer-outage.ron",
         "43 of 51 directions agree; the flow engine makes every call of a multi-call hard edge \
          whatever the earlier ones did (the consumer's three writes per message), which \
@@ -282,8 +288,9 @@ const KNOWN_TO_DIFFER: &[(&str, &str)] = &[
     (
         "retry-storm.ron",
         "the flow engine's multi-call hard edges hold `user-store` down for hours (FIDELITY.md, \
-         section 3); at x0.01 32 of 34 directions agree, the two others `blast_radius_services` \
-         of the paced plans (the request engine counts callers' timeouts during the brownout)",
+         section 3); at x0.03 31 of 34 directions agree: `blast_radius_services` of the staged \
+         and paced plans (the request engine counts callers' timeouts during the brownout) and \
+         paced-retries' overload",
     ),
 ];
 
