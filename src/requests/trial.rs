@@ -1050,21 +1050,24 @@ impl<'a> RequestTrial<'a> {
         self.calls[c as usize].epoch = epoch;
         let d = &self.s.topology.deps[e];
         let to = d.to;
+        if !self.breaker_admits(e) {
+            // Shed by the open breaker: fails fast, not an outcome of the callee (and it never
+            // leaves the client: no routing, no bulkhead slot, as in the flow engine, where an
+            // open edge makes no attempts).
+            if self.deferral.on(e) {
+                return self.defer(c, now, q);
+            }
+            return self.attempt_failed(c, now, q);
+        }
         if self.cut[e] > 0 || self.inflight[e] >= self.limit[e] {
-            // Partitioned (or not registered), or the bulkhead is full: fails fast.
+            // Admitted, but partitioned (or not registered), or the bulkhead is full: fails
+            // fast.
             if self.cut[e] > 0 {
                 self.note_cut_attempt(to);
             }
             self.win_svc[to].arrived += 1;
             self.win_svc[to].failed += 1;
             self.record_outcome(e, false, now, q);
-            return self.attempt_failed(c, now, q);
-        }
-        if !self.breaker_admits(e) {
-            // Shed by the open breaker: fails fast, not an outcome of the callee.
-            if self.deferral.on(e) {
-                return self.defer(c, now, q);
-            }
             return self.attempt_failed(c, now, q);
         }
         let deadline = d.timeout.map_or(u64::MAX, |t| now.saturating_add(t.0));
