@@ -5,10 +5,9 @@
 //! `recovery_success_rate`. Cross-checked against the flow engine on the same trials.
 
 use aftershock::crosscheck;
-use aftershock::fault::{self, FaultWindow};
+use aftershock::fault;
 use aftershock::metrics::{Metric, TrialRow};
 use aftershock::model::{Engine, Scenario};
-use aftershock::requests;
 use aftershock::sim::trace::{TraceEvent, TraceRecord};
 
 /// A chain api -> svc -> db without roles; svc and db crash together from 5 to 7 minutes.
@@ -55,19 +54,7 @@ fn load(engine: Engine) -> Scenario {
 
 /// Trial `trial` of plan `p` in the request engine, with its trace.
 fn trial(s: &Scenario, p: usize, trial: u64) -> (TrialRow, Vec<TraceRecord>) {
-    let mut windows: Vec<FaultWindow> = Vec::new();
-    fault::draw(s, s.seed, trial, &mut windows);
-    let mut trace = Vec::new();
-    let row = requests::run_trial_recorded(
-        s,
-        &s.plans[p],
-        &windows,
-        s.seed,
-        trial,
-        Some(&mut trace),
-        None,
-    );
-    (row, trace)
+    crate::support::requests_traced(s, p, trial)
 }
 
 /// When each of `svc` and `db` was restored (its last `Restored` record), seconds.

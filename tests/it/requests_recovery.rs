@@ -5,7 +5,6 @@
 use aftershock::fault::{self, FaultWindow};
 use aftershock::metrics::{Metric, TrialRow};
 use aftershock::model::{Engine, Scenario};
-use aftershock::requests;
 use aftershock::sim::trace::{TraceEvent, TraceRecord};
 
 /// A chain api -> svc -> db; svc crashes from 5 to 7 minutes. Plans differ only in the action
@@ -50,19 +49,7 @@ fn plan(s: &Scenario, name: &str) -> usize {
 
 /// Trial `trial` of plan `name` in the request engine, with its trace.
 fn run(s: &Scenario, name: &str, trial: u64) -> (TrialRow, Vec<TraceRecord>) {
-    let mut windows: Vec<FaultWindow> = Vec::new();
-    fault::draw(s, s.seed, trial, &mut windows);
-    let mut trace = Vec::new();
-    let row = requests::run_trial_recorded(
-        s,
-        &s.plans[plan(s, name)],
-        &windows,
-        s.seed,
-        trial,
-        Some(&mut trace),
-        None,
-    );
-    (row, trace)
+    crate::support::requests_traced(s, plan(s, name), trial)
 }
 
 /// Attempts (arrivals at every service) and failures in the measuring windows starting in

@@ -5,7 +5,6 @@
 //! where the two are meant to agree.
 
 use aftershock::crosscheck::{self, Crosscheck};
-use aftershock::fault::{self, FaultWindow};
 use aftershock::metrics::{Metric, TrialRow};
 use aftershock::model::{Engine, Scenario};
 use aftershock::requests::{self, Observed};
@@ -227,12 +226,7 @@ fn auth_text(degrade: bool, p: &str, failures: &str, plans: &str) -> String {
 
 /// Trial `t` of plan `p` in the request engine, with its trace.
 fn traced(s: &Scenario, p: usize, t: u64) -> (TrialRow, Vec<TraceRecord>) {
-    let mut windows: Vec<FaultWindow> = Vec::new();
-    fault::draw(s, s.seed, t, &mut windows);
-    let mut trace = Vec::new();
-    let row =
-        requests::run_trial_recorded(s, &s.plans[p], &windows, s.seed, t, Some(&mut trace), None);
-    (row, trace)
+    crate::support::requests_traced(s, p, t)
 }
 
 /// Per measuring window of the trace: (start s, users, users ok).

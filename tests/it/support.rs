@@ -131,3 +131,27 @@ pub fn pos(text: &str, needle: &str) -> String {
     let col = before.rsplit('\n').next().unwrap().chars().count() + 1;
     format!("{line}:{col}")
 }
+
+/// Trial `trial` of plan `p` of `s` in the request engine, with its event trace.
+pub fn requests_traced(
+    s: &Scenario,
+    p: usize,
+    trial: u64,
+) -> (
+    aftershock::metrics::TrialRow,
+    Vec<aftershock::sim::trace::TraceRecord>,
+) {
+    let mut windows = Vec::new();
+    aftershock::fault::draw(s, s.seed, trial, &mut windows);
+    let mut trace = Vec::new();
+    let row = aftershock::requests::run_trial_recorded(
+        s,
+        &s.plans[p],
+        &windows,
+        s.seed,
+        trial,
+        Some(&mut trace),
+        None,
+    );
+    (row, trace)
+}
